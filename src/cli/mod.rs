@@ -1,0 +1,4 @@
+//! Subcommand bodies, kept in the library so tests drive them exactly as the binary does.
+
+pub mod input;
+pub mod inspect;

@@ -1,0 +1,3 @@
+//! Routing: which destinations a notification goes to, by ordered rules over its fields.
+
+pub mod expr;

@@ -1,0 +1,53 @@
+//! Shared test plumbing: where the emulators are and SDK configs that reach only them.
+#![allow(dead_code)]
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::Credentials;
+
+/// The moto server started by `scripts/test.sh`. Without it the test fails and says how to run.
+pub fn moto_endpoint() -> String {
+    endpoint("HERALD_TEST_MOTO")
+}
+
+/// DynamoDB Local started by `scripts/test.sh`.
+pub fn dynamodb_endpoint() -> String {
+    endpoint("HERALD_TEST_DYNAMODB")
+}
+
+fn endpoint(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(v) if v.starts_with("http://127.0.0.1:") => v,
+        Ok(v) => panic!("{var}={v} is not a loopback address; tests only talk to local emulators"),
+        Err(_) => panic!(
+            "{var} is not set: this test needs the AWS emulators. Run the suite with \
+             `bash scripts/test.sh`, which installs and starts them."
+        ),
+    }
+}
+
+/// An SDK config with static credentials pointed at one emulator endpoint.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    // Belt and braces: never fall back to the instance metadata service.
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "static"))
+        .load()
+        .await
+}
+
+/// A name no other test uses, for tables and queues on a shared emulator.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
