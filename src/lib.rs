@@ -6,6 +6,20 @@
 //! The flow of one message, and where each stage lives:
 //!
 //! - [`event`]: bytes from a source become typed [`event::Event`]s (`decode`).
+//! - `correlate`: events become thread state and notification decisions (pure state machines).
+//! - [`store`]: thread state in memory or DynamoDB, conditional writes only.
+//! - [`route`]: rules pick destinations.
+//! - [`render`]: the [`notification::Notification`] model becomes each provider's message.
+//! - [`deliver`]: sinks post and edit messages.
+
+pub mod app;
 pub mod cli;
+pub mod config;
+pub mod correlate;
+pub mod deliver;
 pub mod event;
+pub mod notification;
+pub mod render;
 pub mod route;
+pub mod server;
+pub mod store;

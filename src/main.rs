@@ -1,8 +1,11 @@
-//! The `herald` command line: run, demo, replay, inspect, route-test, check-config.
+//! The `herald` command line: inspect, replay, demo, check-config.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use herald::cli::replay::{self, ReplayOptions};
+use herald::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -15,6 +18,12 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum StoreKind {
+    Memory,
+    Dynamodb,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Decode event files (JSON, JSON arrays or JSON Lines; `-` for stdin) and print one JSON
@@ -23,11 +32,151 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Feed event files through decode, correlate, route and deliver, then flush the settle
+    /// windows and exit.
+    Replay {
+        /// Write deliveries as JSON Lines to this file instead of the terminal.
+        #[arg(long)]
+        jsonl: Option<PathBuf>,
+        /// Destinations, rules and correlation settings (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where thread state lives.
+        #[arg(long, value_enum, default_value = "memory")]
+        store: StoreKind,
+        /// DynamoDB endpoint (e.g. DynamoDB Local) for `--store dynamodb`.
+        #[arg(long, env = "HERALD_DYNAMODB_ENDPOINT")]
+        dynamodb_endpoint: Option<String>,
+        /// DynamoDB table for `--store dynamodb` (created if missing).
+        #[arg(long, env = "HERALD_DYNAMODB_TABLE", default_value = "herald")]
+        table: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Replay a bundled realistic stream (several accounts, successes, failures, an approval,
+    /// an ECS rollback, an alarm) and print the notifications as they would read in chat.
+    Demo {
+        /// Exit after the replay instead of waiting for Ctrl-C.
+        #[arg(long)]
+        no_serve: bool,
+        /// Write deliveries as JSON Lines to this file instead of the terminal.
+        #[arg(long)]
+        jsonl: Option<PathBuf>,
+    },
+    /// Validate a config file; prints every problem and exits 1 if there is any.
+    CheckConfig { file: PathBuf },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Inspect { files } => herald::cli::inspect::run(&files),
+        Command::CheckConfig { file } => match Config::load(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Replay {
+            jsonl,
+            config,
+            store,
+            dynamodb_endpoint,
+            table,
+            files,
+        } => {
+            let config = match config.map(|p| Config::load(&p)).transpose() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            runtime(async move {
+                let store = match store {
+                    StoreKind::Memory => replay::memory_store(),
+                    StoreKind::Dynamodb => {
+                        match herald::store::dynamo_from_env(dynamodb_endpoint.as_deref(), &table)
+                            .await
+                        {
+                            Ok(s) => s,
+                            Err(e) => {
+                                eprintln!("dynamodb: {e}");
+                                return ExitCode::from(1);
+                            }
+                        }
+                    }
+                };
+                let (events, bad) = replay::read_events(&files);
+                let opts = ReplayOptions {
+                    jsonl,
+                    config,
+                    store,
+                };
+                let runner = match replay::runner(&opts) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                if let Err(e) = replay::replay_events(&runner, &events).await {
+                    eprintln!("replay: {e}");
+                    return ExitCode::from(1);
+                }
+                if bad {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            })
+        }
+        Command::Demo { no_serve, jsonl } => runtime(async move {
+            let opts = ReplayOptions {
+                jsonl,
+                config: None,
+                store: replay::memory_store(),
+            };
+            let runner = match replay::runner(&opts) {
+                Ok(r) => Arc::new(r),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let events = replay::demo_events();
+            eprintln!("herald demo: replaying {} bundled events", events.len());
+            if let Err(e) = replay::replay_events(&runner, &events).await {
+                eprintln!("demo: {e}");
+                return ExitCode::from(1);
+            }
+            if !no_serve {
+                let addr =
+                    std::env::var("HERALD_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+                eprintln!("herald demo: serving on http://{addr} (/healthz, /api/pipelines); Ctrl-C to stop");
+                if let Err(e) = herald::server::serve(&addr, runner.engine.clone()).await {
+                    eprintln!("server: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+            ExitCode::SUCCESS
+        }),
+    }
+}
+
+fn runtime(f: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            ExitCode::from(1)
+        }
     }
 }

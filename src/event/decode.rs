@@ -1124,11 +1124,8 @@ fn decode_codebuild(
             )?,
             context,
             initiator,
-            start_time: d
-                .completed_phase_start
-                .get()
-                .and_then(parse_time)
-                .or(start_time),
+            // The build's start, not the phase's: it is what joins a build to its action.
+            start_time: start_time.or_else(|| d.completed_phase_start.get().and_then(parse_time)),
             log_link,
         }));
     }

@@ -1,3 +1,67 @@
 //! Routing: which destinations a notification goes to, by ordered rules over its fields.
+//!
+//! The first rule that matches wins unless it says `continue = true`; no match goes to the
+//! default destination when one is configured, otherwise the notification is unrouted.
 
 pub mod expr;
+
+use crate::notification::Notification;
+use expr::Expr;
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub expr: Expr,
+    pub destinations: Vec<String>,
+    pub cont: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    pub rules: Vec<Rule>,
+    pub default: Option<String>,
+}
+
+/// The destinations a notification goes to, and the rules that sent it there.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Routed {
+    pub destinations: Vec<String>,
+    pub rules: Vec<String>,
+}
+
+impl Router {
+    /// Everything to one destination.
+    pub fn single(destination: &str) -> Self {
+        Self {
+            rules: Vec::new(),
+            default: Some(destination.to_owned()),
+        }
+    }
+
+    pub fn route(&self, n: &Notification) -> Routed {
+        let mut out = Routed::default();
+        if !self.rules.is_empty() {
+            let v = n.to_value();
+            for rule in &self.rules {
+                if rule.expr.matches(&v) {
+                    out.rules.push(rule.name.clone());
+                    for d in &rule.destinations {
+                        if !out.destinations.contains(d) {
+                            out.destinations.push(d.clone());
+                        }
+                    }
+                    if !rule.cont {
+                        break;
+                    }
+                }
+            }
+        }
+        if out.destinations.is_empty() {
+            if let Some(d) = &self.default {
+                out.destinations.push(d.clone());
+                out.rules.push("default".into());
+            }
+        }
+        out
+    }
+}

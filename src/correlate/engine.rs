@@ -1,0 +1,540 @@
+//! The correlator's I/O: loads threads (cache first, then the store), applies events with the
+//! pure state machines, and writes them back with a condition on their version. A lost race
+//! reloads (from the conflict's returned item when the store gives one) and re-applies.
+//! Events of one batch that share a key are applied together in one write.
+
+use super::cache::Cache;
+use super::{
+    new_thread, target, Body, DeliveryRec, PipelinePointer, ServicePointer, Target, Thread,
+};
+use crate::deliver::MessageRef;
+use crate::event::Event;
+use crate::store::{Item, Put, Store, StoreError};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub cache_size: usize,
+    pub cache_ttl: Duration,
+    /// How long finished threads stay in the store (DynamoDB TTL).
+    pub ttl_secs: i64,
+    /// How long a claim to post a message holds off other workers.
+    pub claim_secs: i64,
+    /// This worker's name in claims.
+    pub owner: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            cache_size: 10_000,
+            cache_ttl: Duration::from_secs(600),
+            ttl_secs: 14 * 24 * 3600,
+            claim_secs: 60,
+            owner: format!("worker-{}", std::process::id()),
+        }
+    }
+}
+
+/// Counters for metrics and cost tests.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub store_reads: AtomicU64,
+    pub store_writes: AtomicU64,
+    pub conflicts: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
+}
+
+impl Stats {
+    pub fn get(&self, c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+const MAX_ATTEMPTS: usize = 16;
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    cache: Cache,
+    cfg: EngineConfig,
+    pub stats: Stats,
+}
+
+/// What a delivery attempt should do for one destination.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Post a new message (this worker holds the claim).
+    Post { seq: u64 },
+    /// Edit the posted message.
+    Update { seq: u64, message: MessageRef },
+    /// Nothing to do: up to date, or another worker is posting.
+    Nothing,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, cfg: EngineConfig) -> Self {
+        Self {
+            store,
+            cache: Cache::new(cfg.cache_size, cfg.cache_ttl),
+            cfg,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn cached_threads(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Loads a thread: cache first, then the store.
+    pub async fn load(&self, key: &str) -> Result<Option<(u64, Thread)>, StoreError> {
+        if let Some(hit) = self.cache.get(key) {
+            self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(hit));
+        }
+        self.stats.cache_misses.fetch_add(1, Ordering::Relaxed);
+        self.read(key).await
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<(u64, Thread)>, StoreError> {
+        self.stats.store_reads.fetch_add(1, Ordering::Relaxed);
+        match self.store.get(key).await? {
+            Some(item) => {
+                let thread = decode_item(key, &item)?;
+                self.cache.put(key, item.version, thread.clone());
+                Ok(Some((item.version, thread)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Read-modify-write with a version condition. `f` returns whether it changed the thread;
+    /// it is re-run on fresh state after a lost race. Returns the thread as written (or as
+    /// found, when `f` changed nothing), or `None` if it does not exist and `init` made none.
+    pub async fn update(
+        &self,
+        key: &str,
+        now: i64,
+        init: impl Fn() -> Option<Thread>,
+        mut f: impl FnMut(&mut Thread) -> bool,
+    ) -> Result<Option<(Thread, bool)>, StoreError> {
+        let mut current = self.load(key).await?;
+        for _ in 0..MAX_ATTEMPTS {
+            let (version, mut thread) = match current.take() {
+                Some((v, t)) => (Some(v), t),
+                None => match init() {
+                    Some(t) => (None, t),
+                    None => return Ok(None),
+                },
+            };
+            if !f(&mut thread) {
+                return Ok(Some((thread, false)));
+            }
+            let state = serde_json::to_vec(&thread)
+                .map_err(|e| StoreError::Rejected(format!("serialising {key}: {e}")))?;
+            let item = Item {
+                version: version.map_or(1, |v| v + 1),
+                state,
+                expires_at: now + self.cfg.ttl_secs,
+            };
+            self.stats.store_writes.fetch_add(1, Ordering::Relaxed);
+            match self.store.put(key, &item, version).await? {
+                Put::Written => {
+                    self.cache.put(key, item.version, thread.clone());
+                    return Ok(Some((thread, true)));
+                }
+                Put::Conflict(Some(found)) => {
+                    self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                    let t = decode_item(key, &found)?;
+                    self.cache.put(key, found.version, t.clone());
+                    current = Some((found.version, t));
+                }
+                Put::Conflict(None) => {
+                    self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                    self.cache.invalidate(key);
+                    current = self.read(key).await?;
+                }
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "{key}: still conflicting after {MAX_ATTEMPTS} attempts"
+        )))
+    }
+
+    /// Applies a batch of events; returns the keys of threads whose notification changed.
+    pub async fn apply_batch(&self, events: &[Event], now: i64) -> Result<Vec<String>, StoreError> {
+        let mut direct: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+        let mut via: Vec<(Target, &Event)> = Vec::new();
+        for ev in events {
+            match target(ev) {
+                Target::Thread(k) => direct.entry(k).or_default().push(ev),
+                t @ (Target::Pipeline(_) | Target::Service(_)) => via.push((t, ev)),
+                Target::None => {}
+            }
+        }
+        let mut changed = Vec::new();
+        for (key, evs) in &direct {
+            if self.apply_direct(key, evs, now).await? {
+                changed.push(key.clone());
+            }
+        }
+        // Pointer bookkeeping for what the direct events taught, and whatever that releases.
+        let mut pointers: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+        let mut services: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+        for evs in direct.values() {
+            for ev in evs {
+                match ev {
+                    Event::PipelineExecution(e) => pointers
+                        .entry(super::pointer_key(
+                            &e.meta.account,
+                            &e.meta.region,
+                            &e.pipeline,
+                        ))
+                        .or_default()
+                        .push(ev),
+                    Event::StageExecution(e) => pointers
+                        .entry(super::pointer_key(
+                            &e.meta.account,
+                            &e.meta.region,
+                            &e.pipeline,
+                        ))
+                        .or_default()
+                        .push(ev),
+                    Event::ActionExecution(e) => pointers
+                        .entry(super::pointer_key(
+                            &e.meta.account,
+                            &e.meta.region,
+                            &e.pipeline,
+                        ))
+                        .or_default()
+                        .push(ev),
+                    Event::EcsDeployment(d) => services
+                        .entry(super::service_key(
+                            &d.meta.account,
+                            &d.meta.region,
+                            &d.cluster,
+                            &d.service,
+                        ))
+                        .or_default()
+                        .push(ev),
+                    _ => {}
+                }
+            }
+        }
+        for (pkey, evs) in pointers {
+            let mut released = Vec::new();
+            self.update(
+                &pkey,
+                now,
+                || {
+                    Some(Thread::new(Body::PipelinePointer(
+                        PipelinePointer::default(),
+                    )))
+                },
+                |t| {
+                    released.clear();
+                    let Body::PipelinePointer(p) = &mut t.body else {
+                        return false;
+                    };
+                    let mut c = false;
+                    for ev in &evs {
+                        c |= p.observe(ev);
+                    }
+                    if c && !p.held.is_empty() {
+                        released = p.release();
+                    }
+                    c
+                },
+            )
+            .await?;
+            self.apply_released(&pkey, released, now, &mut changed)
+                .await?;
+        }
+        for (skey, evs) in services {
+            let mut released = Vec::new();
+            self.update(
+                &skey,
+                now,
+                || Some(Thread::new(Body::ServicePointer(ServicePointer::default()))),
+                |t| {
+                    released.clear();
+                    let Body::ServicePointer(p) = &mut t.body else {
+                        return false;
+                    };
+                    let mut c = false;
+                    for ev in &evs {
+                        if let Event::EcsDeployment(d) = ev {
+                            c |= p.observe(&d.deployment_id, d.meta.time);
+                        }
+                    }
+                    if c {
+                        let held = std::mem::take(&mut p.held);
+                        for ev in held {
+                            match p.join(&ev) {
+                                Some(d) => released.push((d, ev)),
+                                None => p.held.push(ev),
+                            }
+                        }
+                    }
+                    c
+                },
+            )
+            .await?;
+            self.apply_released(&skey, released, now, &mut changed)
+                .await?;
+        }
+        for (t, ev) in via {
+            match t {
+                Target::Pipeline(pkey) => {
+                    let mut joined = None;
+                    self.update(
+                        &pkey,
+                        now,
+                        || {
+                            Some(Thread::new(Body::PipelinePointer(
+                                PipelinePointer::default(),
+                            )))
+                        },
+                        |t| {
+                            joined = None;
+                            let Body::PipelinePointer(p) = &mut t.body else {
+                                return false;
+                            };
+                            let before = p.build_actions.clone();
+                            match p.join(ev) {
+                                Some(exec) => {
+                                    joined = Some(exec);
+                                    // A time-based build join is recorded so later events of
+                                    // the build need no guessing.
+                                    p.build_actions != before
+                                }
+                                None => p.hold(ev),
+                            }
+                        },
+                    )
+                    .await?;
+                    if let Some(exec) = joined {
+                        self.apply_released(&pkey, vec![(exec, ev.clone())], now, &mut changed)
+                            .await?;
+                    }
+                }
+                Target::Service(skey) => {
+                    let mut joined = None;
+                    self.update(
+                        &skey,
+                        now,
+                        || Some(Thread::new(Body::ServicePointer(ServicePointer::default()))),
+                        |t| {
+                            joined = None;
+                            let Body::ServicePointer(p) = &mut t.body else {
+                                return false;
+                            };
+                            match p.join(ev) {
+                                Some(d) => {
+                                    joined = Some(d);
+                                    false
+                                }
+                                None => p.hold(ev),
+                            }
+                        },
+                    )
+                    .await?;
+                    if let Some(d) = joined {
+                        self.apply_released(&skey, vec![(d, ev.clone())], now, &mut changed)
+                            .await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        changed.sort();
+        changed.dedup();
+        Ok(changed)
+    }
+
+    /// Applies events released by (or joined through) a pointer to their threads.
+    async fn apply_released(
+        &self,
+        pointer_key: &str,
+        released: Vec<(String, Event)>,
+        now: i64,
+        changed: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
+        for (id, ev) in released {
+            let key = match pointer_key.strip_prefix("pl#") {
+                Some(rest) => format!("ex#{rest}#{id}"),
+                None => match pointer_key.strip_prefix("svc#") {
+                    Some(rest) => format!("ecs#{rest}#{id}"),
+                    None => continue,
+                },
+            };
+            let init = || thread_for(&key);
+            let r = self
+                .update(&key, now, init, |t| {
+                    let c = t.apply(&ev);
+                    if c {
+                        t.refresh(now);
+                    }
+                    c
+                })
+                .await?;
+            if matches!(r, Some((_, true))) {
+                changed.push(key);
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_direct(&self, key: &str, evs: &[&Event], now: i64) -> Result<bool, StoreError> {
+        let first = evs[0];
+        let mut seq_before = 0;
+        let r = self
+            .update(
+                key,
+                now,
+                || new_thread(first),
+                |t| {
+                    seq_before = t.seq;
+                    let mut c = false;
+                    for ev in evs {
+                        c |= t.apply(ev);
+                    }
+                    if c {
+                        t.refresh(now);
+                    }
+                    c
+                },
+            )
+            .await?;
+        Ok(matches!(r, Some((t, true)) if t.seq != seq_before))
+    }
+
+    /// Decides what to do for one destination of a thread, claiming the right to post when no
+    /// message exists yet. Exactly one worker wins a claim; the others do nothing and the
+    /// winner catches up with whatever changed meanwhile once it has posted.
+    pub async fn plan(&self, key: &str, destination: &str, now: i64) -> Result<Plan, StoreError> {
+        let owner = self.cfg.owner.clone();
+        let claim_secs = self.cfg.claim_secs;
+        let mut plan = Plan::Nothing;
+        self.update(
+            key,
+            now,
+            || None,
+            |t| {
+                plan = Plan::Nothing;
+                let seq = t.seq;
+                match t.deliveries.get(destination) {
+                    Some(DeliveryRec::Posted { seq: s, .. }) if *s >= seq => false,
+                    Some(DeliveryRec::Posted { message, .. }) => {
+                        plan = Plan::Update {
+                            seq,
+                            message: message.clone(),
+                        };
+                        false
+                    }
+                    Some(DeliveryRec::Claimed {
+                        owner: o, until, ..
+                    }) if *o != owner && *until > now => false,
+                    _ => {
+                        t.deliveries.insert(
+                            destination.to_owned(),
+                            DeliveryRec::Claimed {
+                                owner: owner.clone(),
+                                seq,
+                                until: now + claim_secs,
+                            },
+                        );
+                        plan = Plan::Post { seq };
+                        true
+                    }
+                }
+            },
+        )
+        .await?;
+        Ok(plan)
+    }
+
+    /// Records a delivered message. Keeps the newest record when workers race.
+    pub async fn record(
+        &self,
+        key: &str,
+        destination: &str,
+        seq: u64,
+        message: MessageRef,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.update(
+            key,
+            now,
+            || None,
+            |t| {
+                let newer = match t.deliveries.get(destination) {
+                    Some(DeliveryRec::Posted { seq: s, .. }) => *s < seq,
+                    _ => true,
+                };
+                if newer {
+                    t.deliveries.insert(
+                        destination.to_owned(),
+                        DeliveryRec::Posted {
+                            message: message.clone(),
+                            seq,
+                        },
+                    );
+                }
+                newer
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Gives up a claim after a failed post so another attempt (or worker) can post.
+    pub async fn release_claim(
+        &self,
+        key: &str,
+        destination: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let owner = self.cfg.owner.clone();
+        self.update(key, now, || None, |t| {
+            let mine = matches!(t.deliveries.get(destination), Some(DeliveryRec::Claimed { owner: o, .. }) if *o == owner);
+            if mine {
+                t.deliveries.remove(destination);
+            }
+            mine
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Every stored item whose key starts with `prefix`, decoded (status page; not hot).
+    pub async fn scan(&self, prefix: &str) -> Result<Vec<(String, Thread)>, StoreError> {
+        let items = self.store.scan_prefix(prefix).await?;
+        items
+            .into_iter()
+            .map(|(k, item)| decode_item(&k, &item).map(|t| (k, t)))
+            .collect()
+    }
+}
+
+/// An empty thread for a key reached through a pointer.
+fn thread_for(key: &str) -> Option<Thread> {
+    let parts: Vec<&str> = key.split('#').collect();
+    match parts.as_slice() {
+        ["ex", account, region, pipeline, exec] => Some(Thread::new(Body::Pipeline(
+            super::pipeline::PipelineExec::new(account, region, pipeline, exec),
+        ))),
+        ["ecs", account, region, cluster, service, id] => Some(Thread::new(Body::Ecs(
+            super::ecs::EcsDeploy::new(account, region, cluster, service, id),
+        ))),
+        _ => None,
+    }
+}
+
+fn decode_item(key: &str, item: &Item) -> Result<Thread, StoreError> {
+    serde_json::from_slice(&item.state)
+        .map_err(|e| StoreError::Rejected(format!("item {key} does not decode: {e}")))
+}

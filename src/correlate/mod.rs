@@ -1,0 +1,344 @@
+//! Correlation: events become per-thread state, and thread state becomes notifications.
+//!
+//! The pure core is here and in the state machines ([`pipeline`], [`ecs`], [`alarm`],
+//! [`standalone`]): `Thread::apply(&Event) -> bool` and `Thread::notification()`, no I/O and no
+//! clock. [`engine`] does the I/O: cache, store, conditional writes, pointer items.
+
+pub mod alarm;
+pub mod cache;
+pub mod ecs;
+pub mod engine;
+pub mod pipeline;
+pub mod pointer;
+pub mod standalone;
+
+use crate::deliver::MessageRef;
+use crate::event::Event;
+use crate::notification::Notification;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A value with the time and rank of the event that set it. The register keeps the latest
+/// (time, rank): commutative and idempotent, so arrival order and duplicates do not matter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reg {
+    pub value: String,
+    pub time: Option<DateTime<Utc>>,
+    pub rank: u8,
+}
+
+/// Sets `slot` to `new` if `new` is later by (time, rank, value); true if it changed.
+pub fn later(slot: &mut Option<Reg>, new: Reg) -> bool {
+    let replace = match slot {
+        None => true,
+        Some(old) => (new.time, new.rank, &new.value) > (old.time, old.rank, &old.value),
+    };
+    if replace {
+        *slot = Some(new);
+    }
+    replace
+}
+
+/// What a stored item holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Body {
+    Pipeline(pipeline::PipelineExec),
+    Ecs(ecs::EcsDeploy),
+    Alarm(alarm::AlarmEpisodes),
+    Build(standalone::Build),
+    Deployment(standalone::Deployment),
+    PipelinePointer(PipelinePointer),
+    ServicePointer(ServicePointer),
+}
+
+/// Where a thread's chat message is, per destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum DeliveryRec {
+    /// A worker is posting; others wait for it until `until` (unix seconds) passes.
+    Claimed { owner: String, seq: u64, until: i64 },
+    /// Posted, and delivered up to notification `seq`.
+    Posted { message: MessageRef, seq: u64 },
+}
+
+/// One stored item: a thread (or a pointer) and its delivery bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thread {
+    pub body: Body,
+    /// Bumped each time the notification's content changes.
+    #[serde(default)]
+    pub seq: u64,
+    #[serde(default)]
+    pub note_hash: u64,
+    /// When (processing time, unix seconds) the notification first became final: the settle
+    /// window runs from here.
+    #[serde(default)]
+    pub final_since: Option<i64>,
+    #[serde(default)]
+    pub deliveries: BTreeMap<String, DeliveryRec>,
+}
+
+impl Thread {
+    pub fn new(body: Body) -> Self {
+        Self {
+            body,
+            seq: 0,
+            note_hash: 0,
+            final_since: None,
+            deliveries: BTreeMap::new(),
+        }
+    }
+
+    /// Applies an event to the thread's state machine; true if the state changed.
+    pub fn apply(&mut self, ev: &Event) -> bool {
+        match &mut self.body {
+            Body::Pipeline(p) => p.apply(ev),
+            Body::Ecs(e) => e.apply(ev),
+            Body::Alarm(a) => {
+                let episode = a.episode;
+                let changed = a.apply(ev);
+                if a.episode != episode {
+                    // A new episode is a new chat message.
+                    self.deliveries.clear();
+                    self.final_since = None;
+                }
+                changed
+            }
+            Body::Build(b) => b.apply(ev),
+            Body::Deployment(d) => d.apply(ev),
+            Body::PipelinePointer(_) | Body::ServicePointer(_) => false,
+        }
+    }
+
+    pub fn notification(&self) -> Option<Notification> {
+        Some(match &self.body {
+            Body::Pipeline(p) => p.notification(),
+            Body::Ecs(e) => e.notification(),
+            Body::Alarm(a) => a.notification(),
+            Body::Build(b) => b.notification(),
+            Body::Deployment(d) => d.notification(),
+            Body::PipelinePointer(_) | Body::ServicePointer(_) => return None,
+        })
+    }
+
+    /// After applying events: bump `seq` if the notification's content changed, and note when
+    /// it first became final. `now` is processing time (unix seconds), a parameter so this stays
+    /// pure.
+    pub fn refresh(&mut self, now: i64) -> bool {
+        let Some(note) = self.notification() else {
+            return false;
+        };
+        let hash = fnv1a(&serde_json::to_vec(&note).unwrap_or_default());
+        if note.is_final && self.final_since.is_none() {
+            self.final_since = Some(now);
+        }
+        if hash == self.note_hash {
+            return false;
+        }
+        self.note_hash = hash;
+        self.seq += 1;
+        true
+    }
+
+    /// The chat message id of the thread's current message (alarms: one per episode).
+    pub fn message_id(&self, key: &str) -> String {
+        match &self.body {
+            Body::Alarm(a) => format!("{key}#{}", a.episode),
+            _ => key.to_owned(),
+        }
+    }
+}
+
+/// FNV-1a: a stable content hash (the std hasher may change between Rust releases, and workers
+/// of different builds share items).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// An execution as the pipeline pointer knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecRef {
+    pub execution_id: String,
+    pub started: Option<DateTime<Utc>>,
+    pub state: Option<Reg>,
+}
+
+/// A CodeBuild action of some execution, and the build it ran once known.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildAction {
+    pub execution_id: String,
+    pub action: String,
+    pub started: Option<DateTime<Utc>>,
+    pub build_id: Option<String>,
+}
+
+/// `pl#account#region#pipeline`: the pipeline's recent executions (for approvals, which carry
+/// no execution id, and for the status page), its CodeBuild actions (to join builds, which carry
+/// none either), and events held until they can be joined.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PipelinePointer {
+    pub account: String,
+    pub region: String,
+    pub pipeline: String,
+    pub executions: Vec<ExecRef>,
+    pub build_actions: Vec<BuildAction>,
+    pub held: Vec<Event>,
+}
+
+/// `svc#account#region#cluster#service`: the service's deployments, for service actions that
+/// carry no deployment id.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ServicePointer {
+    pub deployments: Vec<(String, Option<DateTime<Utc>>)>,
+    pub held: Vec<Event>,
+}
+
+pub const MAX_EXECUTIONS: usize = 20;
+pub const MAX_BUILD_ACTIONS: usize = 50;
+pub const MAX_HELD: usize = 200;
+/// How long after its CodeBuild action started a build may start and still be joined to it by
+/// time alone (V1 events name neither side).
+pub const BUILD_JOIN_SECS: i64 = 90;
+
+/// Where an event goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// Straight to one thread.
+    Thread(String),
+    /// Through the pipeline pointer (builds started by a pipeline, approvals).
+    Pipeline(String),
+    /// Through the service pointer (ECS service actions).
+    Service(String),
+    /// Nothing to tell (unknown kinds, tasks outside a service deployment, health).
+    None,
+}
+
+pub fn pipeline_key(account: &str, region: &str, pipeline: &str, execution_id: &str) -> String {
+    format!("ex#{account}#{region}#{pipeline}#{execution_id}")
+}
+
+pub fn pointer_key(account: &str, region: &str, pipeline: &str) -> String {
+    format!("pl#{account}#{region}#{pipeline}")
+}
+
+pub fn ecs_key(account: &str, region: &str, cluster: &str, service: &str, id: &str) -> String {
+    format!("ecs#{account}#{region}#{cluster}#{service}#{id}")
+}
+
+pub fn service_key(account: &str, region: &str, cluster: &str, service: &str) -> String {
+    format!("svc#{account}#{region}#{cluster}#{service}")
+}
+
+/// Routes an event to the item it changes. Pure.
+pub fn target(ev: &Event) -> Target {
+    let m = ev.meta();
+    let (a, r) = (m.account.as_str(), m.region.as_str());
+    match ev {
+        Event::PipelineExecution(e) => {
+            Target::Thread(pipeline_key(a, r, &e.pipeline, &e.execution_id))
+        }
+        Event::StageExecution(e) => {
+            Target::Thread(pipeline_key(a, r, &e.pipeline, &e.execution_id))
+        }
+        Event::ActionExecution(e) => {
+            Target::Thread(pipeline_key(a, r, &e.pipeline, &e.execution_id))
+        }
+        Event::ManualApproval(e) => Target::Pipeline(pointer_key(a, r, &e.pipeline)),
+        Event::BuildState(b) => match b
+            .initiator
+            .as_deref()
+            .and_then(|i| i.strip_prefix("codepipeline/"))
+        {
+            Some(p) => Target::Pipeline(pointer_key(a, r, p)),
+            None => Target::Thread(format!("cb#{a}#{r}#{}", b.build_id)),
+        },
+        Event::BuildPhase(b) => match b
+            .initiator
+            .as_deref()
+            .and_then(|i| i.strip_prefix("codepipeline/"))
+        {
+            Some(p) => Target::Pipeline(pointer_key(a, r, p)),
+            None => Target::Thread(format!("cb#{a}#{r}#{}", b.build_id)),
+        },
+        Event::DeploymentState(d) => Target::Thread(format!("cd#{a}#{r}#{}", d.deployment_id)),
+        Event::DeploymentInstance(d) => Target::Thread(format!("cd#{a}#{r}#{}", d.deployment_id)),
+        Event::EcsDeployment(d) => {
+            Target::Thread(ecs_key(a, r, &d.cluster, &d.service, &d.deployment_id))
+        }
+        Event::EcsServiceAction(s) if !s.service.is_empty() => {
+            Target::Service(service_key(a, r, &s.cluster, &s.service))
+        }
+        Event::EcsTask(t) => {
+            let service = t.group.as_deref().and_then(|g| g.strip_prefix("service:"));
+            let deployment = t
+                .started_by
+                .as_deref()
+                .filter(|s| s.starts_with("ecs-svc/"));
+            match (service, deployment) {
+                (Some(s), Some(d)) => Target::Thread(ecs_key(a, r, &t.cluster, s, d)),
+                _ => Target::None,
+            }
+        }
+        Event::AlarmState(al) => Target::Thread(format!("al#{a}#{r}#{}", al.alarm_name)),
+        Event::EcsServiceAction(_) | Event::Health(_) | Event::Unknown(_) => Target::None,
+    }
+}
+
+/// A new thread for the first event of a direct target.
+pub fn new_thread(ev: &Event) -> Option<Thread> {
+    let m = ev.meta();
+    let (a, r) = (m.account.as_str(), m.region.as_str());
+    let body = match ev {
+        Event::PipelineExecution(e) => Body::Pipeline(pipeline::PipelineExec::new(
+            a,
+            r,
+            &e.pipeline,
+            &e.execution_id,
+        )),
+        Event::StageExecution(e) => Body::Pipeline(pipeline::PipelineExec::new(
+            a,
+            r,
+            &e.pipeline,
+            &e.execution_id,
+        )),
+        Event::ActionExecution(e) => Body::Pipeline(pipeline::PipelineExec::new(
+            a,
+            r,
+            &e.pipeline,
+            &e.execution_id,
+        )),
+        Event::BuildState(b) => Body::Build(standalone::Build::new(a, r, &b.project, &b.build_id)),
+        Event::BuildPhase(b) => Body::Build(standalone::Build::new(a, r, &b.project, &b.build_id)),
+        Event::DeploymentState(d) => {
+            Body::Deployment(standalone::Deployment::new(a, r, &d.deployment_id))
+        }
+        Event::DeploymentInstance(d) => {
+            Body::Deployment(standalone::Deployment::new(a, r, &d.deployment_id))
+        }
+        Event::EcsDeployment(d) => Body::Ecs(ecs::EcsDeploy::new(
+            a,
+            r,
+            &d.cluster,
+            &d.service,
+            &d.deployment_id,
+        )),
+        Event::EcsTask(t) => {
+            let service = t
+                .group
+                .as_deref()
+                .and_then(|g| g.strip_prefix("service:"))?;
+            let deployment = t.started_by.as_deref()?;
+            Body::Ecs(ecs::EcsDeploy::new(a, r, &t.cluster, service, deployment))
+        }
+        Event::AlarmState(al) => Body::Alarm(alarm::AlarmEpisodes::new(a, r, &al.alarm_name)),
+        _ => return None,
+    };
+    Some(Thread::new(body))
+}

@@ -1,0 +1,60 @@
+//! JSON Lines: one object per delivery, for replay, tests and piping.
+//!
+//! `{"op": "post"|"update"|"reply", "thread": ..., "destination": ..., "notification": {...}}`
+
+use super::{Delivery, MessageRef, Sink, SinkError};
+use futures::future::BoxFuture;
+use std::io::Write;
+use std::sync::Mutex;
+
+pub struct JsonlSink {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl JsonlSink {
+    pub fn new(out: Box<dyn Write + Send>) -> Self {
+        Self {
+            out: Mutex::new(out),
+        }
+    }
+
+    /// Appends to a file (created if missing), so a restarted worker adds to what is there.
+    pub fn append(path: &std::path::Path) -> std::io::Result<Self> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self::new(Box::new(f)))
+    }
+
+    pub fn stdout() -> Self {
+        Self::new(Box::new(std::io::stdout()))
+    }
+}
+
+impl Sink for JsonlSink {
+    fn kind(&self) -> &'static str {
+        "jsonl"
+    }
+
+    fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
+        let line = serde_json::json!({
+            "op": d.op.as_str(),
+            "thread": d.thread,
+            "destination": d.destination,
+            "notification": d.notification,
+        });
+        let result = (|| {
+            let mut text =
+                serde_json::to_vec(&line).map_err(|e| SinkError::Rejected(e.to_string()))?;
+            text.push(b'\n');
+            let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+            // One write call per line: lines from concurrent deliveries never interleave.
+            out.write_all(&text)
+                .and_then(|_| out.flush())
+                .map_err(|e| SinkError::Transient(e.to_string()))?;
+            Ok(serde_json::json!({ "thread": d.thread }))
+        })();
+        Box::pin(async move { result })
+    }
+}

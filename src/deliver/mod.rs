@@ -1,0 +1,90 @@
+//! Delivery: one `Sink` trait for every destination kind, and the sinks themselves.
+//!
+//! A sink gets a [`Delivery`] (post a new message, update the thread's message, or reply in its
+//! thread) and answers with the reference of the message it wrote, which the correlator stores
+//! in the thread's state so later updates edit the same message, on any worker.
+
+pub mod discord;
+pub mod http;
+pub mod jsonl;
+pub mod limiter;
+pub mod retry;
+pub mod secret;
+pub mod slack;
+pub mod sns;
+pub mod teams;
+pub mod text;
+pub mod webhook;
+
+use crate::notification::Notification;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Post,
+    Update,
+    Reply,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Post => "post",
+            Op::Update => "update",
+            Op::Reply => "reply",
+        }
+    }
+}
+
+/// Where a delivered message lives at its provider (Slack `channel`+`ts`, Discord
+/// `message_id`, ...): opaque to everything but the sink that made it.
+pub type MessageRef = serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub op: Op,
+    /// The stable id of the chat message this delivery is about (thread key + episode).
+    pub thread: String,
+    /// The destination's configured name.
+    pub destination: String,
+    pub notification: Notification,
+    /// The message to edit or reply to, for `Update` and `Reply`.
+    pub message: Option<MessageRef>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The provider asked us to slow down; the whole destination pauses this long.
+    #[error("rate limited for {0:?}")]
+    RateLimited(Duration),
+    /// 5xx, timeouts, connection errors: retry with backoff, then leave for redelivery.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// The provider refused for good (bad token, unknown channel): retrying will not help.
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+impl SinkError {
+    pub fn retryable(&self) -> bool {
+        !matches!(self, SinkError::Rejected(_))
+    }
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SinkError::RateLimited(_) => "rate_limited",
+            SinkError::Transient(_) => "transient",
+            SinkError::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// A chat destination.
+pub trait Sink: Send + Sync {
+    /// The sink kind (`slack`, `discord`, `jsonl`, ...), a metric label.
+    fn kind(&self) -> &'static str;
+    /// Delivers one message; returns where it lives (for `Post`) so updates can find it.
+    fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>>;
+}

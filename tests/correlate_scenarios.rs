@@ -1,0 +1,373 @@
+//! Each corpus scenario gives the threads its README describes, whatever the order of arrival
+//! and however many duplicates: 200 random permutations with random duplicates per scenario give
+//! the same final notification, and exactly one post per chat message.
+
+use futures::future::BoxFuture;
+use herald::app::Runner;
+use herald::config::Mode;
+use herald::correlate::engine::{Engine, EngineConfig};
+use herald::deliver::{Delivery, MessageRef, Op, Sink, SinkError};
+use herald::event::{decode, Event};
+use herald::notification::Notification;
+use herald::route::Router;
+use herald::store::memory::MemoryStore;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Records deliveries in memory (the chat side of these tests is not what they test).
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<(Op, String, Notification)>>,
+}
+
+impl Sink for Recorder {
+    fn kind(&self) -> &'static str {
+        "recorder"
+    }
+    fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
+        self.seen
+            .lock()
+            .expect("lock")
+            .push((d.op, d.thread.clone(), d.notification.clone()));
+        Box::pin(async move { Ok(serde_json::json!({"thread": d.thread})) })
+    }
+}
+
+fn scenario(name: &str) -> Vec<Event> {
+    let path = format!(
+        "{}/tests/fixtures/scenarios/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).expect("read scenario");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .flat_map(|l| decode(l.as_bytes()).expect("decodes"))
+        .collect()
+}
+
+struct Outcome {
+    /// Final notification per chat message id.
+    finals: BTreeMap<String, Notification>,
+    /// Posts per chat message id.
+    posts: BTreeMap<String, usize>,
+}
+
+async fn run(events: &[Event], batch: &[usize]) -> Outcome {
+    let recorder = Arc::new(Recorder::default());
+    let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
+    sinks.insert("r".into(), recorder.clone());
+    let engine = Arc::new(Engine::new(
+        Arc::new(MemoryStore::new()),
+        EngineConfig::default(),
+    ));
+    let runner = Runner::new(engine, Router::single("r"), sinks, Mode::Progress, 5);
+    let mut i = 0;
+    let mut b = 0;
+    while i < events.len() {
+        let n = batch
+            .get(b % batch.len().max(1))
+            .copied()
+            .unwrap_or(1)
+            .max(1);
+        let end = (i + n).min(events.len());
+        runner
+            .process(&events[i..end], 1_000)
+            .await
+            .expect("process");
+        i = end;
+        b += 1;
+    }
+    runner.flush(1_000).await.expect("flush");
+    let seen = recorder.seen.lock().expect("lock");
+    let mut finals = BTreeMap::new();
+    let mut posts = BTreeMap::new();
+    for (op, thread, n) in seen.iter() {
+        if *op == Op::Post {
+            *posts.entry(thread.clone()).or_insert(0) += 1;
+        }
+        finals.insert(thread.clone(), n.clone());
+    }
+    Outcome { finals, posts }
+}
+
+fn by_title(o: &Outcome) -> Vec<&Notification> {
+    let mut v: Vec<&Notification> = o.finals.values().collect();
+    v.sort_by_key(|n| (n.title.clone(), n.execution_id.clone()));
+    v
+}
+
+#[tokio::test]
+async fn s1_success_out_of_order() {
+    let o = run(
+        &scenario("s1-v1-raw-github-codebuild-success-out-of-order.jsonl"),
+        &[1],
+    )
+    .await;
+    let n = by_title(&o);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].status, "SUCCEEDED");
+    assert!(n[0].is_final);
+    let stages: Vec<_> = n[0]
+        .stages
+        .iter()
+        .map(|s| (s.name.as_str(), s.status.as_str()))
+        .collect();
+    assert_eq!(stages, [("Source", "SUCCEEDED"), ("Build", "SUCCEEDED")]);
+    assert!(n[0]
+        .links
+        .iter()
+        .any(|l| l.label.starts_with("build log") && l.url.contains("logEvent")));
+    assert_eq!(n[0].failure, None);
+}
+
+#[tokio::test]
+async fn s2_concurrent_executions_build_failure_joined_to_the_right_one() {
+    let o = run(
+        &scenario("s2-v1-raw-concurrent-executions-codebuild-failure.jsonl"),
+        &[1],
+    )
+    .await;
+    let n = by_title(&o);
+    assert_eq!(n.len(), 2, "two executions, never merged");
+    let failed: Vec<_> = n.iter().filter(|n| n.status == "FAILED").collect();
+    let running: Vec<_> = n.iter().filter(|n| !n.is_final).collect();
+    assert_eq!((failed.len(), running.len()), (1, 1));
+    assert_eq!(
+        failed[0].execution_id.as_deref(),
+        Some("a68bd8b4-e5cb-4174-a2f4-8b28652d5352")
+    );
+    let f = failed[0].failure.as_ref().expect("failure");
+    assert_eq!(f.stage.as_deref(), Some("Build"));
+    assert_eq!(
+        f.actions[0].reason.as_deref(),
+        Some("COMMAND_EXECUTION_ERROR: Error while executing command: mvn package. Reason: exit status 1")
+    );
+    assert!(f.actions[0]
+        .log_url
+        .as_deref()
+        .is_some_and(|u| u.contains("1e81d092")));
+    // The second execution's build is its own, not the first's.
+    assert!(running[0].links.iter().all(|l| !l.url.contains("1e81d092")));
+}
+
+#[tokio::test]
+async fn s3_processed_success_with_commit_and_trigger() {
+    let o = run(
+        &scenario("s3-processed-3stage-success-codestar-codebuild-codedeploy.jsonl"),
+        &[1],
+    )
+    .await;
+    let n = by_title(&o);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].status, "SUCCEEDED");
+    let c = n[0].commit.as_ref().expect("commit");
+    assert_eq!(
+        c.id.as_deref(),
+        Some("1a104adf6a84de18fa3e3c4cb42b5024fe450ed5")
+    );
+    assert!(c
+        .message
+        .as_deref()
+        .is_some_and(|m| m.starts_with("Merge branches")));
+    assert_eq!(n[0].trigger.as_deref(), Some("Webhook"));
+    assert!(n[0].stages.iter().all(|s| s.status == "SUCCEEDED"));
+}
+
+#[tokio::test]
+async fn s4_build_fails_in_codebuild() {
+    let o = run(
+        &scenario("s4-processed-source-build-fails-in-codebuild.jsonl"),
+        &[1],
+    )
+    .await;
+    let n = by_title(&o);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].status, "FAILED");
+    let f = n[0].failure.as_ref().expect("failure");
+    assert_eq!(f.stage.as_deref(), Some("Build"));
+    assert_eq!(f.actions.len(), 1);
+    assert_eq!(f.actions[0].provider.as_deref(), Some("CodeBuild"));
+    assert_eq!(
+        f.actions[0].reason.as_deref(),
+        Some("Build terminated with state: FAILED")
+    );
+    assert_eq!(f.actions[0].error_code.as_deref(), Some("JobFailed"));
+}
+
+#[tokio::test]
+async fn s5_multi_group_deploy_failure_without_pipeline_failed() {
+    let o = run(
+        &scenario("s5-processed-codedeploy-multi-group-deploy-failure.jsonl"),
+        &[1],
+    )
+    .await;
+    let n = by_title(&o);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].status, "FAILED");
+    assert!(n[0].is_final);
+    let f = n[0].failure.as_ref().expect("failure");
+    assert_eq!(f.stage.as_deref(), Some("DeployToExternalAccount"));
+    assert_eq!(f.actions.len(), 3);
+    let ids: Vec<_> = f
+        .actions
+        .iter()
+        .filter_map(|a| a.external_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.iter().all(|i| i.starts_with("d-")));
+}
+
+#[tokio::test]
+async fn s6_two_pipelines_waiting_for_approval() {
+    let o = run(
+        &scenario("s6-manual-approval-waiting-two-pipelines.jsonl"),
+        &[1],
+    )
+    .await;
+    let n = by_title(&o);
+    assert_eq!(n.len(), 2);
+    for note in &n {
+        assert_eq!(note.status, "WAITING_FOR_APPROVAL", "{}", note.title);
+        assert!(!note.is_final);
+        let a = note.approval.as_ref().expect("approval");
+        assert!(a
+            .review_link
+            .as_deref()
+            .is_some_and(|l| l.contains(note.pipeline.as_deref().unwrap_or("?"))));
+        assert!(a.expires.is_some());
+        assert!(a.custom_data.is_some());
+    }
+}
+
+#[tokio::test]
+async fn s7_ecs_rollback_is_never_success() {
+    let o = run(
+        &scenario("s7-ecs-deployment-circuit-breaker-rollback.jsonl"),
+        &[1],
+    )
+    .await;
+    let n = by_title(&o);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].status, "ROLLED_BACK");
+    assert!(n[0].is_final);
+    assert!(n[0]
+        .failure
+        .as_ref()
+        .and_then(|f| f.reason.as_deref())
+        .is_some_and(|r| r.contains("circuit breaker")));
+    assert!(n[0]
+        .warnings
+        .iter()
+        .any(|w| w.contains("SERVICE_TASK_START_IMPAIRED")));
+}
+
+#[tokio::test]
+async fn meerkat_failed_codebuild_flow_keeps_the_reason() {
+    let o = run(
+        &scenario("meerkat-CodePipelineFailedCodeBuildFlow.jsonl"),
+        &[1],
+    )
+    .await;
+    let n = by_title(&o);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].status, "FAILED");
+    let f = n[0].failure.as_ref().expect("failure");
+    assert_eq!(f.actions.len(), 1);
+    assert_eq!(f.actions[0].provider.as_deref(), Some("CodeBuild"));
+    assert!(f.actions[0].reason.is_some());
+}
+
+#[tokio::test]
+async fn meerkat_failed_codedeploy_flow() {
+    let o = run(
+        &scenario("meerkat-CodePipelineFailedCodeDeployFlow.jsonl"),
+        &[1],
+    )
+    .await;
+    let n = by_title(&o);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].status, "FAILED");
+    let f = n[0].failure.as_ref().expect("failure");
+    assert_eq!(f.actions.len(), 4);
+    assert!(f
+        .actions
+        .iter()
+        .all(|a| a.provider.as_deref() == Some("CodeDeploy")));
+}
+
+#[tokio::test]
+async fn meerkat_success_flow_with_duplicates() {
+    let o = run(&scenario("meerkat-CodePipelineSuccessFlow.jsonl"), &[1]).await;
+    let n = by_title(&o);
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].status, "SUCCEEDED");
+    assert!(o.posts.values().all(|p| *p == 1));
+}
+
+/// A small deterministic PRNG so failures reproduce from the printed seed.
+struct XorShift(u64);
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// What must not depend on arrival order.
+fn essence(n: &Notification) -> serde_json::Value {
+    serde_json::json!({
+        "status": n.status,
+        "final": n.is_final,
+        "failure": n.failure,
+        "commit": n.commit,
+        "stages": n.stages,
+        "approval": n.approval,
+        "warnings": n.warnings,
+    })
+}
+
+#[tokio::test]
+async fn every_scenario_is_order_and_duplicate_independent() {
+    let dir = format!("{}/tests/fixtures/scenarios", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    for name in names {
+        let events = scenario(&name);
+        let baseline = run(&events, &[1]).await;
+        let want: BTreeMap<&String, serde_json::Value> = baseline
+            .finals
+            .iter()
+            .map(|(k, n)| (k, essence(n)))
+            .collect();
+        for seed in 1..=200u64 {
+            let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut shuffled = events.clone();
+            for _ in 0..rng.below(events.len() / 2 + 1) {
+                let dup = shuffled[rng.below(shuffled.len())].clone();
+                shuffled.push(dup);
+            }
+            for i in (1..shuffled.len()).rev() {
+                let j = rng.below(i + 1);
+                shuffled.swap(i, j);
+            }
+            let batches: Vec<usize> = (0..4).map(|_| 1 + rng.below(10)).collect();
+            let got = run(&shuffled, &batches).await;
+            let got_map: BTreeMap<&String, serde_json::Value> =
+                got.finals.iter().map(|(k, n)| (k, essence(n))).collect();
+            assert_eq!(got_map, want, "{name}, seed {seed}");
+            assert!(
+                got.posts.values().all(|p| *p == 1),
+                "{name}, seed {seed}: {:?}",
+                got.posts
+            );
+        }
+    }
+}
