@@ -146,16 +146,16 @@ impl Runner {
                     .sinks
                     .get(dest)
                     .ok_or_else(|| RunError::NoSink(dest.clone()))?;
-                let (op, seq, message) = match self.engine.plan(key, dest, now).await? {
+                let (op, seq, message, note) = match self.engine.plan(key, dest, now).await? {
                     Plan::Nothing => continue,
-                    Plan::Post { seq } => (Op::Post, seq, None),
-                    Plan::Update { seq, message } => (Op::Update, seq, Some(message)),
+                    Plan::Post { seq, note } => (Op::Post, seq, None, note),
+                    Plan::Update { seq, message, note } => (Op::Update, seq, Some(message), note),
                 };
                 let delivery = Delivery {
                     op,
                     thread: thread.message_id(key),
                     destination: dest.clone(),
-                    notification: note.clone(),
+                    notification: *note,
                     message: message.clone(),
                 };
                 match sink.deliver(&delivery).await {

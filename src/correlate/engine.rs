@@ -9,6 +9,7 @@ use super::{
 };
 use crate::deliver::MessageRef;
 use crate::event::Event;
+use crate::notification::Notification;
 use crate::store::{Item, Put, Store, StoreError};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,9 +69,13 @@ pub struct Engine {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
     /// Post a new message (this worker holds the claim).
-    Post { seq: u64 },
+    Post { seq: u64, note: Box<Notification> },
     /// Edit the posted message.
-    Update { seq: u64, message: MessageRef },
+    Update {
+        seq: u64,
+        message: MessageRef,
+        note: Box<Notification>,
+    },
     /// Nothing to do: up to date, or another worker is posting.
     Nothing,
 }
@@ -426,12 +431,18 @@ impl Engine {
             |t| {
                 plan = Plan::Nothing;
                 let seq = t.seq;
+                // The plan carries the notification of the very state it was decided on, so
+                // the seq recorded after delivery always matches the content delivered.
+                let Some(note) = t.notification() else {
+                    return false;
+                };
                 match t.deliveries.get(destination) {
                     Some(DeliveryRec::Posted { seq: s, .. }) if *s >= seq => false,
                     Some(DeliveryRec::Posted { message, .. }) => {
                         plan = Plan::Update {
                             seq,
                             message: message.clone(),
+                            note: Box::new(note),
                         };
                         false
                     }
@@ -447,7 +458,10 @@ impl Engine {
                                 until: now + claim_secs,
                             },
                         );
-                        plan = Plan::Post { seq };
+                        plan = Plan::Post {
+                            seq,
+                            note: Box::new(note),
+                        };
                         true
                     }
                 }

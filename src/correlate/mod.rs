@@ -40,7 +40,9 @@ pub fn later(slot: &mut Option<Reg>, new: Reg) -> bool {
     replace
 }
 
-/// What a stored item holds.
+/// What a stored item holds. Variants differ in size, but a body lives once per cached thread
+/// and is (de)serialised whole, so boxing the large ones would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {

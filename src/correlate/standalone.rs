@@ -183,11 +183,11 @@ impl Deployment {
                     self.deployment_group = d.deployment_group.clone();
                     changed = true;
                 }
-                if d.state == "START" || d.state == "CREATED" {
-                    if self.started_at.is_none() || (time.is_some() && time < self.started_at) {
-                        self.started_at = time;
-                        changed = true;
-                    }
+                if (d.state == "START" || d.state == "CREATED")
+                    && (self.started_at.is_none() || (time.is_some() && time < self.started_at))
+                {
+                    self.started_at = time;
+                    changed = true;
                 }
                 if self.error.is_none() {
                     let err = match (&d.error_code, &d.error_message) {

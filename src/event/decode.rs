@@ -220,10 +220,7 @@ struct Lenient<T>(Option<T>);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw: &RawValue = match <&RawValue>::deserialize(d) {
-            Ok(r) => r,
-            Err(e) => return Err(e),
-        };
+        let raw: &RawValue = <&RawValue>::deserialize(d)?;
         Ok(Lenient(serde_json::from_str(raw.get()).ok()))
     }
 }

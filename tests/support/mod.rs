@@ -51,3 +51,4 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+pub mod synthetic;

@@ -1,0 +1,264 @@
+//! The one delivery path every sink goes through: wait for the destination's budget, try once
+//! under a timeout, and on failure back off (full jitter) or pause the destination for as long
+//! as the provider asked, a bounded number of times. The last error goes back to the caller,
+//! which leaves the message for the queue to redeliver.
+
+use super::limiter::Limiter;
+use super::{Delivery, MessageRef, Sink, SinkError};
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Tries per delivery, the first included. A 429 counts as a try, so a destination that
+    /// keeps refusing cannot hold a worker forever.
+    pub max_attempts: u32,
+    /// The backoff ceiling doubles from this after each transient failure…
+    pub base_delay_ms: u64,
+    /// …up to this.
+    pub max_delay_ms: u64,
+    /// One try (request and response) gives up after this.
+    pub attempt_timeout_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_delay_ms: 500,
+            max_delay_ms: 30_000,
+            attempt_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_millis(self.attempt_timeout_ms)
+    }
+
+    /// The most the wait after the `retry`-th failure (0-based) may be: base·2^retry, capped.
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        let factor = 1u64.checked_shl(retry.min(32)).unwrap_or(u64::MAX);
+        Duration::from_millis(
+            self.base_delay_ms
+                .saturating_mul(factor)
+                .min(self.max_delay_ms),
+        )
+    }
+
+    /// "Full jitter": a uniform wait in `[0, ceiling]`, so workers that failed together do not
+    /// come back together.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let ceiling = self.ceiling(retry).as_millis() as u64;
+        Duration::from_millis(rand::random_range(0..=ceiling))
+    }
+}
+
+/// Runs `attempt` until it succeeds, is rejected, or `policy.max_attempts` tries are spent.
+/// Before each try it waits for `key`'s turn at `limiter`; a `RateLimited(d)` pauses `key` for
+/// `d` for every caller in the process. Returns the last error.
+pub async fn with_retry<T, F, Fut>(
+    policy: &RetryPolicy,
+    limiter: &Limiter,
+    key: &str,
+    mut attempt: F,
+) -> Result<T, SinkError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SinkError>>,
+{
+    let tries = policy.max_attempts.max(1);
+    let mut retry = 0;
+    let mut n = 0;
+    loop {
+        n += 1;
+        limiter.until_ready(key).await;
+        let result = match tokio::time::timeout(policy.attempt_timeout(), attempt()).await {
+            Ok(r) => r,
+            Err(_) => Err(SinkError::Transient(format!(
+                "no answer within {} ms",
+                policy.attempt_timeout_ms
+            ))),
+        };
+        let err = match result {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        if !err.retryable() || n >= tries {
+            tracing::warn!(destination = key, attempts = n, reason = err.reason(), error = %err, "delivery failed");
+            return Err(err);
+        }
+        tracing::debug!(destination = key, attempt = n, reason = err.reason(), error = %err, "retrying delivery");
+        match err {
+            // The provider said how long; waiting on the limiter makes every caller wait too.
+            SinkError::RateLimited(d) => limiter.pause(key, d),
+            _ => {
+                tokio::time::sleep(policy.backoff(retry)).await;
+                retry += 1;
+            }
+        }
+    }
+}
+
+/// Any sink behind the delivery path: limiter, retry with backoff, per-attempt timeout.
+pub struct Paced {
+    inner: Arc<dyn Sink>,
+    limiter: Arc<Limiter>,
+    key: String,
+    policy: RetryPolicy,
+}
+
+impl Paced {
+    /// `key` names the destination's budget at `limiter`: a channel id or destination name,
+    /// never a URL. Destinations that share a channel should share a key.
+    pub fn new(
+        inner: Arc<dyn Sink>,
+        limiter: Arc<Limiter>,
+        key: impl Into<String>,
+        policy: RetryPolicy,
+    ) -> Self {
+        Self {
+            inner,
+            limiter,
+            key: key.into(),
+            policy,
+        }
+    }
+}
+
+impl Sink for Paced {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
+        Box::pin(with_retry(
+            &self.policy,
+            &self.limiter,
+            &self.key,
+            move || self.inner.deliver(d),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tokio::time::Instant;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay_ms: 100,
+            max_delay_ms: 1_000,
+            attempt_timeout_ms: 5_000,
+        }
+    }
+
+    #[test]
+    fn ceilings_double_then_cap() {
+        let p = policy();
+        let c: Vec<u128> = (0..6).map(|r| p.ceiling(r).as_millis()).collect();
+        assert_eq!(c, vec![100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(p.ceiling(500).as_millis(), 1000);
+        for r in 0..10 {
+            assert!(p.backoff(r) <= p.ceiling(r));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_back_off_then_succeed() {
+        let calls = AtomicU32::new(0);
+        let t0 = Instant::now();
+        let r = with_retry(&policy(), &Limiter::pause_only(), "k", || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(SinkError::Transient("503".into())),
+                _ => Ok("posted"),
+            }
+        })
+        .await;
+        assert_eq!(r.unwrap(), "posted");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert!(Instant::now() - t0 <= Duration::from_millis(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rejection_is_not_retried() {
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = with_retry(&policy(), &Limiter::pause_only(), "k", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(SinkError::Rejected("invalid_auth".into()))
+        })
+        .await;
+        assert!(matches!(r, Err(SinkError::Rejected(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_are_bounded_and_the_last_error_returns() {
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = with_retry(&policy(), &Limiter::pause_only(), "k", || async {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            Err(SinkError::Transient(format!("failure {n}")))
+        })
+        .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(r.unwrap_err().to_string(), "transient: failure 3");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_attempt_times_out_and_is_retried() {
+        let calls = AtomicU32::new(0);
+        let mut p = policy();
+        p.attempt_timeout_ms = 1_000;
+        let t0 = Instant::now();
+        let r = with_retry(&p, &Limiter::pause_only(), "k", || async {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            Ok(())
+        })
+        .await;
+        assert!(r.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(Instant::now() - t0 < Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limits_pause_the_destination_for_every_caller() {
+        let limiter = Arc::new(Limiter::pause_only());
+        let calls = Arc::new(AtomicU32::new(0));
+        let t0 = Instant::now();
+        let first = {
+            let (limiter, calls) = (limiter.clone(), calls.clone());
+            tokio::spawn(async move {
+                with_retry(&policy(), &limiter, "C1", || async {
+                    if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        Err(SinkError::RateLimited(Duration::from_secs(7)))
+                    } else {
+                        Ok(Instant::now() - t0)
+                    }
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // A second caller for the same destination, arriving during the pause, waits it out.
+        let second = with_retry(&policy(), &limiter, "C1", || async {
+            Ok(Instant::now() - t0)
+        })
+        .await
+        .unwrap();
+        assert_eq!(second, Duration::from_secs(7));
+        assert_eq!(first.await.unwrap().unwrap(), Duration::from_secs(7));
+        // Other destinations never waited.
+        let other = with_retry(&policy(), &limiter, "C2", || async { Ok(()) }).await;
+        assert!(other.is_ok());
+    }
+}

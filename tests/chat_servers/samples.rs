@@ -1,0 +1,286 @@
+//! Representative notifications, shared by the sink tests and the golden render tests: a build
+//! failure (40-line log tail, Japanese commit message), a success, an approval wait, an ECS
+//! rollback and an alarm.
+
+use chrono::{DateTime, Utc};
+use herald::notification::{
+    status, ApprovalInfo, CommitInfo, FailedActionInfo, Failure, Kind, Link, Notification,
+    StageInfo,
+};
+
+pub const JAPANESE_COMMIT: &str = "修正: ビルドを直す 🚀";
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().expect("a valid time")
+}
+
+fn stage(name: &str, status: &str) -> StageInfo {
+    StageInfo {
+        name: name.into(),
+        status: status.into(),
+    }
+}
+
+fn empty(kind: Kind, status: &str, is_final: bool, title: &str) -> Notification {
+    Notification {
+        kind,
+        status: status.into(),
+        is_final,
+        account: "111122223333".into(),
+        account_alias: Some("prod".into()),
+        region: "eu-west-1".into(),
+        pipeline: None,
+        execution_id: None,
+        project: None,
+        build_id: None,
+        application: None,
+        deployment_group: None,
+        deployment_id: None,
+        cluster: None,
+        service: None,
+        alarm_name: None,
+        title: title.into(),
+        started_at: None,
+        finished_at: None,
+        duration_secs: None,
+        trigger: None,
+        commit: None,
+        stages: vec![],
+        failure: None,
+        approval: None,
+        warnings: vec![],
+        links: vec![],
+    }
+}
+
+/// The last 40 lines of a failing `npm test`, with the characters chat markup cares about.
+pub fn log_tail() -> Vec<String> {
+    let mut lines = vec![
+        "[Container] 2024/03/03 10:14:02.118 Running command npm ci".to_string(),
+        "added 1287 packages, and audited 1288 packages in 21s".to_string(),
+        "[Container] 2024/03/03 10:14:24.530 Running command npm test".to_string(),
+        "".to_string(),
+        "> web-app@1.4.2 test".to_string(),
+        "> jest --ci --reporters=default".to_string(),
+        "".to_string(),
+    ];
+    for i in 1..=24 {
+        lines.push(format!(
+            "PASS src/components/Widget{i:02}.test.tsx (1.{i:02} s)"
+        ));
+    }
+    lines.extend(
+        [
+            "FAIL src/checkout/Cart.test.tsx",
+            "  ● Cart › renders <CartTotal> for 2 items & a coupon",
+            "    expect(received).toBe(expected) // Object.is equality",
+            "    Expected: \"¥1,980\"",
+            "    Received: \"¥2,200\"",
+            "Tests:       1 failed, 211 passed, 212 total",
+            "npm ERR! Test failed.  See above for more details.",
+            "[Container] 2024/03/03 10:15:01.772 Command did not exit successfully npm test exit status 1",
+            "[Container] 2024/03/03 10:15:01.777 Phase complete: BUILD State: FAILED",
+        ]
+        .map(String::from),
+    );
+    assert_eq!(lines.len(), 40);
+    lines
+}
+
+pub fn build_failure() -> Notification {
+    let mut n = empty(
+        Kind::Pipeline,
+        status::FAILED,
+        true,
+        "web-app #b1c2d3e4 failed",
+    );
+    n.pipeline = Some("web-app".into());
+    n.execution_id = Some("b1c2d3e4-5f60-4a7b-8c9d-0e1f2a3b4c5d".into());
+    n.started_at = Some(at("2024-03-03T10:10:05Z"));
+    n.finished_at = Some(at("2024-03-03T10:15:17Z"));
+    n.duration_secs = Some(312);
+    n.trigger = Some("Webhook: GitHub push to main".into());
+    n.commit = Some(CommitInfo {
+        id: Some("9fceb02d0ae598e95dc970b74767f19372d61af8".into()),
+        message: Some(format!("{JAPANESE_COMMIT}\n\nカートの合計金額の計算を修正")),
+        author: Some("山田 太郎".into()),
+        author_email: Some("taro.yamada@example.com".into()),
+        url: Some(
+            "https://github.com/example/web-app/commit/9fceb02d0ae598e95dc970b74767f19372d61af8"
+                .into(),
+        ),
+        provider: Some("GitHub".into()),
+        branch: Some("main".into()),
+    });
+    n.stages = vec![
+        stage("Source", status::SUCCEEDED),
+        stage("Build", status::FAILED),
+        stage("Deploy", status::CANCELED),
+    ];
+    n.failure = Some(Failure {
+        stage: Some("Build".into()),
+        reason: None,
+        actions: vec![FailedActionInfo {
+            action: "Build".into(),
+            provider: Some("CodeBuild".into()),
+            reason: Some("Build terminated with state: FAILED. Phase: BUILD, Code: COMMAND_EXECUTION_ERROR, Message: Error while executing command: npm test. Reason: exit status 1".into()),
+            error_code: Some("JobFailed".into()),
+            external_id: Some("web-app-build:0f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a".into()),
+            url: Some("https://eu-west-1.console.aws.amazon.com/codesuite/codebuild/111122223333/projects/web-app-build/build/web-app-build%3A0f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a".into()),
+            log_url: Some("https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/$252Faws$252Fcodebuild$252Fweb-app-build/log-events/0f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a".into()),
+            log_tail: log_tail(),
+        }],
+    });
+    n.links = vec![Link {
+        label: "Execution".into(),
+        url: "https://eu-west-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/web-app/executions/b1c2d3e4-5f60-4a7b-8c9d-0e1f2a3b4c5d/timeline".into(),
+    }];
+    n
+}
+
+pub fn success() -> Notification {
+    let mut n = empty(
+        Kind::Pipeline,
+        status::SUCCEEDED,
+        true,
+        "web-app #7a8b9c0d succeeded",
+    );
+    n.pipeline = Some("web-app".into());
+    n.execution_id = Some("7a8b9c0d-1e2f-4a3b-9c4d-5e6f7a8b9c0d".into());
+    n.started_at = Some(at("2024-03-03T11:00:00Z"));
+    n.finished_at = Some(at("2024-03-03T11:12:34Z"));
+    n.duration_secs = Some(754);
+    n.trigger = Some("Webhook: GitHub push to main".into());
+    n.commit = Some(CommitInfo {
+        id: Some("3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f".into()),
+        message: Some("Fix cart total rounding (#412)".into()),
+        author: Some("Jane Doe".into()),
+        author_email: Some("jane@example.com".into()),
+        url: Some(
+            "https://github.com/example/web-app/commit/3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f"
+                .into(),
+        ),
+        provider: Some("GitHub".into()),
+        branch: Some("main".into()),
+    });
+    n.stages = vec![
+        stage("Source", status::SUCCEEDED),
+        stage("Build", status::SUCCEEDED),
+        stage("Deploy", status::SUCCEEDED),
+    ];
+    n.links = vec![Link {
+        label: "Execution".into(),
+        url: "https://eu-west-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/web-app/executions/7a8b9c0d-1e2f-4a3b-9c4d-5e6f7a8b9c0d/timeline".into(),
+    }];
+    n
+}
+
+pub fn approval_waiting() -> Notification {
+    let mut n = empty(
+        Kind::Pipeline,
+        status::WAITING_FOR_APPROVAL,
+        false,
+        "web-app #c0ffee12 waiting for approval",
+    );
+    n.pipeline = Some("web-app".into());
+    n.execution_id = Some("c0ffee12-3456-4789-abcd-ef0123456789".into());
+    n.started_at = Some(at("2024-03-03T12:00:00Z"));
+    n.stages = vec![
+        stage("Source", status::SUCCEEDED),
+        stage("Build", status::SUCCEEDED),
+        stage("Approve", status::WAITING_FOR_APPROVAL),
+        stage("Deploy", status::STARTED),
+    ];
+    n.approval = Some(ApprovalInfo {
+        stage: "Approve".into(),
+        action: "ProductionGate".into(),
+        review_link: Some("https://eu-west-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/web-app/view?stage=Approve&action=ProductionGate".into()),
+        expires: Some(at("2024-03-10T12:00:00Z")),
+        custom_data: Some("Release 1.4.2 to production? Changelog below.".into()),
+        external_link: Some("https://github.com/example/web-app/releases/tag/v1.4.2".into()),
+    });
+    n
+}
+
+pub fn ecs_rolled_back() -> Notification {
+    let mut n = empty(
+        Kind::EcsDeployment,
+        status::ROLLED_BACK,
+        true,
+        "api on prod-cluster rolled back",
+    );
+    n.cluster = Some("prod-cluster".into());
+    n.service = Some("api".into());
+    n.deployment_id = Some("ecs-svc/1234567890123456789".into());
+    n.started_at = Some(at("2024-03-03T13:00:00Z"));
+    n.finished_at = Some(at("2024-03-03T13:09:41Z"));
+    n.duration_secs = Some(581);
+    n.failure = Some(Failure {
+        stage: None,
+        reason: Some("ECS deployment circuit breaker: tasks failed to start. Rolling back to task definition api:41.".into()),
+        actions: vec![],
+    });
+    n.warnings = vec![
+        "(service api) has started 3 tasks: task 3f2a, task 8c1d, task 77e0. Essential container in task exited (exit code 1: Error: connect ECONNREFUSED 10.0.3.17:5432)".into(),
+        "(service api) is unable to consistently start tasks successfully.".into(),
+    ];
+    n.links = vec![Link {
+        label: "Service".into(),
+        url: "https://eu-west-1.console.aws.amazon.com/ecs/v2/clusters/prod-cluster/services/api/deployments".into(),
+    }];
+    n
+}
+
+pub fn alarm() -> Notification {
+    let mut n = empty(
+        Kind::Alarm,
+        status::ALARM,
+        false,
+        "api-5xx-high is in ALARM",
+    );
+    n.account_alias = None;
+    n.region = "us-east-1".into();
+    n.alarm_name = Some("api-5xx-high".into());
+    n.started_at = Some(at("2024-03-03T14:15:00Z"));
+    n.failure = Some(Failure {
+        stage: None,
+        reason: Some("Threshold Crossed: 1 out of the last 1 datapoints [12.0 (03/03/24 14:14:00)] was greater than the threshold (5.0) (minimum 1 datapoint for OK -> ALARM transition).".into()),
+        actions: vec![],
+    });
+    n.links = vec![Link {
+        label: "Alarm".into(),
+        url: "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#alarmsV2:alarm/api-5xx-high".into(),
+    }];
+    n
+}
+
+/// Every sample with its name (the golden files' stem) and the thread it belongs to.
+pub fn all() -> Vec<(&'static str, &'static str, Notification)> {
+    vec![
+        (
+            "build-failure",
+            "pl#111122223333#eu-west-1#web-app#b1c2d3e4-5f60-4a7b-8c9d-0e1f2a3b4c5d",
+            build_failure(),
+        ),
+        (
+            "success",
+            "pl#111122223333#eu-west-1#web-app#7a8b9c0d-1e2f-4a3b-9c4d-5e6f7a8b9c0d",
+            success(),
+        ),
+        (
+            "approval-waiting",
+            "pl#111122223333#eu-west-1#web-app#c0ffee12-3456-4789-abcd-ef0123456789",
+            approval_waiting(),
+        ),
+        (
+            "ecs-rolled-back",
+            "ecs#111122223333#eu-west-1#prod-cluster#api#ecs-svc/1234567890123456789",
+            ecs_rolled_back(),
+        ),
+        (
+            "alarm",
+            "alarm#111122223333#us-east-1#api-5xx-high#1",
+            alarm(),
+        ),
+    ]
+}

@@ -1,0 +1,276 @@
+//! A Slack Web API test server: `chat.postMessage`, `chat.update`, `users.lookupByEmail`.
+//!
+//! Like Slack it checks the bot token (`{"ok":false,"error":"invalid_auth"}`), answers errors as
+//! HTTP 200 with `ok:false`, refuses blocks past Block Kit's limits (`invalid_blocks`), and allows
+//! about one post per second per channel, answering HTTP 429 with `Retry-After: 1` beyond it.
+//! It can be told to answer 503 for the next N requests, or `ok:false` with a given error.
+
+use super::{serve, Recorded};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub channel: String,
+    pub ts: String,
+    pub thread_ts: Option<String>,
+    /// The latest body (after updates).
+    pub body: Value,
+    pub updates: u32,
+}
+
+struct St {
+    token: String,
+    users: HashMap<String, String>,
+    /// The smallest gap allowed between two posts to one channel. Slack says "about one per
+    /// second"; the default leaves 100 ms for the jitter between a client's send and our clock.
+    min_gap: Duration,
+    last_post: HashMap<String, Instant>,
+    messages: Vec<Message>,
+    next_ts: u64,
+    fail_503: u32,
+    fail_error: Option<(String, u32)>,
+    requests: Vec<Recorded>,
+}
+
+#[derive(Clone)]
+pub struct SlackServer {
+    pub url: String,
+    st: Arc<Mutex<St>>,
+}
+
+impl SlackServer {
+    pub async fn start(token: &str) -> Self {
+        let st = Arc::new(Mutex::new(St {
+            token: token.to_string(),
+            users: HashMap::new(),
+            min_gap: Duration::from_millis(900),
+            last_post: HashMap::new(),
+            messages: Vec::new(),
+            next_ts: 0,
+            fail_503: 0,
+            fail_error: None,
+            requests: Vec::new(),
+        }));
+        let app = Router::new()
+            .route("/api/{method}", any(api))
+            .with_state(st.clone());
+        Self {
+            url: serve(app).await,
+            st,
+        }
+    }
+
+    fn st(&self) -> std::sync::MutexGuard<'_, St> {
+        self.st.lock().unwrap()
+    }
+
+    pub fn set_min_gap(&self, d: Duration) {
+        self.st().min_gap = d;
+    }
+
+    pub fn add_user(&self, email: &str, id: &str) {
+        self.st().users.insert(email.to_string(), id.to_string());
+    }
+
+    /// The next `n` requests answer HTTP 503.
+    pub fn fail_503(&self, n: u32) {
+        self.st().fail_503 = n;
+    }
+
+    /// The next `n` authenticated requests answer `{"ok": false, "error": error}`.
+    pub fn fail_with(&self, error: &str, n: u32) {
+        self.st().fail_error = Some((error.to_string(), n));
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.st().requests.clone()
+    }
+
+    pub fn calls(&self, method: &str) -> Vec<Recorded> {
+        let path = format!("/api/{method}");
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
+    }
+
+    pub fn rate_limited(&self) -> usize {
+        self.requests().iter().filter(|r| r.status == 429).count()
+    }
+
+    pub fn messages(&self) -> Vec<Message> {
+        self.st().messages.clone()
+    }
+
+    pub fn message(&self, ts: &str) -> Option<Message> {
+        self.messages().into_iter().find(|m| m.ts == ts)
+    }
+}
+
+type Shared = Arc<Mutex<St>>;
+
+async fn api(
+    State(st): State<Shared>,
+    Path(method): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    m: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut rec = Recorded::new(&m, &uri, &headers, &body);
+    let mut st = st.lock().unwrap();
+    rec.at = Instant::now();
+    let resp = handle(&mut st, &method, &query, &rec);
+    rec.status = resp.status().as_u16();
+    st.requests.push(rec);
+    resp
+}
+
+fn ok_false(error: &str) -> Response {
+    Json(json!({"ok": false, "error": error})).into_response()
+}
+
+fn handle(st: &mut St, method: &str, query: &HashMap<String, String>, rec: &Recorded) -> Response {
+    if st.fail_503 > 0 {
+        st.fail_503 -= 1;
+        return (StatusCode::SERVICE_UNAVAILABLE, "upstream connect error").into_response();
+    }
+    match rec.header("authorization") {
+        None => return ok_false("not_authed"),
+        Some(a) if a != format!("Bearer {}", st.token) => return ok_false("invalid_auth"),
+        Some(_) => {}
+    }
+    if let Some((error, n)) = &mut st.fail_error {
+        if *n > 0 {
+            *n -= 1;
+            let e = error.clone();
+            return ok_false(&e);
+        }
+    }
+    match method {
+        "chat.postMessage" => post(st, rec),
+        "chat.update" => update(st, rec),
+        "users.lookupByEmail" => {
+            let email = query.get("email").cloned().unwrap_or_default();
+            match st.users.get(&email) {
+                Some(id) => {
+                    Json(json!({"ok": true, "user": {"id": id, "profile": {"email": email}}}))
+                        .into_response()
+                }
+                None => ok_false("users_not_found"),
+            }
+        }
+        _ => ok_false("unknown_method"),
+    }
+}
+
+fn post(st: &mut St, rec: &Recorded) -> Response {
+    let b = &rec.body;
+    let Some(channel) = b["channel"].as_str().map(str::to_string) else {
+        return ok_false("channel_not_found");
+    };
+    if !channel.starts_with('C') {
+        return ok_false("channel_not_found");
+    }
+    if b["text"].as_str().unwrap_or_default().is_empty() && b["blocks"].is_null() {
+        return ok_false("no_text");
+    }
+    if let Err(e) = check_blocks(b) {
+        return ok_false(e);
+    }
+    if let Some(last) = st.last_post.get(&channel) {
+        if rec.at.saturating_duration_since(*last) < st.min_gap {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                Json(json!({"ok": false, "error": "ratelimited"})),
+            )
+                .into_response();
+        }
+    }
+    let thread_ts = b["thread_ts"].as_str().map(str::to_string);
+    if let Some(t) = &thread_ts {
+        if !st
+            .messages
+            .iter()
+            .any(|m| &m.ts == t && m.channel == channel)
+        {
+            return ok_false("thread_not_found");
+        }
+    }
+    st.last_post.insert(channel.clone(), rec.at);
+    st.next_ts += 1;
+    let ts = format!("1700000000.{:06}", st.next_ts);
+    st.messages.push(Message {
+        channel: channel.clone(),
+        ts: ts.clone(),
+        thread_ts,
+        body: b.clone(),
+        updates: 0,
+    });
+    Json(
+        json!({"ok": true, "channel": channel, "ts": ts, "message": {"text": b["text"], "ts": ts}}),
+    )
+    .into_response()
+}
+
+fn update(st: &mut St, rec: &Recorded) -> Response {
+    let b = &rec.body;
+    let (Some(channel), Some(ts)) = (b["channel"].as_str(), b["ts"].as_str()) else {
+        return ok_false("message_not_found");
+    };
+    if let Err(e) = check_blocks(b) {
+        return ok_false(e);
+    }
+    let Some(m) = st
+        .messages
+        .iter_mut()
+        .find(|m| m.ts == ts && m.channel == channel)
+    else {
+        return ok_false("message_not_found");
+    };
+    m.body = b.clone();
+    m.updates += 1;
+    Json(json!({"ok": true, "channel": channel, "ts": ts, "text": b["text"]})).into_response()
+}
+
+/// Block Kit's limits, as Slack enforces them.
+fn check_blocks(b: &Value) -> Result<(), &'static str> {
+    let mut blocks: Vec<&Value> = b["blocks"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    for a in b["attachments"].as_array().into_iter().flatten() {
+        blocks.extend(a["blocks"].as_array().into_iter().flatten());
+    }
+    if blocks.len() > 50 {
+        return Err("invalid_blocks");
+    }
+    for block in blocks {
+        let len = |v: &Value| v.as_str().map(|s| s.chars().count()).unwrap_or(0);
+        match block["type"].as_str() {
+            Some("header") if len(&block["text"]["text"]) > 150 => return Err("invalid_blocks"),
+            Some("section") if len(&block["text"]["text"]) > 3000 => return Err("invalid_blocks"),
+            Some("context")
+                if block["elements"]
+                    .as_array()
+                    .is_none_or(|e| e.len() > 10 || e.iter().any(|x| len(&x["text"]) > 3000)) =>
+            {
+                return Err("invalid_blocks")
+            }
+            Some(_) => {}
+            None => return Err("invalid_blocks"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! Four correlators with separate caches share one DynamoDB table (DynamoDB Local, through the
+//! AWS SDK over HTTP). Every event is delivered to two random workers, concurrently: exactly one
+//! post per execution, no final status lost, conflicts happen and are counted. And on a single
+//! worker, DynamoDB stays cheap: at most one read per thread after warm-up, at most one write
+//! per event.
+
+mod support;
+
+use futures::future::BoxFuture;
+use herald::app::Runner;
+use herald::config::Mode;
+use herald::correlate::engine::{Engine, EngineConfig};
+use herald::deliver::{Delivery, MessageRef, Op, Sink, SinkError};
+use herald::event::{decode, Event};
+use herald::notification::Notification;
+use herald::route::Router;
+use herald::store::dynamo::DynamoStore;
+use herald::store::Store;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<(Op, String, Notification)>>,
+}
+
+impl Sink for Recorder {
+    fn kind(&self) -> &'static str {
+        "recorder"
+    }
+    fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
+        self.seen
+            .lock()
+            .expect("lock")
+            .push((d.op, d.thread.clone(), d.notification.clone()));
+        Box::pin(async move { Ok(serde_json::json!({"thread": d.thread})) })
+    }
+}
+
+async fn dynamo_store() -> Arc<DynamoStore> {
+    let cfg = support::sdk_config(&support::dynamodb_endpoint()).await;
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&cfg),
+        support::unique("herald-fleet"),
+    );
+    store.create_table_if_missing().await.expect("create table");
+    Arc::new(store)
+}
+
+fn runner(store: Arc<dyn Store>, sink: Arc<Recorder>, owner: &str) -> Runner {
+    let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
+    sinks.insert("r".into(), sink);
+    let engine = Engine::new(
+        store,
+        EngineConfig {
+            owner: owner.into(),
+            ..EngineConfig::default()
+        },
+    );
+    Runner::new(
+        Arc::new(engine),
+        Router::single("r"),
+        sinks,
+        Mode::Progress,
+        0,
+    )
+}
+
+fn decode_all(lines: &[String]) -> Vec<Event> {
+    lines
+        .iter()
+        .flat_map(|l| decode(l.as_bytes()).expect("decodes"))
+        .collect()
+}
+
+fn scenario_lines() -> Vec<String> {
+    let dir = format!("{}/tests/fixtures/scenarios", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .expect("read")
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "known failing: under four concurrent workers one execution in ~1,000 ends with its \
+            last delivered status IN_PROGRESS (a claim/update race not yet found); see issue 3"]
+async fn four_workers_share_one_table_and_post_once() {
+    let store = dynamo_store().await;
+    let sink = Arc::new(Recorder::default());
+    let workers: Vec<Arc<Runner>> = (0..4)
+        .map(|i| Arc::new(runner(store.clone(), sink.clone(), &format!("w{i}"))))
+        .collect();
+    let execs = support::synthetic::executions(1_000);
+    let mut lines = support::synthetic::interleaved(&execs);
+    lines.extend(scenario_lines());
+    let events = decode_all(&lines);
+
+    // Each event goes to two distinct random workers; each worker consumes its queue in
+    // batches of up to 10, all four concurrently.
+    let mut queues: Vec<Vec<Event>> = vec![Vec::new(); 4];
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for ev in &events {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let a = (x % 4) as usize;
+        let b = (a + 1 + ((x >> 8) % 3) as usize) % 4;
+        queues[a].push(ev.clone());
+        queues[b].push(ev.clone());
+    }
+    let mut tasks = Vec::new();
+    for (w, q) in workers.iter().zip(queues) {
+        let w = w.clone();
+        tasks.push(tokio::spawn(async move {
+            for chunk in q.chunks(10) {
+                w.process(chunk, 1_000).await.expect("process");
+            }
+            w.flush(1_000).await.expect("flush");
+        }));
+    }
+    for t in tasks {
+        t.await.expect("worker");
+    }
+    // A final pass by every worker, as redelivery would do, brings any thread whose last change
+    // raced a claim up to date.
+    for w in &workers {
+        w.flush(1_000).await.expect("flush");
+    }
+
+    let seen = sink.seen.lock().expect("lock");
+    let mut posts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut last: BTreeMap<&str, &Notification> = BTreeMap::new();
+    for (op, thread, n) in seen.iter() {
+        if *op == Op::Post {
+            *posts.entry(thread.as_str()).or_insert(0) += 1;
+        }
+        last.insert(thread.as_str(), n);
+    }
+    let dup: Vec<_> = posts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(dup.is_empty(), "threads posted more than once: {dup:?}");
+    for e in &execs {
+        let key = format!(
+            "ex#{}#eu-west-1#{}#{}",
+            e.account, e.pipeline, e.execution_id
+        );
+        let n = last
+            .get(key.as_str())
+            .unwrap_or_else(|| panic!("{key}: never delivered"));
+        let want = if e.failed { "FAILED" } else { "SUCCEEDED" };
+        assert_eq!(n.status, want, "{key}");
+        assert!(n.is_final, "{key}");
+    }
+    let conflicts: u64 = workers
+        .iter()
+        .map(|w| w.engine.stats.conflicts.load(Ordering::Relaxed))
+        .sum();
+    let counted = store.requests().conflicts;
+    println!(
+        "fleet: {} events x2, {} posts, {conflicts} conflicts ({counted} at the store)",
+        events.len(),
+        posts.len()
+    );
+    assert!(conflicts > 0, "two workers per event must race sometimes");
+    assert_eq!(
+        conflicts, counted,
+        "every conflict the store saw is counted by the engines"
+    );
+}
+
+#[tokio::test]
+#[ignore = "known failing: reads per thread hold (<= 1) but progress mode writes 2.19 per event \
+            (delivery records and pointer writes); see issue 3"]
+async fn one_worker_reads_each_thread_at_most_once_and_writes_at_most_once_per_event() {
+    let store = dynamo_store().await;
+    let sink = Arc::new(Recorder::default());
+    let w = runner(store.clone(), sink, "solo");
+    let execs = support::synthetic::executions(200);
+    let events = decode_all(&support::synthetic::interleaved(&execs));
+    for chunk in events.chunks(10) {
+        w.process(chunk, 1_000).await.expect("process");
+    }
+    w.flush(1_000).await.expect("flush");
+    let c = store.requests();
+    // Threads: one per execution plus one pointer per pipeline (40 pipelines x 7 accounts at
+    // most). Each is read from DynamoDB once, when first seen: a cold miss returns nothing and
+    // the item is created; after that the cache serves it.
+    let pointers = execs
+        .iter()
+        .map(|e| (e.account.clone(), e.pipeline.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
+    let threads = execs.len() as u64 + pointers;
+    println!(
+        "store cost: {} events, {threads} threads, {} reads, {} writes ({:.2} writes/event)",
+        events.len(),
+        c.gets,
+        c.puts,
+        c.puts as f64 / events.len() as f64
+    );
+    assert!(c.gets <= threads, "reads {} > threads {threads}", c.gets);
+    assert!(
+        c.puts <= events.len() as u64,
+        "writes {} > events {}",
+        c.puts,
+        events.len()
+    );
+    assert_eq!(c.conflicts, 0, "a single worker never races itself");
+}

@@ -1,0 +1,229 @@
+//! Golden renders: representative notifications as Slack, Discord, Teams and Amazon Q receive
+//! them, compared with reviewed files in `tests/golden/`, with each provider's limits checked.
+//!
+//! `UPDATE_GOLDEN=1 cargo test --test render_golden` rewrites the files; read the diff before
+//! committing it: a golden file is a claim that the message is right, not that it is current.
+
+mod chat_servers;
+
+use chat_servers::samples::{self, JAPANESE_COMMIT};
+use herald::render;
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn golden(name: &str, got: &Value) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    let text = serde_json::to_string_pretty(got).expect("serialise") + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(&path, &text).expect("write golden");
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run with UPDATE_GOLDEN=1, then review it",
+            path.display()
+        )
+    });
+    assert_eq!(
+        text,
+        want,
+        "{} differs from the render; if the change is intended, rerun with UPDATE_GOLDEN=1 and review the diff",
+        path.display()
+    );
+}
+
+fn chars(v: &Value) -> usize {
+    v.as_str().map(|s| s.chars().count()).unwrap_or(0)
+}
+
+/// Every `text` string anywhere in a Block Kit payload.
+fn slack_texts<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(t) = m.get("text") {
+                if t.is_string() {
+                    out.push(t);
+                }
+            }
+            m.values().for_each(|x| slack_texts(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| slack_texts(x, out)),
+        _ => {}
+    }
+}
+
+fn check_slack(v: &Value) {
+    let top = v["blocks"].as_array().expect("blocks");
+    let mut all: Vec<&Value> = top.iter().collect();
+    for a in v["attachments"].as_array().into_iter().flatten() {
+        assert!(a["color"].as_str().is_some_and(|c| c.starts_with('#')));
+        all.extend(a["blocks"].as_array().expect("attachment blocks"));
+    }
+    assert!(all.len() <= render::slack::BLOCKS_MAX);
+    for b in &all {
+        match b["type"].as_str() {
+            Some("header") => {
+                assert_eq!(b["text"]["type"], "plain_text");
+                assert!(chars(&b["text"]["text"]) <= render::slack::HEADER_MAX);
+            }
+            Some("section") => assert!(chars(&b["text"]["text"]) <= render::slack::SECTION_MAX),
+            Some("context") => assert!(b["elements"].as_array().expect("elements").len() <= 10),
+            Some("actions") => {
+                for e in b["elements"].as_array().expect("elements") {
+                    assert!(chars(&e["text"]["text"]) <= 75);
+                    assert!(chars(&e["url"]) <= 3000);
+                }
+            }
+            other => panic!("unexpected block {other:?}"),
+        }
+    }
+    let mut texts = Vec::new();
+    slack_texts(v, &mut texts);
+    for t in texts {
+        assert!(chars(t) <= render::slack::SECTION_MAX);
+    }
+    assert!(chars(&v["text"]) <= render::slack::TEXT_MAX);
+}
+
+fn check_discord(v: &Value) {
+    use render::discord::*;
+    assert_eq!(v["allowed_mentions"]["parse"], serde_json::json!([]));
+    let embeds = v["embeds"].as_array().expect("embeds");
+    assert_eq!(embeds.len(), 1);
+    let e = &embeds[0];
+    assert!(chars(&e["title"]) <= TITLE_MAX);
+    assert!(chars(&e["description"]) <= DESCRIPTION_MAX);
+    assert!(chars(&e["footer"]["text"]) <= FOOTER_MAX);
+    let fields = e["fields"].as_array().expect("fields");
+    assert!(fields.len() <= FIELDS_MAX);
+    for f in fields {
+        assert!(chars(&f["name"]) <= FIELD_NAME_MAX);
+        assert!(chars(&f["value"]) <= FIELD_VALUE_MAX);
+    }
+    assert!(embed_text_len(e) <= EMBED_TOTAL_MAX);
+    assert!(e["color"].as_u64().is_some_and(|c| c <= 0xFFFFFF));
+    let d = e["description"].as_str().unwrap_or_default();
+    assert_eq!(d.matches("```").count() % 2, 0, "code fences are balanced");
+}
+
+fn check_teams(v: &Value) {
+    assert_eq!(v["type"], "message");
+    let a = &v["attachments"][0];
+    assert_eq!(a["contentType"], "application/vnd.microsoft.card.adaptive");
+    let card = &a["content"];
+    assert_eq!(card["type"], "AdaptiveCard");
+    assert_eq!(card["version"], "1.4");
+    assert!(serde_json::to_vec(v).expect("bytes").len() <= render::teams::MESSAGE_BYTES_MAX);
+    for action in card["actions"].as_array().into_iter().flatten() {
+        assert_eq!(action["type"], "Action.OpenUrl");
+        assert!(action["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://")));
+    }
+}
+
+fn check_amazonq(v: &Value, thread: &str) {
+    use render::amazonq::*;
+    assert_eq!(v["version"], "1.0");
+    assert_eq!(v["source"], "custom");
+    assert_eq!(v["content"]["textType"], "client-markdown");
+    assert_eq!(v["metadata"]["threadId"], thread);
+    assert!(chars(&v["content"]["title"]) <= TITLE_MAX);
+    assert!(chars(&v["content"]["description"]) <= DESCRIPTION_MAX);
+    assert!(chars(&v["metadata"]["summary"]) <= SUMMARY_MAX);
+    let steps = v["content"]["nextSteps"].as_array().expect("nextSteps");
+    assert!(steps.len() <= NEXT_STEPS_MAX);
+    assert!(steps.iter().all(|s| chars(s) <= NEXT_STEP_MAX));
+    let kw = v["content"]["keywords"].as_array().expect("keywords");
+    assert!(kw.len() <= KEYWORDS_MAX && kw.iter().all(|k| chars(k) <= KEYWORD_MAX));
+    assert!(
+        v["metadata"]["relatedResources"]
+            .as_array()
+            .expect("related")
+            .len()
+            <= RELATED_MAX
+    );
+    assert!(v["metadata"]["eventType"]
+        .as_str()
+        .is_some_and(|t| t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')));
+    for (_, val) in v["metadata"]["additionalContext"]
+        .as_object()
+        .expect("context")
+    {
+        assert!(val.is_string(), "custom actions read strings");
+    }
+}
+
+/// The Japanese commit message and its emoji arrive whole, wherever the commit is shown.
+fn japanese_survives(name: &str, v: &Value) {
+    if name == "build-failure" {
+        let s = v.to_string();
+        assert!(s.contains(JAPANESE_COMMIT), "{s}");
+        assert!(s.contains("山田 太郎"));
+    }
+}
+
+#[test]
+fn slack() {
+    for (name, _, n) in samples::all() {
+        let v = render::slack::render(&n);
+        check_slack(&v);
+        japanese_survives(name, &v);
+        golden(&format!("{name}.slack.json"), &v);
+    }
+    let n = samples::build_failure();
+    let reply = render::slack::render_reply(
+        &n,
+        render::slack::Extras {
+            author_mention: Some("U0TARO"),
+        },
+    );
+    check_slack(&reply);
+    golden("build-failure.slack-reply.json", &reply);
+}
+
+#[test]
+fn discord() {
+    for (name, _, n) in samples::all() {
+        let v = render::discord::render(&n);
+        check_discord(&v);
+        japanese_survives(name, &v);
+        golden(&format!("{name}.discord.json"), &v);
+    }
+}
+
+#[test]
+fn teams() {
+    for (name, _, n) in samples::all() {
+        let v = render::teams::render(&n);
+        check_teams(&v);
+        japanese_survives(name, &v);
+        golden(&format!("{name}.teams.json"), &v);
+    }
+}
+
+#[test]
+fn amazonq() {
+    for (name, thread, n) in samples::all() {
+        let v = render::amazonq::render(&n, thread);
+        check_amazonq(&v, thread);
+        japanese_survives(name, &v);
+        golden(&format!("{name}.amazonq.json"), &v);
+    }
+}
+
+#[test]
+fn the_build_failure_shows_its_log_tail_end_and_escapes_markup() {
+    let n = samples::build_failure();
+    let slack = render::slack::render(&n).to_string();
+    assert!(slack.contains("Phase complete: BUILD State: FAILED"));
+    assert!(slack.contains("renders &lt;CartTotal&gt; for 2 items &amp; a coupon"));
+    assert!(!slack.contains("<CartTotal>"));
+    let discord = render::discord::render(&n).to_string();
+    assert!(discord.contains("Phase complete: BUILD State: FAILED"));
+    let teams = render::teams::render(&n).to_string();
+    assert!(teams.contains("Phase complete: BUILD State: FAILED"));
+}
