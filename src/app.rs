@@ -2,9 +2,11 @@
 //! settle window for final messages. `replay`, `demo` and (later) `run` all drive this.
 
 use crate::config::Mode;
-use crate::correlate::engine::{Engine, Plan};
+use crate::correlate::engine::Engine;
+use crate::correlate::Thread;
 use crate::deliver::{Delivery, Op, Sink, SinkError};
 use crate::event::Event;
+use crate::notification::Notification;
 use crate::route::Router;
 use crate::store::StoreError;
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,7 +67,8 @@ impl Runner {
     /// Applies a batch and delivers what is due now; final messages inside their settle window
     /// are remembered and sent by [`Runner::deliver_due`] or [`Runner::flush`].
     pub async fn process(&self, events: &[Event], now: i64) -> Result<Delivered, RunError> {
-        let changed = self.engine.apply_batch(events, now).await?;
+        let wants = |t: &Thread| self.has_work(t);
+        let changed = self.engine.apply_batch(events, now, &wants).await?;
         let mut total = Delivered::default();
         for key in changed {
             let d = self.deliver_key(&key, now, false).await?;
@@ -111,8 +114,37 @@ impl Runner {
         Ok(total)
     }
 
-    /// Brings every destination of a thread up to date with its notification. Loops until no
-    /// destination has anything to do, so changes that landed while we posted are sent too.
+    /// The destinations a notification should be at now, given routing and the mode.
+    fn wanted(&self, thread: &Thread, note: &Notification) -> Vec<String> {
+        let routed = self.router.route(note).destinations;
+        match self.mode {
+            Mode::Progress => routed,
+            // final_only posts nothing before the end, but keeps editing what it posted.
+            Mode::FinalOnly => routed
+                .into_iter()
+                .filter(|d| {
+                    note.is_final
+                        || thread
+                            .deliveries
+                            .get(d)
+                            .is_some_and(|r| r.message.is_some())
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether some destination's message is missing or behind the thread's notification.
+    pub fn has_work(&self, thread: &Thread) -> bool {
+        match thread.notification() {
+            Some(note) => !thread.behind(&self.wanted(thread, &note)).is_empty(),
+            None => false,
+        }
+    }
+
+    /// Brings every destination of a thread up to date with its notification, under the
+    /// thread's delivery lease so that edits reach the provider in order and a message is
+    /// posted once. Loops: after recording, it re-reads and sends what other workers changed
+    /// meanwhile (they left it to the lease holder).
     pub async fn deliver_key(
         &self,
         key: &str,
@@ -120,68 +152,86 @@ impl Runner {
         flush: bool,
     ) -> Result<Delivered, RunError> {
         let mut total = Delivered::default();
+        let wants = |t: &Thread| self.has_work(t);
         for _ in 0..8 {
-            let Some((_, thread)) = self.engine.load(key).await? else {
+            let Some((_, mut thread)) = self.engine.load(key).await? else {
                 break;
             };
             let Some(note) = thread.notification() else {
                 break;
             };
-            let posted_anywhere = !thread.deliveries.is_empty();
-            if self.mode == Mode::FinalOnly && !note.is_final && !posted_anywhere {
+            if thread.behind(&self.wanted(&thread, &note)).is_empty() {
+                if self.engine.holds(&thread, now) {
+                    self.engine.release(key, now).await?;
+                }
                 break;
             }
             if note.is_final && !flush {
                 let due = thread.final_since.unwrap_or(now) + self.settle_secs;
                 if now < due {
+                    // The lease (if ours) is kept through the window; it outlives it.
                     self.pending().insert(key.to_owned(), due);
                     break;
                 }
             }
             self.pending().remove(key);
-            let routed = self.router.route(&note);
-            let mut acted = false;
-            for dest in &routed.destinations {
-                let sink = self
-                    .sinks
-                    .get(dest)
-                    .ok_or_else(|| RunError::NoSink(dest.clone()))?;
-                let (op, seq, message, note) = match self.engine.plan(key, dest, now).await? {
-                    Plan::Nothing => continue,
-                    Plan::Post { seq, note } => (Op::Post, seq, None, note),
-                    Plan::Update { seq, message, note } => (Op::Update, seq, Some(message), note),
+            if !self.engine.holds(&thread, now) {
+                match self.engine.acquire(key, now, &wants).await? {
+                    Some(t) => thread = t,
+                    // Someone else holds the lease and will deliver, or nothing is left to do.
+                    None => break,
+                }
+            }
+            let Some(note) = thread.notification() else {
+                break;
+            };
+            let work: Vec<String> = thread
+                .behind(&self.wanted(&thread, &note))
+                .into_iter()
+                .cloned()
+                .collect();
+            for (i, dest) in work.iter().enumerate() {
+                let sink = match self.sinks.get(dest) {
+                    Some(s) => s,
+                    None => {
+                        self.engine.release(key, now).await?;
+                        return Err(RunError::NoSink(dest.clone()));
+                    }
+                };
+                let existing = thread.deliveries.get(dest).and_then(|r| r.message.clone());
+                let op = if existing.is_some() {
+                    Op::Update
+                } else {
+                    Op::Post
                 };
                 let delivery = Delivery {
                     op,
                     thread: thread.message_id(key),
                     destination: dest.clone(),
-                    notification: *note,
-                    message: message.clone(),
+                    notification: note.clone(),
+                    message: existing.clone(),
                 };
                 match sink.deliver(&delivery).await {
                     Ok(reference) => {
                         // An edit keeps the message's original reference.
-                        let reference = message.unwrap_or(reference);
-                        self.engine.record(key, dest, seq, reference, now).await?;
+                        let reference = existing.unwrap_or(reference);
+                        let last = i + 1 == work.len();
+                        self.engine
+                            .record(key, dest, thread.seq, reference, last, now)
+                            .await?;
                         match op {
                             Op::Post => total.posts += 1,
                             _ => total.updates += 1,
                         }
-                        acted = true;
                     }
                     Err(e) => {
-                        if op == Op::Post {
-                            self.engine.release_claim(key, dest, now).await?;
-                        }
+                        self.engine.release(key, now).await?;
                         return Err(RunError::Sink {
                             destination: dest.clone(),
                             source: e,
                         });
                     }
                 }
-            }
-            if !acted {
-                break;
             }
         }
         Ok(total)

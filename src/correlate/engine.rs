@@ -4,12 +4,9 @@
 //! Events of one batch that share a key are applied together in one write.
 
 use super::cache::Cache;
-use super::{
-    new_thread, target, Body, DeliveryRec, PipelinePointer, ServicePointer, Target, Thread,
-};
+use super::{new_thread, target, Body, Lease, PipelinePointer, ServicePointer, Target, Thread};
 use crate::deliver::MessageRef;
 use crate::event::Event;
-use crate::notification::Notification;
 use crate::store::{Item, Put, Store, StoreError};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,8 +19,9 @@ pub struct EngineConfig {
     pub cache_ttl: Duration,
     /// How long finished threads stay in the store (DynamoDB TTL).
     pub ttl_secs: i64,
-    /// How long a claim to post a message holds off other workers.
-    pub claim_secs: i64,
+    /// How long a delivery lease holds off other workers. Keep it below the source's
+    /// visibility timeout so a redelivered message finds a dead holder's lease expired.
+    pub lease_secs: i64,
     /// This worker's name in claims.
     pub owner: String,
 }
@@ -34,7 +32,7 @@ impl Default for EngineConfig {
             cache_size: 10_000,
             cache_ttl: Duration::from_secs(600),
             ttl_secs: 14 * 24 * 3600,
-            claim_secs: 60,
+            lease_secs: 30,
             owner: format!("worker-{}", std::process::id()),
         }
     }
@@ -65,20 +63,10 @@ pub struct Engine {
     pub stats: Stats,
 }
 
-/// What a delivery attempt should do for one destination.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Plan {
-    /// Post a new message (this worker holds the claim).
-    Post { seq: u64, note: Box<Notification> },
-    /// Edit the posted message.
-    Update {
-        seq: u64,
-        message: MessageRef,
-        note: Box<Notification>,
-    },
-    /// Nothing to do: up to date, or another worker is posting.
-    Nothing,
-}
+/// Whether a thread has delivery work for this worker: decided by the runner (routing and
+/// mode), consulted by the engine when it writes a change so it can take the lease in the same
+/// write.
+pub type Wants<'a> = &'a (dyn Fn(&Thread) -> bool + Sync);
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, cfg: EngineConfig) -> Self {
@@ -169,8 +157,16 @@ impl Engine {
         )))
     }
 
-    /// Applies a batch of events; returns the keys of threads whose notification changed.
-    pub async fn apply_batch(&self, events: &[Event], now: i64) -> Result<Vec<String>, StoreError> {
+    /// Applies a batch of events; returns the keys of every thread the batch touched (changed
+    /// or not: a redelivered message finds its thread unchanged but maybe not yet delivered).
+    /// A change that leaves delivery work takes the thread's delivery lease in the same write
+    /// when it is free, so the worker that made the change delivers it.
+    pub async fn apply_batch(
+        &self,
+        events: &[Event],
+        now: i64,
+        wants: Wants<'_>,
+    ) -> Result<Vec<String>, StoreError> {
         let mut direct: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
         let mut via: Vec<(Target, &Event)> = Vec::new();
         for ev in events {
@@ -182,7 +178,7 @@ impl Engine {
         }
         let mut changed = Vec::new();
         for (key, evs) in &direct {
-            if self.apply_direct(key, evs, now).await? {
+            if self.apply_direct(key, evs, now, wants).await? {
                 changed.push(key.clone());
             }
         }
@@ -255,7 +251,7 @@ impl Engine {
                 },
             )
             .await?;
-            self.apply_released(&pkey, released, now, &mut changed)
+            self.apply_released(&pkey, released, now, wants, &mut changed)
                 .await?;
         }
         for (skey, evs) in services {
@@ -288,7 +284,7 @@ impl Engine {
                 },
             )
             .await?;
-            self.apply_released(&skey, released, now, &mut changed)
+            self.apply_released(&skey, released, now, wants, &mut changed)
                 .await?;
         }
         for (t, ev) in via {
@@ -309,21 +305,28 @@ impl Engine {
                                 return false;
                             };
                             let before = p.build_actions.clone();
+                            let flagged = p.note_kind(ev);
                             match p.join(ev) {
                                 Some(exec) => {
                                     joined = Some(exec);
                                     // A time-based build join is recorded so later events of
                                     // the build need no guessing.
-                                    p.build_actions != before
+                                    flagged || p.build_actions != before
                                 }
-                                None => p.hold(ev),
+                                None => p.hold(ev) | flagged,
                             }
                         },
                     )
                     .await?;
                     if let Some(exec) = joined {
-                        self.apply_released(&pkey, vec![(exec, ev.clone())], now, &mut changed)
-                            .await?;
+                        self.apply_released(
+                            &pkey,
+                            vec![(exec, ev.clone())],
+                            now,
+                            wants,
+                            &mut changed,
+                        )
+                        .await?;
                     }
                 }
                 Target::Service(skey) => {
@@ -348,7 +351,7 @@ impl Engine {
                     )
                     .await?;
                     if let Some(d) = joined {
-                        self.apply_released(&skey, vec![(d, ev.clone())], now, &mut changed)
+                        self.apply_released(&skey, vec![(d, ev.clone())], now, wants, &mut changed)
                             .await?;
                     }
                 }
@@ -366,6 +369,7 @@ impl Engine {
         pointer_key: &str,
         released: Vec<(String, Event)>,
         now: i64,
+        wants: Wants<'_>,
         changed: &mut Vec<String>,
     ) -> Result<(), StoreError> {
         for (id, ev) in released {
@@ -381,145 +385,155 @@ impl Engine {
                 .update(&key, now, init, |t| {
                     let c = t.apply(&ev);
                     if c {
-                        t.refresh(now);
+                        self.after_change(t, now, wants);
                     }
                     c
                 })
                 .await?;
-            if matches!(r, Some((_, true))) {
+            if r.is_some() {
                 changed.push(key);
             }
         }
         Ok(())
     }
 
-    async fn apply_direct(&self, key: &str, evs: &[&Event], now: i64) -> Result<bool, StoreError> {
+    /// After a state change: bump the notification seq if its content changed, and take the
+    /// delivery lease when that leaves work and the lease is free.
+    fn after_change(&self, t: &mut Thread, now: i64, wants: Wants<'_>) {
+        if t.refresh(now) && wants(t) && t.lease_free_for(&self.cfg.owner, now) {
+            self.take_lease(t, now);
+        }
+    }
+
+    async fn apply_direct(
+        &self,
+        key: &str,
+        evs: &[&Event],
+        now: i64,
+        wants: Wants<'_>,
+    ) -> Result<bool, StoreError> {
         let first = evs[0];
-        let mut seq_before = 0;
         let r = self
             .update(
                 key,
                 now,
                 || new_thread(first),
                 |t| {
-                    seq_before = t.seq;
                     let mut c = false;
                     for ev in evs {
                         c |= t.apply(ev);
                     }
                     if c {
-                        t.refresh(now);
+                        self.after_change(t, now, wants);
                     }
                     c
                 },
             )
             .await?;
-        Ok(matches!(r, Some((t, true)) if t.seq != seq_before))
+        Ok(r.is_some())
     }
 
-    /// Decides what to do for one destination of a thread, claiming the right to post when no
-    /// message exists yet. Exactly one worker wins a claim; the others do nothing and the
-    /// winner catches up with whatever changed meanwhile once it has posted.
-    pub async fn plan(&self, key: &str, destination: &str, now: i64) -> Result<Plan, StoreError> {
+    fn take_lease(&self, t: &mut Thread, now: i64) {
+        t.lease = Some(Lease {
+            owner: self.cfg.owner.clone(),
+            until: now + self.cfg.lease_secs,
+        });
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.cfg.owner
+    }
+
+    /// Whether this worker holds a live lease on the thread.
+    pub fn holds(&self, t: &Thread, now: i64) -> bool {
+        t.lease
+            .as_ref()
+            .is_some_and(|l| l.owner == self.cfg.owner && l.until > now)
+    }
+
+    /// Takes the thread's delivery lease if it has work and nobody else holds a live lease.
+    /// Returns the thread as of the lease, or `None` when another worker holds it (that worker
+    /// delivers, and catches up with whatever changed) or there is nothing to do.
+    pub async fn acquire(
+        &self,
+        key: &str,
+        now: i64,
+        wants: Wants<'_>,
+    ) -> Result<Option<Thread>, StoreError> {
         let owner = self.cfg.owner.clone();
-        let claim_secs = self.cfg.claim_secs;
-        let mut plan = Plan::Nothing;
-        self.update(
-            key,
-            now,
-            || None,
-            |t| {
-                plan = Plan::Nothing;
-                let seq = t.seq;
-                // The plan carries the notification of the very state it was decided on, so
-                // the seq recorded after delivery always matches the content delivered.
-                let Some(note) = t.notification() else {
-                    return false;
-                };
-                match t.deliveries.get(destination) {
-                    Some(DeliveryRec::Posted { seq: s, .. }) if *s >= seq => false,
-                    Some(DeliveryRec::Posted { message, .. }) => {
-                        plan = Plan::Update {
-                            seq,
-                            message: message.clone(),
-                            note: Box::new(note),
-                        };
-                        false
+        let r = self
+            .update(
+                key,
+                now,
+                || None,
+                |t| {
+                    if !wants(t) || !t.lease_free_for(&owner, now) || self.holds(t, now) {
+                        return false;
                     }
-                    Some(DeliveryRec::Claimed {
-                        owner: o, until, ..
-                    }) if *o != owner && *until > now => false,
-                    _ => {
-                        t.deliveries.insert(
-                            destination.to_owned(),
-                            DeliveryRec::Claimed {
-                                owner: owner.clone(),
-                                seq,
-                                until: now + claim_secs,
-                            },
-                        );
-                        plan = Plan::Post {
-                            seq,
-                            note: Box::new(note),
-                        };
-                        true
-                    }
-                }
-            },
-        )
-        .await?;
-        Ok(plan)
+                    self.take_lease(t, now);
+                    true
+                },
+            )
+            .await?;
+        Ok(r.map(|(t, _)| t).filter(|t| self.holds(t, now)))
     }
 
-    /// Records a delivered message. Keeps the newest record when workers race.
+    /// Records that `destination` now shows notification `seq` (and where the message is),
+    /// releasing the lease when `release` is set. Returns the thread as written: a write that
+    /// lost a race re-reads, so changes other workers made meanwhile are in it.
     pub async fn record(
         &self,
         key: &str,
         destination: &str,
         seq: u64,
         message: MessageRef,
+        release: bool,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<Thread>, StoreError> {
+        let owner = self.cfg.owner.clone();
+        let r = self
+            .update(
+                key,
+                now,
+                || None,
+                |t| {
+                    let rec = t.deliveries.entry(destination.to_owned()).or_default();
+                    let mut changed = false;
+                    if rec.message.is_none() {
+                        rec.message = Some(message.clone());
+                        changed = true;
+                    }
+                    if seq > rec.seq {
+                        rec.seq = seq;
+                        changed = true;
+                    }
+                    if release && t.lease.as_ref().is_some_and(|l| l.owner == owner) {
+                        t.lease = None;
+                        changed = true;
+                    }
+                    changed
+                },
+            )
+            .await?;
+        Ok(r.map(|(t, _)| t))
+    }
+
+    /// Gives the lease up (after a failed delivery) so the next attempt, here or on another
+    /// worker, can deliver.
+    pub async fn release(&self, key: &str, now: i64) -> Result<(), StoreError> {
+        let owner = self.cfg.owner.clone();
         self.update(
             key,
             now,
             || None,
             |t| {
-                let newer = match t.deliveries.get(destination) {
-                    Some(DeliveryRec::Posted { seq: s, .. }) => *s < seq,
-                    _ => true,
-                };
-                if newer {
-                    t.deliveries.insert(
-                        destination.to_owned(),
-                        DeliveryRec::Posted {
-                            message: message.clone(),
-                            seq,
-                        },
-                    );
+                let mine = t.lease.as_ref().is_some_and(|l| l.owner == owner);
+                if mine {
+                    t.lease = None;
                 }
-                newer
+                mine
             },
         )
-        .await?;
-        Ok(())
-    }
-
-    /// Gives up a claim after a failed post so another attempt (or worker) can post.
-    pub async fn release_claim(
-        &self,
-        key: &str,
-        destination: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let owner = self.cfg.owner.clone();
-        self.update(key, now, || None, |t| {
-            let mine = matches!(t.deliveries.get(destination), Some(DeliveryRec::Claimed { owner: o, .. }) if *o == owner);
-            if mine {
-                t.deliveries.remove(destination);
-            }
-            mine
-        })
         .await?;
         Ok(())
     }

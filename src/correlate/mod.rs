@@ -55,14 +55,26 @@ pub enum Body {
     ServicePointer(ServicePointer),
 }
 
-/// Where a thread's chat message is, per destination.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum DeliveryRec {
-    /// A worker is posting; others wait for it until `until` (unix seconds) passes.
-    Claimed { owner: String, seq: u64, until: i64 },
-    /// Posted, and delivered up to notification `seq`.
-    Posted { message: MessageRef, seq: u64 },
+/// Where a thread's chat message is at one destination, and what it shows.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DeliveryRec {
+    /// The provider's reference, once posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<MessageRef>,
+    /// The notification `seq` the message shows.
+    #[serde(default)]
+    pub seq: u64,
+}
+
+/// The right to deliver a thread's messages, held by one worker at a time so that edits reach
+/// the provider in order and a message is posted once. Taken in the same write as the change
+/// that needs delivering, released by the write that records the delivery; a dead holder's
+/// lease simply expires and the next worker to look takes over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    /// Unix seconds.
+    pub until: i64,
 }
 
 /// One stored item: a thread (or a pointer) and its delivery bookkeeping.
@@ -80,6 +92,8 @@ pub struct Thread {
     pub final_since: Option<i64>,
     #[serde(default)]
     pub deliveries: BTreeMap<String, DeliveryRec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
 }
 
 impl Thread {
@@ -90,7 +104,27 @@ impl Thread {
             note_hash: 0,
             final_since: None,
             deliveries: BTreeMap::new(),
+            lease: None,
         }
+    }
+
+    /// Whether `owner` may deliver now: it holds the lease, or nobody holds a live one.
+    pub fn lease_free_for(&self, owner: &str, now: i64) -> bool {
+        match &self.lease {
+            Some(l) => l.owner == owner || l.until <= now,
+            None => true,
+        }
+    }
+
+    /// Destinations among `wanted` whose message is missing or behind the notification.
+    pub fn behind<'a>(&self, wanted: &'a [String]) -> Vec<&'a String> {
+        wanted
+            .iter()
+            .filter(|d| match self.deliveries.get(*d) {
+                Some(r) => r.message.is_none() || r.seq < self.seq,
+                None => true,
+            })
+            .collect()
     }
 
     /// Applies an event to the thread's state machine; true if the state changed.
@@ -192,6 +226,13 @@ pub struct PipelinePointer {
     pub executions: Vec<ExecRef>,
     pub build_actions: Vec<BuildAction>,
     pub held: Vec<Event>,
+    /// Approvals have come through this pipeline: track executions' terminal states so an
+    /// approval joins a running one. Until then those writes are saved.
+    #[serde(default)]
+    pub approvals_seen: bool,
+    /// CodeBuild events have come through this pipeline: keep action build ids current.
+    #[serde(default)]
+    pub builds_seen: bool,
 }
 
 /// `svc#account#region#cluster#service`: the service's deployments, for service actions that

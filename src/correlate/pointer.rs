@@ -62,6 +62,11 @@ impl PipelinePointer {
                 changed = true;
             }
             let rank = if terminal(&e.state) { 3 } else { 1 };
+            // Terminal states matter only to approvals; each is a write, so skip them until
+            // this pipeline has had one.
+            if rank == 3 && !self.approvals_seen {
+                return changed;
+            }
             changed |= later(
                 &mut x.state,
                 Reg {
@@ -84,7 +89,13 @@ impl PipelinePointer {
                             b.started = time;
                             changed = true;
                         }
-                        if b.build_id.is_none() && a.external_execution_id.is_some() {
+                        // Builds usually join their action by time when they start; the id
+                        // the action reports at its end is written only if one is still
+                        // needed.
+                        if b.build_id.is_none()
+                            && self.builds_seen
+                            && a.external_execution_id.is_some()
+                        {
                             b.build_id = a.external_execution_id.clone();
                             changed = true;
                         }
@@ -148,6 +159,22 @@ impl PipelinePointer {
             .map(|(_, b)| b)?;
         candidate.build_id = Some(build_id.to_owned());
         Some(candidate.execution_id.clone())
+    }
+
+    /// Notes that an event of a kind that needs joining came through (see the `_seen` flags).
+    /// True if the pointer changed.
+    pub fn note_kind(&mut self, ev: &Event) -> bool {
+        match ev {
+            Event::ManualApproval(_) if !self.approvals_seen => {
+                self.approvals_seen = true;
+                true
+            }
+            Event::BuildState(_) | Event::BuildPhase(_) if !self.builds_seen => {
+                self.builds_seen = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Holds an event until what it joins arrives. True if it was added.

@@ -93,3 +93,20 @@ pub fn interleaved(execs: &[Execution]) -> Vec<String> {
     tagged.sort();
     tagged.into_iter().map(|(_, _, _, l)| l.clone()).collect()
 }
+
+/// All events in event-time order, as EventBridge delivers them: each execution's events come
+/// in bursts (start, stage and action together), executions overlap.
+pub fn by_time(execs: &[Execution]) -> Vec<String> {
+    let mut all: Vec<(String, usize, String)> = Vec::new();
+    for (i, e) in execs.iter().enumerate() {
+        for line in &e.events {
+            let t = serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["time"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            all.push((t, i, line.clone()));
+        }
+    }
+    all.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    all.into_iter().map(|(_, _, l)| l).collect()
+}
