@@ -22,4 +22,6 @@ pub mod notification;
 pub mod render;
 pub mod route;
 pub mod server;
+pub mod source;
 pub mod store;
+pub mod telemetry;

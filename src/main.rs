@@ -1,4 +1,4 @@
-//! The `herald` command line: inspect, replay, demo, check-config.
+//! The `herald` command line: run, inspect, replay, demo, check-config, healthcheck.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use herald::cli::replay::{self, ReplayOptions};
@@ -63,15 +63,41 @@ enum Command {
         #[arg(long)]
         jsonl: Option<PathBuf>,
     },
-    /// Validate a config file; prints every problem and exits 1 if there is any.
+    /// Validate a config file (with the `HERALD_...` environment overrides `run` applies);
+    /// prints every problem and exits 1 if there is any.
     CheckConfig { file: PathBuf },
+    /// The fleet worker: consume SQS, Kinesis or the local source (`POST /events`), serve
+    /// `/metrics`, `/healthz`, `/readyz`; stop cleanly on SIGTERM or Ctrl-C. With no config it
+    /// runs on the embedded source and store and prints notifications.
+    Run {
+        /// TOML config; `HERALD_...` environment variables override it.
+        #[arg(long, env = "HERALD_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// GET http://127.0.0.1:PORT/healthz (PORT from HERALD_LISTEN, default 8080); exit 0 if it
+    /// answers 200, 1 otherwise. For container health checks in images without curl.
+    Healthcheck {
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Inspect { files } => herald::cli::inspect::run(&files),
-        Command::CheckConfig { file } => match Config::load(&file) {
+        Command::Run { config } => match herald::cli::run::load_config(config.as_deref()) {
+            Ok(cfg) => {
+                herald::telemetry::init_logging();
+                runtime(async move { ExitCode::from(herald::cli::run::run(cfg).await) })
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Healthcheck { url } => runtime(async move { healthcheck(url).await }),
+        Command::CheckConfig { file } => match herald::cli::run::load_config(Some(&file)) {
             Ok(_) => {
                 println!("{}: ok", file.display());
                 ExitCode::SUCCESS
@@ -165,6 +191,37 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }),
+    }
+}
+
+async fn healthcheck(url: Option<String>) -> ExitCode {
+    let url = url.unwrap_or_else(|| {
+        let port = std::env::var("HERALD_LISTEN")
+            .ok()
+            .and_then(|l| l.rsplit_once(':').map(|(_, p)| p.to_owned()))
+            .unwrap_or_else(|| "8080".into());
+        format!("http://127.0.0.1:{port}/healthz")
+    });
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("healthcheck: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+        Ok(r) => {
+            eprintln!("healthcheck: {url}: {}", r.status());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("healthcheck: {url}: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

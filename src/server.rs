@@ -1,6 +1,15 @@
-//! The HTTP server: `/healthz` and `/api/pipelines` (every pipeline's latest execution).
+//! The HTTP server: `/healthz` (the process is alive), `/readyz` (polling works, the store
+//! answers, not shutting down), `/metrics` (Prometheus text), `POST /events` (the local
+//! source's door, an EventBridge API-destination target) and `/api/pipelines` (every
+//! pipeline's latest execution).
 
 use crate::correlate::{engine::Engine, Body};
+use crate::deliver::secret::Secret;
+use crate::source::{local::LocalSource, local::MAX_BODY_BYTES, Outcome};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderMap, HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use axum::{extract::State, routing::get, Json, Router};
 use std::sync::Arc;
 
@@ -15,6 +24,112 @@ pub async fn serve(addr: &str, engine: Arc<Engine>) -> std::io::Result<()> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
+}
+
+/// What the worker's endpoints need.
+#[derive(Clone)]
+pub struct WorkerState {
+    pub engine: Arc<Engine>,
+    /// Whether `/readyz` answers 200.
+    pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// The local source `POST /events` feeds; `None` answers 404 there.
+    pub local: Option<Arc<LocalSource>>,
+    pub events_secret: Option<Secret>,
+    pub events_secret_header: HeaderName,
+}
+
+/// The worker's router: every endpoint of `herald run`.
+pub fn worker_router(state: WorkerState) -> Router {
+    let pipelines_engine = state.engine.clone();
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route(
+            "/events",
+            post(events).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .with_state(state)
+        .merge(
+            Router::new()
+                .route("/api/pipelines", get(pipelines))
+                .with_state(pipelines_engine),
+        )
+}
+
+/// Serves the worker's endpoints on `listener` until `shutdown` resolves.
+pub async fn serve_worker(
+    listener: tokio::net::TcpListener,
+    state: WorkerState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, worker_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn readyz(State(s): State<WorkerState>) -> Response {
+    if (s.ready)() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+async fn metrics() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::metrics().render(),
+    )
+        .into_response()
+}
+
+/// Byte-wise comparison that takes the same time wherever the first difference is.
+fn same_secret(given: &[u8], want: &[u8]) -> bool {
+    if given.len() != want.len() {
+        return false;
+    }
+    given
+        .iter()
+        .zip(want)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
+
+/// One EventBridge event or a JSON array of them. Answers once the worker has handled the body:
+/// 200 when done, 400 when it cannot be decoded, 503 when it could not be finished (EventBridge
+/// retries), 413 above the SQS message size limit, 401 without the shared secret.
+async fn events(State(s): State<WorkerState>, headers: HeaderMap, body: bytes::Bytes) -> Response {
+    if let Some(secret) = &s.events_secret {
+        let ok = headers
+            .get(&s.events_secret_header)
+            .is_some_and(|v| same_secret(v.as_bytes(), secret.expose().as_bytes()));
+        if !ok {
+            return (StatusCode::UNAUTHORIZED, "missing or wrong secret\n").into_response();
+        }
+    }
+    let Some(local) = &s.local else {
+        return (
+            StatusCode::NOT_FOUND,
+            "POST /events needs source.kind = \"local\"\n",
+        )
+            .into_response();
+    };
+    let done = match local.push(body).await {
+        Ok(rx) => rx,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(30), done).await {
+        Ok(Ok(Outcome::Done)) => (StatusCode::OK, "ok\n").into_response(),
+        Ok(Ok(Outcome::Reject)) => {
+            (StatusCode::BAD_REQUEST, "the body is not an event or an array of events\n")
+                .into_response()
+        }
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "not processed; retry\n").into_response(),
+    }
 }
 
 /// Each pipeline's newest execution, as its notification says it.

@@ -3,3 +3,4 @@
 pub mod input;
 pub mod inspect;
 pub mod replay;
+pub mod run;

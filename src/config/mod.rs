@@ -82,6 +82,9 @@ pub struct Config {
     pub destinations: Vec<DestinationConfig>,
     pub rules: Vec<RuleConfig>,
     pub default_destination: Option<String>,
+    pub source: SourceConfig,
+    pub server: ServerConfig,
+    pub store: StoreConfig,
 }
 
 impl Config {
@@ -135,6 +138,9 @@ impl Config {
         if self.correlate.settle_secs < 0 {
             errors.push("correlate.settle_secs must be >= 0".into());
         }
+        errors.extend(self.source.problems());
+        errors.extend(self.server.problems());
+        errors.extend(self.store.problems());
         if errors.is_empty() {
             Ok(())
         } else {
@@ -158,6 +164,327 @@ impl Config {
             rules,
             default: self.default_destination.clone(),
         })
+    }
+}
+
+/// Where events come from: `local` (the embedded queue behind `POST /events`), `sqs` or
+/// `kinesis`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    #[default]
+    Local,
+    Sqs,
+    Kinesis,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Local => "local",
+            SourceKind::Sqs => "sqs",
+            SourceKind::Kinesis => "kinesis",
+        }
+    }
+}
+
+/// `[source]`: env overrides `HERALD_SOURCE`, `HERALD_SQS_QUEUE_URL`, `HERALD_SQS_ENDPOINT`,
+/// `HERALD_SQS_POLLERS`, `HERALD_KINESIS_STREAM_ARN`, `HERALD_KINESIS_ENDPOINT`,
+/// `HERALD_LEASE_TABLE`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// SQS queue URL (`kind = "sqs"`).
+    pub queue_url: Option<String>,
+    /// SQS endpoint override (an emulator); the SDK's own resolution when absent.
+    pub sqs_endpoint: Option<String>,
+    /// Concurrent long-polling tasks.
+    pub pollers: usize,
+    /// Messages received and not yet acknowledged, at most; polling waits when reached.
+    pub max_in_flight: usize,
+    /// Visibility timeout asked for at receive and at every extension.
+    pub visibility_timeout_secs: i32,
+    /// Long-poll wait per `ReceiveMessage` (20 is the maximum).
+    pub wait_time_secs: i32,
+    /// Kinesis stream ARN (`kind = "kinesis"`).
+    pub stream_arn: Option<String>,
+    /// Kinesis endpoint override (an emulator).
+    pub kinesis_endpoint: Option<String>,
+    /// DynamoDB table of shard leases and checkpoints (created if missing).
+    pub lease_table: String,
+    /// A shard lease whose counter has not moved for this long is taken over.
+    pub lease_failover_secs: u64,
+    /// Where a shard without a checkpoint starts: `TRIM_HORIZON` or `LATEST`.
+    pub initial_position: String,
+    /// Tasks that run the pipeline; events of one pipeline, service or alarm always go to
+    /// the same one.
+    pub processors: usize,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            kind: SourceKind::Local,
+            queue_url: None,
+            sqs_endpoint: None,
+            pollers: 4,
+            max_in_flight: 1_000,
+            visibility_timeout_secs: 60,
+            wait_time_secs: 20,
+            stream_arn: None,
+            kinesis_endpoint: None,
+            lease_table: "herald-leases".into(),
+            lease_failover_secs: 10,
+            initial_position: "TRIM_HORIZON".into(),
+            processors: 4,
+        }
+    }
+}
+
+impl SourceConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        match self.kind {
+            SourceKind::Sqs if self.queue_url.as_deref().unwrap_or("").is_empty() => e.push(
+                "source.queue_url is required when source.kind = \"sqs\" (or set HERALD_SQS_QUEUE_URL)"
+                    .to_string(),
+            ),
+            SourceKind::Kinesis if self.stream_arn.as_deref().unwrap_or("").is_empty() => e.push(
+                "source.stream_arn is required when source.kind = \"kinesis\" (or set HERALD_KINESIS_STREAM_ARN)"
+                    .to_string(),
+            ),
+            _ => {}
+        }
+        if !(1..=64).contains(&self.pollers) {
+            e.push(format!("source.pollers must be 1..=64, not {}", self.pollers));
+        }
+        if !(1..=64).contains(&self.processors) {
+            e.push(format!("source.processors must be 1..=64, not {}", self.processors));
+        }
+        if self.max_in_flight < 10 {
+            e.push(format!(
+                "source.max_in_flight must be at least 10 (one receive), not {}",
+                self.max_in_flight
+            ));
+        }
+        if !(1..=43_200).contains(&self.visibility_timeout_secs) {
+            e.push(format!(
+                "source.visibility_timeout_secs must be 1..=43200, not {}",
+                self.visibility_timeout_secs
+            ));
+        }
+        if !(0..=20).contains(&self.wait_time_secs) {
+            e.push(format!(
+                "source.wait_time_secs must be 0..=20, not {}",
+                self.wait_time_secs
+            ));
+        }
+        if self.lease_failover_secs == 0 {
+            e.push("source.lease_failover_secs must be > 0".into());
+        }
+        if !matches!(self.initial_position.as_str(), "TRIM_HORIZON" | "LATEST") {
+            e.push(format!(
+                "source.initial_position must be TRIM_HORIZON or LATEST, not {:?}",
+                self.initial_position
+            ));
+        }
+        for (name, v) in [
+            ("source.sqs_endpoint", &self.sqs_endpoint),
+            ("source.kinesis_endpoint", &self.kinesis_endpoint),
+        ] {
+            if let Some(v) = v {
+                if !v.starts_with("http://") && !v.starts_with("https://") {
+                    e.push(format!("{name} must be an http(s) URL, not {v:?}"));
+                }
+            }
+        }
+        e
+    }
+}
+
+/// `[server]`: env overrides `HERALD_LISTEN`, `HERALD_EVENTS_SECRET`,
+/// `HERALD_SHUTDOWN_TIMEOUT_SECS`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of `/metrics`, `/healthz`, `/readyz` and `POST /events`.
+    pub listen: String,
+    /// When set, `POST /events` requires this value in `events_secret_header` (an
+    /// EventBridge connection's API-key header).
+    pub events_secret: Option<crate::deliver::secret::Secret>,
+    pub events_secret_header: String,
+    /// Shutdown deadline: stop polling, finish in-flight work, flush acks, exit. Keep it
+    /// under the orchestrator's stop timeout (ECS: 30 s).
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            events_secret: None,
+            events_secret_header: "x-herald-secret".into(),
+            shutdown_timeout_secs: 25,
+        }
+    }
+}
+
+impl ServerConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            e.push(format!(
+                "server.listen must be host:port with a numeric host, not {:?}",
+                self.listen
+            ));
+        }
+        if !(1..=3_600).contains(&self.shutdown_timeout_secs) {
+            e.push(format!(
+                "server.shutdown_timeout_secs must be 1..=3600, not {}",
+                self.shutdown_timeout_secs
+            ));
+        }
+        if axum::http::HeaderName::from_bytes(self.events_secret_header.as_bytes()).is_err() {
+            e.push(format!(
+                "server.events_secret_header is not a valid header name: {:?}",
+                self.events_secret_header
+            ));
+        }
+        e
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    #[default]
+    Memory,
+    Dynamodb,
+}
+
+/// `[store]`: env overrides `HERALD_STORE`, `HERALD_DYNAMODB_TABLE`,
+/// `HERALD_DYNAMODB_ENDPOINT`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    /// DynamoDB table of thread state (created if missing).
+    pub table: String,
+    /// DynamoDB endpoint override (DynamoDB Local).
+    pub endpoint: Option<String>,
+    /// How long a worker's delivery lease on a thread holds off the others. Keep it below
+    /// `source.visibility_timeout_secs` so a redelivered message finds a dead worker's lease
+    /// expired.
+    pub delivery_lease_secs: i64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::Memory,
+            table: "herald".into(),
+            endpoint: None,
+            delivery_lease_secs: 30,
+        }
+    }
+}
+
+impl StoreConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if self.kind == StoreKind::Dynamodb && self.table.is_empty() {
+            e.push("store.table must not be empty".into());
+        }
+        if self.delivery_lease_secs < 1 {
+            e.push("store.delivery_lease_secs must be >= 1".into());
+        }
+        if let Some(v) = &self.endpoint {
+            if !v.starts_with("http://") && !v.starts_with("https://") {
+                e.push(format!("store.endpoint must be an http(s) URL, not {v:?}"));
+            }
+        }
+        e
+    }
+}
+
+impl Config {
+    /// Applies `HERALD_...` environment overrides (the names the deploy template sets) from
+    /// `env`, then validates. Errors name the variable.
+    pub fn apply_env(
+        &mut self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
+        fn num<T: std::str::FromStr>(name: &str, v: &str, errors: &mut Vec<String>) -> Option<T> {
+            match v.trim().parse() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    errors.push(format!("{name}={v:?} is not a number"));
+                    None
+                }
+            }
+        }
+        if let Some(v) = env("HERALD_SOURCE") {
+            match v.as_str() {
+                "local" => self.source.kind = SourceKind::Local,
+                "sqs" => self.source.kind = SourceKind::Sqs,
+                "kinesis" => self.source.kind = SourceKind::Kinesis,
+                _ => errors.push(format!("HERALD_SOURCE={v:?}: expected local, sqs or kinesis")),
+            }
+        }
+        if let Some(v) = env("HERALD_SQS_QUEUE_URL") {
+            self.source.queue_url = Some(v);
+        }
+        if let Some(v) = env("HERALD_SQS_ENDPOINT") {
+            self.source.sqs_endpoint = Some(v);
+        }
+        if let Some(v) = env("HERALD_SQS_POLLERS") {
+            if let Some(n) = num("HERALD_SQS_POLLERS", &v, &mut errors) {
+                self.source.pollers = n;
+            }
+        }
+        if let Some(v) = env("HERALD_KINESIS_STREAM_ARN") {
+            self.source.stream_arn = Some(v);
+        }
+        if let Some(v) = env("HERALD_KINESIS_ENDPOINT") {
+            self.source.kinesis_endpoint = Some(v);
+        }
+        if let Some(v) = env("HERALD_LEASE_TABLE") {
+            self.source.lease_table = v;
+        }
+        if let Some(v) = env("HERALD_STORE") {
+            match v.as_str() {
+                "memory" => self.store.kind = StoreKind::Memory,
+                "dynamodb" => self.store.kind = StoreKind::Dynamodb,
+                _ => errors.push(format!("HERALD_STORE={v:?}: expected memory or dynamodb")),
+            }
+        }
+        if let Some(v) = env("HERALD_DYNAMODB_TABLE") {
+            self.store.table = v;
+        }
+        if let Some(v) = env("HERALD_DYNAMODB_ENDPOINT") {
+            self.store.endpoint = Some(v);
+        }
+        if let Some(v) = env("HERALD_LISTEN") {
+            self.server.listen = v;
+        }
+        if let Some(v) = env("HERALD_EVENTS_SECRET") {
+            self.server.events_secret = Some(crate::deliver::secret::Secret::new(v));
+        }
+        if let Some(v) = env("HERALD_SHUTDOWN_TIMEOUT_SECS") {
+            if let Some(n) = num("HERALD_SHUTDOWN_TIMEOUT_SECS", &v, &mut errors) {
+                self.server.shutdown_timeout_secs = n;
+            }
+        }
+        if let Err(ConfigError::Invalid(e)) = self.validate() {
+            errors.push(e);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(errors.join("\n")))
+        }
     }
 }
 

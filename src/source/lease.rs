@@ -1,0 +1,1 @@
+//! Kinesis shard leases (in progress).
