@@ -166,7 +166,12 @@ impl Thread {
         let Some(note) = self.notification() else {
             return false;
         };
-        let hash = fnv1a(&serde_json::to_vec(&note).unwrap_or_default());
+        let hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = Fnv::default();
+            note.hash(&mut h);
+            h.finish()
+        };
         if note.is_final && self.final_since.is_none() {
             self.final_since = Some(now);
         }
@@ -187,15 +192,26 @@ impl Thread {
     }
 }
 
-/// FNV-1a: a stable content hash (the std hasher may change between Rust releases, and workers
-/// of different builds share items).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
+/// FNV-1a as a `Hasher`: a stable content hash of the notification (std's default hasher is
+/// randomly seeded, and workers of different processes share the stored hash).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf29ce484222325)
     }
-    h
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x100000001b3);
+        }
+    }
 }
 
 /// An execution as the pipeline pointer knows it.
