@@ -161,7 +161,15 @@ impl EcsDeploy {
             stages: Vec::new(),
             failure,
             approval: None,
-            warnings: self.warnings.iter().cloned().collect(),
+            warnings: self
+                .warnings
+                .iter()
+                .cloned()
+                .chain(
+                    (self.rollback && self.completed.is_none())
+                        .then(|| "rollback in progress".to_owned()),
+                )
+                .collect(),
             links: vec![n::Link {
                 label: "service".into(),
                 url: format!(
