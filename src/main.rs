@@ -115,7 +115,7 @@ fn main() -> ExitCode {
             table,
             files,
         } => {
-            let config = match config.map(|p| Config::load(&p)).transpose() {
+            let mut config = match config.map(|p| Config::load(&p)).transpose() {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("{e}");
@@ -123,6 +123,12 @@ fn main() -> ExitCode {
                 }
             };
             runtime(async move {
+                if let Some(c) = config.as_mut() {
+                    if let Err(e) = c.resolve_secrets(None).await {
+                        eprintln!("{e}");
+                        return ExitCode::from(1);
+                    }
+                }
                 let store = match store {
                     StoreKind::Memory => replay::memory_store(),
                     StoreKind::Dynamodb => {

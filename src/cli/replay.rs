@@ -9,8 +9,7 @@ use crate::deliver::{jsonl::JsonlSink, text::TextSink, Sink};
 use crate::event::Event;
 use crate::route::Router;
 use crate::store::{memory::MemoryStore, Store};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The bundled demo stream: several accounts, successes, a build failure, a deploy failure, an
@@ -36,17 +35,7 @@ pub fn unix_now() -> i64 {
 /// Builds the runner: sinks from the config, or one default sink (`--jsonl PATH`, else text).
 pub fn runner(opts: &ReplayOptions) -> Result<Runner, String> {
     let cfg = opts.config.clone().unwrap_or_default();
-    let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
-    for d in &cfg.destinations {
-        let sink: Arc<dyn Sink> = match (d.kind.as_str(), &d.path) {
-            ("jsonl", Some(p)) => {
-                Arc::new(JsonlSink::append(Path::new(p)).map_err(|e| format!("{p}: {e}"))?)
-            }
-            ("jsonl", None) => Arc::new(JsonlSink::stdout()),
-            _ => Arc::new(TextSink::stdout()),
-        };
-        sinks.insert(d.name.clone(), sink);
-    }
+    let mut sinks = crate::deliver::build::build_sinks(&cfg).map_err(|e| e.to_string())?;
     let mut router = cfg.router().map_err(|e| e.to_string())?;
     if sinks.is_empty() || opts.jsonl.is_some() {
         let sink: Arc<dyn Sink> = match &opts.jsonl {

@@ -1,5 +1,9 @@
 //! Typed configuration (TOML), validated at load with errors that name what is wrong.
 
+pub mod destination;
+
+pub use destination::{DestinationConfig, SecretRef, SinkKind};
+
 use crate::route::{expr::Expr, Router, Rule};
 use serde::Deserialize;
 use std::path::Path;
@@ -54,17 +58,6 @@ impl Default for CorrelateConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DestinationConfig {
-    pub name: String,
-    /// `text`, `jsonl`.
-    pub kind: String,
-    /// For `jsonl`: a file to append to (stdout when absent).
-    #[serde(default)]
-    pub path: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     #[serde(default)]
     pub name: Option<String>,
@@ -110,12 +103,7 @@ impl Config {
         let mut errors = Vec::new();
         let names: Vec<&str> = self.destinations.iter().map(|d| d.name.as_str()).collect();
         for (i, d) in self.destinations.iter().enumerate() {
-            if !matches!(d.kind.as_str(), "text" | "jsonl") {
-                errors.push(format!(
-                    "destinations[{i}] ({}): unknown kind {:?} (expected text or jsonl)",
-                    d.name, d.kind
-                ));
-            }
+            errors.extend(d.problems(&format!("destinations[{i}] ({})", d.name)));
             if names.iter().filter(|n| **n == d.name).count() > 1 {
                 errors.push(format!("destinations[{i}]: duplicate name {:?}", d.name));
             }

@@ -6,7 +6,7 @@
 
 use super::http;
 use super::secret::Secret;
-use super::{Delivery, MessageRef, Op, Sink, SinkError};
+use super::{Delivery, DigestDelivery, MessageRef, Op, Sink, SinkError};
 use futures::future::BoxFuture;
 use reqwest::Url;
 use serde::Deserialize;
@@ -55,20 +55,33 @@ impl DiscordSink {
     }
 
     async fn deliver_one(&self, d: &Delivery) -> Result<MessageRef, SinkError> {
+        let body = crate::render::discord::render(&d.notification);
+        match d.op {
+            Op::Post => self.send(None, &body).await,
+            Op::Update => {
+                self.send(Some(message_id(d.message.as_ref())?), &body)
+                    .await
+            }
+            // A webhook cannot reply in a thread; the failure is already in the message, which
+            // the update before this reply carried. Nothing to send.
+            Op::Reply => existing_or(d),
+        }
+    }
+
+    /// Executes the webhook (`edit` is `None`) or edits the message it posted.
+    async fn send(&self, edit: Option<String>, body: &Value) -> Result<MessageRef, SinkError> {
         let secrets = [&self.cfg.webhook_url];
         let base = Url::parse(self.cfg.webhook_url.expose()).map_err(|_| {
             // The parse error could quote the URL; say only that it is wrong.
             SinkError::Rejected("discord: the webhook URL does not parse".into())
         })?;
-        let body = crate::render::discord::render(&d.notification);
-        let (what, request) = match d.op {
-            Op::Post => {
+        let (what, request) = match edit {
+            None => {
                 let mut url = base;
                 url.query_pairs_mut().append_pair("wait", "true");
                 ("discord execute webhook", self.http.post(url))
             }
-            Op::Update => {
-                let id = message_id(d)?;
+            Some(id) => {
                 let mut url = base;
                 url.path_segments_mut()
                     .map_err(|_| {
@@ -79,12 +92,9 @@ impl DiscordSink {
                     .push(&id);
                 ("discord edit webhook message", self.http.patch(url))
             }
-            // A webhook cannot reply in a thread; the failure is already in the message, which
-            // the update before this reply carried. Nothing to send.
-            Op::Reply => return existing_or(d),
         };
         let resp = request
-            .json(&body)
+            .json(body)
             .send()
             .await
             .map_err(|e| http::transport_error(what, e, &secrets))?;
@@ -120,10 +130,23 @@ impl Sink for DiscordSink {
     fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
         Box::pin(self.deliver_one(d))
     }
+
+    fn deliver_digest<'a>(
+        &'a self,
+        d: &'a DigestDelivery,
+    ) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
+        Box::pin(async move {
+            let body = crate::render::digest::discord(&d.digest);
+            match &d.message {
+                None => self.send(None, &body).await,
+                Some(m) => self.send(Some(message_id(Some(m))?), &body).await,
+            }
+        })
+    }
 }
 
-fn message_id(d: &Delivery) -> Result<String, SinkError> {
-    let id = d.message.as_ref().and_then(|m| m.get("message_id"));
+fn message_id(m: Option<&MessageRef>) -> Result<String, SinkError> {
+    let id = m.and_then(|m| m.get("message_id"));
     match id {
         Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
             Ok(s.clone())

@@ -1,9 +1,11 @@
-//! Pacing per destination, inside one process: a GCRA budget per destination key (`governor`),
-//! and a pause that a provider's `Retry-After` puts on the whole destination, for every caller.
+//! Pacing per destination: a GCRA budget per destination key (`governor` inside one process, or
+//! [`FleetLimiter`] shared by the fleet through DynamoDB), and a pause that a provider's
+//! `Retry-After` puts on the whole destination, for every caller.
 //!
 //! The clock is tokio's, so tests pace and pause on a paused clock. Keys are destination
 //! names or channel ids, never URLs: they show up in logs.
 
+use super::fleet_limiter::FleetLimiter;
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -11,7 +13,7 @@ use governor::{Quota, RateLimiter};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -69,24 +71,32 @@ impl Rate {
         Duration::from_secs(1),
     );
 
+    /// The time between two requests: `per / requests`.
+    pub fn period(self) -> Duration {
+        Duration::from_millis(self.per_ms) / self.requests.get()
+    }
+
     /// The GCRA quota: one request per `per / requests`, burst of one. Providers count in fixed
     /// windows; a burst allowed at the end of one window plus the next window's share would
     /// exceed theirs, so requests are spaced evenly instead.
     fn quota(self) -> Option<Quota> {
-        let period = Duration::from_millis(self.per_ms) / self.requests.get();
-        Quota::with_period(period).map(|q| q.allow_burst(NonZeroU32::MIN))
+        Quota::with_period(self.period()).map(|q| q.allow_burst(NonZeroU32::MIN))
     }
 }
 
 pub struct Limiter {
     gcra: Option<Gcra>,
+    period: Option<Duration>,
+    /// The fleet's shared budget; the local one is the fallback when DynamoDB cannot answer.
+    fleet: Option<Arc<FleetLimiter>>,
     paused: Mutex<HashMap<String, Instant>>,
 }
 
 impl std::fmt::Debug for Limiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Limiter")
-            .field("paced", &self.gcra.is_some())
+            .field("period", &self.period)
+            .field("shared", &self.fleet.is_some())
             .finish()
     }
 }
@@ -97,12 +107,20 @@ const PAUSES_KEPT: usize = 1024;
 impl Limiter {
     /// Paces each key at `rate`. A zero-length period means no pacing, only pauses.
     pub fn new(rate: Rate) -> Self {
+        let quota = rate.quota();
         Self {
-            gcra: rate
-                .quota()
-                .map(|q| RateLimiter::new(q, DefaultKeyedStateStore::default(), TokioClock)),
+            period: quota.is_some().then(|| rate.period()),
+            gcra: quota.map(|q| RateLimiter::new(q, DefaultKeyedStateStore::default(), TokioClock)),
+            fleet: None,
             paused: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Takes each request from the fleet's shared budget (the same rate, for all workers
+    /// together), and shares the pauses providers ask for.
+    pub fn shared(mut self, fleet: Arc<FleetLimiter>) -> Self {
+        self.fleet = Some(fleet);
+        self
     }
 
     pub fn slack() -> Self {
@@ -122,17 +140,37 @@ impl Limiter {
     pub fn pause_only() -> Self {
         Self {
             gcra: None,
+            period: None,
+            fleet: None,
             paused: Mutex::new(HashMap::new()),
         }
     }
 
     /// Waits until `key` may send one request, and takes that request from its budget.
     pub async fn until_ready(&self, key: &str) {
+        let mut shared = self.fleet.as_ref().zip(self.period);
         loop {
             if let Some(until) = self.paused_until(key) {
                 tokio::time::sleep_until(until).await;
                 // Someone may have paused the destination again while this caller slept.
                 continue;
+            }
+            if let Some((fleet, period)) = shared {
+                match fleet.reserve(key, period).await {
+                    Ok(at) => {
+                        tokio::time::sleep_until(at).await;
+                        // A pause that arrived while waiting for the slot still holds.
+                        if let Some(until) = self.paused_until(key) {
+                            tokio::time::sleep_until(until).await;
+                        }
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(destination = key, error = %e, "pacing with this worker's own budget");
+                        shared = None;
+                        continue;
+                    }
+                }
             }
             let Some(gcra) = &self.gcra else { return };
             match gcra.check_key(&key.to_owned()) {
@@ -147,6 +185,15 @@ impl Limiter {
     /// Holds every request to `key` for `d` (a 429's `Retry-After`). A shorter pause never
     /// cuts a longer one short.
     pub fn pause(&self, key: &str, d: Duration) {
+        if let Some(fleet) = &self.fleet {
+            let (fleet, k) = (fleet.clone(), key.to_owned());
+            // Best effort and off the caller's path: this worker's own pause below holds anyway.
+            tokio::spawn(async move {
+                if let Err(e) = fleet.pause(&k, d).await {
+                    tracing::debug!(destination = %k, error = %e, "could not share a pause");
+                }
+            });
+        }
         let until = Instant::now() + d;
         let mut paused = self.paused.lock().unwrap_or_else(|p| p.into_inner());
         let e = paused.entry(key.to_owned()).or_insert(until);

@@ -3,8 +3,17 @@
 //! A sink gets a [`Delivery`] (post a new message, update the thread's message, or reply in its
 //! thread) and answers with the reference of the message it wrote, which the correlator stores
 //! in the thread's state so later updates edit the same message, on any worker.
+//!
+//! The chat sinks sit behind the same short chain of stages, built from the config by
+//! [`build`]: [`digest::Digest`] (folds a burst of new posts into one digest message) →
+//! [`retry::Paced`] (drops superseded updates, waits for the destination's budget at
+//! [`limiter::Limiter`], local or shared by the fleet through [`fleet_limiter`], retries with
+//! backoff under a per-attempt timeout) → the provider's API.
 
+pub mod build;
+pub mod digest;
 pub mod discord;
+pub mod fleet_limiter;
 pub mod http;
 pub mod jsonl;
 pub mod limiter;
@@ -55,7 +64,7 @@ pub struct Delivery {
     pub message: Option<MessageRef>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SinkError {
     /// The provider asked us to slow down; the whole destination pauses this long.
     #[error("rate limited for {0:?}")]
@@ -81,10 +90,35 @@ impl SinkError {
     }
 }
 
+/// A digest message to post (`message` is `None`) or to edit: see [`digest`].
+#[derive(Debug, Clone)]
+pub struct DigestDelivery {
+    /// The destination's configured name.
+    pub destination: String,
+    pub digest: crate::render::digest::DigestView,
+    /// The digest's message, once posted. Sinks that cannot edit post a new message each time
+    /// and show only the entries that changed since the last one.
+    pub message: Option<MessageRef>,
+}
+
 /// A chat destination.
 pub trait Sink: Send + Sync {
     /// The sink kind (`slack`, `discord`, `jsonl`, ...), a metric label.
     fn kind(&self) -> &'static str;
     /// Delivers one message; returns where it lives (for `Post`) so updates can find it.
     fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>>;
+    /// Posts or edits a digest message; returns where it lives. The digest stage is only put in
+    /// front of sinks that override this.
+    fn deliver_digest<'a>(
+        &'a self,
+        d: &'a DigestDelivery,
+    ) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
+        let kind = self.kind();
+        let _ = d;
+        Box::pin(async move {
+            Err(SinkError::Rejected(format!(
+                "{kind} sinks cannot show a digest"
+            )))
+        })
+    }
 }

@@ -1,14 +1,18 @@
-//! The one delivery path every sink goes through: wait for the destination's budget, try once
-//! under a timeout, and on failure back off (full jitter) or pause the destination for as long
-//! as the provider asked, a bounded number of times. The last error goes back to the caller,
-//! which leaves the message for the queue to redeliver.
+//! The one delivery path every sink goes through: drop an update that a newer one of the same
+//! message has superseded, wait for the destination's budget, try once under a timeout, and on
+//! failure back off (full jitter) or pause the destination for as long as the provider asked, a
+//! bounded number of times. The last error goes back to the caller, which leaves the message
+//! for the queue to redeliver.
 
 use super::limiter::Limiter;
-use super::{Delivery, MessageRef, Sink, SinkError};
+use super::{Delivery, DigestDelivery, MessageRef, Op, Sink, SinkError};
 use futures::future::BoxFuture;
 use serde::Deserialize;
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -66,8 +70,26 @@ pub async fn with_retry<T, F, Fut>(
     policy: &RetryPolicy,
     limiter: &Limiter,
     key: &str,
-    mut attempt: F,
+    attempt: F,
 ) -> Result<T, SinkError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SinkError>>,
+{
+    with_retry_while(policy, limiter, key, || true, attempt)
+        .await?
+        .ok_or_else(|| SinkError::Transient("abandoned".into()))
+}
+
+/// [`with_retry`], asking `wanted` before waiting for a turn and again once it has one: `Ok(None)`
+/// when the answer became no (an update superseded by a newer one of the same message).
+pub async fn with_retry_while<T, F, Fut>(
+    policy: &RetryPolicy,
+    limiter: &Limiter,
+    key: &str,
+    wanted: impl Fn() -> bool,
+    mut attempt: F,
+) -> Result<Option<T>, SinkError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SinkError>>,
@@ -77,7 +99,13 @@ where
     let mut n = 0;
     loop {
         n += 1;
+        if !wanted() {
+            return Ok(None);
+        }
         limiter.until_ready(key).await;
+        if !wanted() {
+            return Ok(None);
+        }
         let result = match tokio::time::timeout(policy.attempt_timeout(), attempt()).await {
             Ok(r) => r,
             Err(_) => Err(SinkError::Transient(format!(
@@ -86,7 +114,7 @@ where
             ))),
         };
         let err = match result {
-            Ok(v) => return Ok(v),
+            Ok(v) => return Ok(Some(v)),
             Err(e) => e,
         };
         if !err.retryable() || n >= tries {
@@ -105,13 +133,23 @@ where
     }
 }
 
-/// Any sink behind the delivery path: limiter, retry with backoff, per-attempt timeout.
+/// Any sink behind the delivery path: superseded updates dropped, limiter, retry with backoff,
+/// per-attempt timeout; and, when asked, a failure's details as a reply in its message's thread.
 pub struct Paced {
     inner: Arc<dyn Sink>,
     limiter: Arc<Limiter>,
     key: String,
     policy: RetryPolicy,
+    failure_reply: bool,
+    /// The newest update waiting per thread: an older one still waiting is not sent.
+    newest: Mutex<HashMap<String, u64>>,
+    next: AtomicU64,
+    /// Threads whose failure reply was posted (by this process: a restart may post one again).
+    replied: Mutex<HashSet<String>>,
 }
+
+/// Past this many threads, the memory of failure replies starts over.
+const REPLIED_KEPT: usize = 10_000;
 
 impl Paced {
     /// `key` names the destination's budget at `limiter`: a channel id or destination name,
@@ -127,6 +165,109 @@ impl Paced {
             limiter,
             key: key.into(),
             policy,
+            failure_reply: false,
+            newest: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(0),
+            replied: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// After a final failure is posted or edited in, also send [`Op::Reply`] with its details
+    /// (Slack: a reply in the message's thread), once per thread.
+    pub fn with_failure_reply(mut self, on: bool) -> Self {
+        self.failure_reply = on;
+        self
+    }
+
+    fn newest(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.newest.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn replied(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.replied.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn deliver_one(&self, d: &Delivery) -> Result<MessageRef, SinkError> {
+        let reference = if d.op == Op::Update {
+            let gen = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+            self.newest().insert(d.thread.clone(), gen);
+            let _done = Newest {
+                paced: self,
+                thread: &d.thread,
+                gen,
+            };
+            let wanted = || self.newest().get(&d.thread) == Some(&gen);
+            let sent = with_retry_while(&self.policy, &self.limiter, &self.key, wanted, || {
+                self.inner.deliver(d)
+            })
+            .await?;
+            match sent {
+                Some(r) => r,
+                None => {
+                    tracing::debug!(destination = %d.destination, "update superseded by a newer one; not sent");
+                    return Ok(d.message.clone().unwrap_or_else(|| json!({})));
+                }
+            }
+        } else {
+            with_retry(&self.policy, &self.limiter, &self.key, || {
+                self.inner.deliver(d)
+            })
+            .await?
+        };
+        if d.op != Op::Reply && self.wants_reply(d) {
+            self.reply(d, &reference).await;
+        }
+        Ok(reference)
+    }
+
+    fn wants_reply(&self, d: &Delivery) -> bool {
+        let n = &d.notification;
+        self.failure_reply
+            && n.is_final
+            && n.status == crate::notification::status::FAILED
+            && n.failure.is_some()
+            && !self.replied().contains(&d.thread)
+    }
+
+    /// Best effort: the message itself already shows the failure, so a reply that cannot be
+    /// sent is logged, and tried again with the thread's next update.
+    async fn reply(&self, d: &Delivery, reference: &MessageRef) {
+        let reply = Delivery {
+            op: Op::Reply,
+            message: Some(d.message.clone().unwrap_or_else(|| reference.clone())),
+            ..d.clone()
+        };
+        match with_retry(&self.policy, &self.limiter, &self.key, || {
+            self.inner.deliver(&reply)
+        })
+        .await
+        {
+            Ok(_) => {
+                let mut replied = self.replied();
+                if replied.len() >= REPLIED_KEPT {
+                    replied.clear();
+                }
+                replied.insert(d.thread.clone());
+            }
+            Err(e) => {
+                tracing::warn!(destination = %d.destination, reason = e.reason(), error = %e, "failure reply not sent")
+            }
+        }
+    }
+}
+
+/// Forgets an update's place as the newest of its thread when it is done (or cancelled).
+struct Newest<'a> {
+    paced: &'a Paced,
+    thread: &'a str,
+    gen: u64,
+}
+
+impl Drop for Newest<'_> {
+    fn drop(&mut self) {
+        let mut newest = self.paced.newest();
+        if newest.get(self.thread) == Some(&self.gen) {
+            newest.remove(self.thread);
         }
     }
 }
@@ -137,11 +278,18 @@ impl Sink for Paced {
     }
 
     fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
+        Box::pin(self.deliver_one(d))
+    }
+
+    fn deliver_digest<'a>(
+        &'a self,
+        d: &'a DigestDelivery,
+    ) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
         Box::pin(with_retry(
             &self.policy,
             &self.limiter,
             &self.key,
-            move || self.inner.deliver(d),
+            move || self.inner.deliver_digest(d),
         ))
     }
 }

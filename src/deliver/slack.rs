@@ -7,7 +7,7 @@
 
 use super::http::{self, RETRY_AFTER_DEFAULT};
 use super::secret::Secret;
-use super::{Delivery, MessageRef, Op, Sink, SinkError};
+use super::{Delivery, DigestDelivery, MessageRef, Op, Sink, SinkError};
 use crate::render::slack::{self as render, Extras};
 use futures::future::BoxFuture;
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
@@ -124,6 +124,29 @@ impl SlackSink {
         }
     }
 
+    /// A digest: posted once, then edited in place like any message.
+    async fn digest(&self, d: &DigestDelivery) -> Result<MessageRef, SinkError> {
+        let mut body = crate::render::digest::slack(&d.digest);
+        match &d.message {
+            None => {
+                body["channel"] = json!(self.cfg.channel);
+                body["unfurl_links"] = json!(false);
+                body["unfurl_media"] = json!(false);
+                let a = self.call("chat.postMessage", &body).await?;
+                message_ref(&a, &self.cfg.channel)
+            }
+            Some(m) => {
+                let (channel, ts) = parts(Some(m)).ok_or_else(|| {
+                    SinkError::Rejected("slack digest: no message reference to edit".into())
+                })?;
+                body["channel"] = json!(channel);
+                body["ts"] = json!(ts);
+                let a = self.call("chat.update", &body).await?;
+                message_ref(&a, &channel)
+            }
+        }
+    }
+
     async fn call(&self, method: &str, body: &Value) -> Result<Answer, SinkError> {
         let what = format!("slack {method}");
         let secrets = [&self.cfg.token];
@@ -231,20 +254,30 @@ impl Sink for SlackSink {
     fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
         Box::pin(self.deliver_one(d))
     }
+
+    fn deliver_digest<'a>(
+        &'a self,
+        d: &'a DigestDelivery,
+    ) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
+        Box::pin(self.digest(d))
+    }
+}
+
+/// `channel` and `ts` of a message reference.
+fn parts(m: Option<&MessageRef>) -> Option<(String, String)> {
+    let get = |k: &str| m.and_then(|m| m.get(k)).and_then(Value::as_str);
+    Some((get("channel")?.to_string(), get("ts")?.to_string()))
 }
 
 /// Where the message to edit or reply to lives, from the reference a post returned.
 fn existing(d: &Delivery) -> Result<(String, String), SinkError> {
-    let m = d.message.as_ref();
-    let get = |k: &str| m.and_then(|m| m.get(k)).and_then(Value::as_str);
-    match (get("channel"), get("ts")) {
-        (Some(c), Some(ts)) => Ok((c.to_string(), ts.to_string())),
-        _ => Err(SinkError::Rejected(format!(
+    parts(d.message.as_ref()).ok_or_else(|| {
+        SinkError::Rejected(format!(
             "slack {}: no message reference (channel and ts) to {}",
             d.op.as_str(),
             d.op.as_str()
-        ))),
-    }
+        ))
+    })
 }
 
 fn message_ref(a: &Answer, channel: &str) -> Result<MessageRef, SinkError> {

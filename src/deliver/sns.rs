@@ -8,14 +8,17 @@
 //! The SDK client retries on its own; give it `RetryConfig::disabled()` when this sink sits
 //! behind [`super::retry::Paced`], or the two multiply.
 
-use super::{Delivery, MessageRef, Op, Sink, SinkError};
+use super::{Delivery, DigestDelivery, MessageRef, Op, Sink, SinkError};
 use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use futures::future::BoxFuture;
 use serde_json::json;
 use std::time::Duration;
 
 pub struct SnsSink {
-    client: aws_sdk_sns::Client,
+    client: tokio::sync::OnceCell<aws_sdk_sns::Client>,
+    /// Where to make the client from on first use, when it was not given.
+    region: Option<String>,
+    endpoint: Option<String>,
     topic_arn: String,
 }
 
@@ -25,9 +28,51 @@ const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
 impl SnsSink {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
         Self {
-            client,
+            client: tokio::sync::OnceCell::new_with(Some(client)),
+            region: None,
+            endpoint: None,
             topic_arn: topic_arn.into(),
         }
+    }
+
+    /// A client from an SDK config, with the SDK's own retries off (the delivery path retries).
+    pub fn from_sdk(
+        sdk: &aws_config::SdkConfig,
+        endpoint: Option<&str>,
+        topic_arn: impl Into<String>,
+    ) -> Self {
+        let mut conf = aws_sdk_sns::config::Builder::from(sdk)
+            .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled());
+        if let Some(e) = endpoint {
+            conf = conf.endpoint_url(e);
+        }
+        Self::new(aws_sdk_sns::Client::from_conf(conf.build()), topic_arn)
+    }
+
+    /// A client made on first use from the default credential chain, in the topic's region.
+    pub fn lazy(region: String, endpoint: Option<String>, topic_arn: impl Into<String>) -> Self {
+        Self {
+            client: tokio::sync::OnceCell::new(),
+            region: Some(region),
+            endpoint,
+            topic_arn: topic_arn.into(),
+        }
+    }
+
+    async fn client(&self) -> &aws_sdk_sns::Client {
+        self.client
+            .get_or_init(|| async {
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled());
+                if let Some(r) = &self.region {
+                    loader = loader.region(aws_config::Region::new(r.clone()));
+                }
+                if let Some(e) = &self.endpoint {
+                    loader = loader.endpoint_url(e);
+                }
+                aws_sdk_sns::Client::new(&loader.load().await)
+            })
+            .await
     }
 
     async fn deliver_one(&self, d: &Delivery) -> Result<MessageRef, SinkError> {
@@ -38,18 +83,24 @@ impl SnsSink {
                 .unwrap_or_else(|| json!({"thread_id": d.thread})));
         }
         let message = crate::render::amazonq::render(&d.notification, &d.thread).to_string();
+        let id = self.publish(message).await?;
+        Ok(json!({
+            "message_id": id,
+            "thread_id": d.thread,
+        }))
+    }
+
+    async fn publish(&self, message: String) -> Result<Option<String>, SinkError> {
         let out = self
-            .client
+            .client()
+            .await
             .publish()
             .topic_arn(&self.topic_arn)
             .message(message)
             .send()
             .await
             .map_err(classify)?;
-        Ok(json!({
-            "message_id": out.message_id(),
-            "thread_id": d.thread,
-        }))
+        Ok(out.message_id)
     }
 }
 
@@ -60,6 +111,19 @@ impl Sink for SnsSink {
 
     fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
         Box::pin(self.deliver_one(d))
+    }
+
+    /// Each send of a digest is a new message in the digest's own chat thread.
+    fn deliver_digest<'a>(
+        &'a self,
+        d: &'a DigestDelivery,
+    ) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
+        Box::pin(async move {
+            let id = self
+                .publish(crate::render::digest::amazonq(&d.digest).to_string())
+                .await?;
+            Ok(json!({"message_id": id, "thread_id": d.digest.id}))
+        })
     }
 }
 

@@ -9,7 +9,7 @@
 
 use super::http;
 use super::secret::Secret;
-use super::{Delivery, MessageRef, Op, Sink, SinkError};
+use super::{Delivery, DigestDelivery, MessageRef, Op, Sink, SinkError};
 use futures::future::BoxFuture;
 use serde_json::json;
 use std::time::Duration;
@@ -63,20 +63,25 @@ impl TeamsSink {
                     .unwrap_or_else(|| json!({"posted": true, "final": final_posted})))
             }
         }
+        self.post(&crate::render::teams::render(&d.notification))
+            .await?;
+        Ok(json!({"posted": true, "final": d.notification.is_final}))
+    }
+
+    async fn post(&self, body: &serde_json::Value) -> Result<(), SinkError> {
         let what = "teams workflow webhook";
         let secrets = [&self.cfg.webhook_url];
-        let body = crate::render::teams::render(&d.notification);
         let resp = self
             .http
             .post(self.cfg.webhook_url.expose())
-            .json(&body)
+            .json(body)
             .send()
             .await
             .map_err(|e| http::transport_error(what, e, &secrets))?;
         let status = resp.status();
         if status.is_success() {
             // 202 Accepted, usually with an empty body: there is no id to keep.
-            return Ok(json!({"posted": true, "final": d.notification.is_final}));
+            return Ok(());
         }
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
@@ -91,5 +96,16 @@ impl Sink for TeamsSink {
 
     fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
         Box::pin(self.deliver_one(d))
+    }
+
+    /// Every send of a digest is a new card with what changed: the webhook cannot edit.
+    fn deliver_digest<'a>(
+        &'a self,
+        d: &'a DigestDelivery,
+    ) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
+        Box::pin(async move {
+            self.post(&crate::render::digest::teams(&d.digest)).await?;
+            Ok(json!({"posted": true, "digest": d.digest.id}))
+        })
     }
 }

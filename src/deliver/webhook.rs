@@ -8,7 +8,7 @@
 
 use super::http;
 use super::secret::Secret;
-use super::{Delivery, MessageRef, Sink, SinkError};
+use super::{Delivery, DigestDelivery, MessageRef, Sink, SinkError};
 use futures::future::BoxFuture;
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::CONTENT_TYPE;
@@ -96,11 +96,15 @@ impl WebhookSink {
     }
 
     async fn deliver_one(&self, d: &Delivery) -> Result<MessageRef, SinkError> {
+        let now = chrono::Utc::now().timestamp();
+        self.send(body(d, Some(now)), now).await?;
+        Ok(json!({ "thread": d.thread }))
+    }
+
+    async fn send(&self, bytes: Vec<u8>, now: i64) -> Result<(), SinkError> {
         let what = "webhook";
         let mut secrets = vec![&self.cfg.url];
         secrets.extend(self.cfg.signing_secret.as_ref());
-        let now = chrono::Utc::now().timestamp();
-        let bytes = body(d, Some(now));
         let mut request = self
             .http
             .post(self.cfg.url.expose())
@@ -116,7 +120,7 @@ impl WebhookSink {
             .map_err(|e| http::transport_error(what, e, &secrets))?;
         let status = resp.status();
         if status.is_success() {
-            return Ok(json!({ "thread": d.thread }));
+            return Ok(());
         }
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
@@ -131,6 +135,27 @@ impl Sink for WebhookSink {
 
     fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
         Box::pin(self.deliver_one(d))
+    }
+
+    /// `{"op": "digest", "destination", "digest": {"id", "entries", "changed", "sends"},
+    /// "timestamp"}`, signed like every other body; each send repeats the whole digest, so a
+    /// receiver keeps the latest per `digest.id`.
+    fn deliver_digest<'a>(
+        &'a self,
+        d: &'a DigestDelivery,
+    ) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
+        Box::pin(async move {
+            let now = chrono::Utc::now().timestamp();
+            let v = json!({
+                "op": "digest",
+                "destination": d.destination,
+                "digest": d.digest,
+                "timestamp": now,
+            });
+            self.send(serde_json::to_vec(&v).unwrap_or_default(), now)
+                .await?;
+            Ok(json!({ "digest": d.digest.id }))
+        })
     }
 }
 

@@ -203,7 +203,7 @@ fn next_steps(n: &Notification) -> Vec<String> {
         .collect()
 }
 
-fn link(url: &str, label: &str) -> String {
+pub(crate) fn link(url: &str, label: &str) -> String {
     let url = url
         .replace('|', "%7C")
         .replace('<', "%3C")

@@ -299,12 +299,12 @@ fn fit(s: &str, max: usize) -> String {
     }
 }
 
-fn usable_url(u: &str) -> bool {
+pub(crate) fn usable_url(u: &str) -> bool {
     (u.starts_with("https://") || u.starts_with("http://")) && u.len() <= 2048
 }
 
 /// A masked link's URL ends at the first `)` or space, so those are percent-encoded.
-fn link_url(u: &str) -> String {
+pub(crate) fn link_url(u: &str) -> String {
     u.replace(' ', "%20")
         .replace('(', "%28")
         .replace(')', "%29")

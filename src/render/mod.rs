@@ -1,6 +1,7 @@
 //! Rendering: the notification model to what each kind of destination shows. Pure functions.
 
 pub mod amazonq;
+pub mod digest;
 pub mod discord;
 pub mod slack;
 pub mod teams;

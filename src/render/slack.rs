@@ -319,7 +319,7 @@ fn mention(user_id: &str) -> String {
 
 /// `<url|label>`. The label is already mrkdwn (escaped); the URL must not contain the
 /// characters that end a link, so those are percent-encoded.
-fn link(url: &str, label: &str) -> String {
+pub(crate) fn link(url: &str, label: &str) -> String {
     if !usable_url(url) {
         return label.to_string();
     }

@@ -1,0 +1,276 @@
+//! The sinks of a config, each behind its delivery stages: `digest → paced (supersede, limiter,
+//! retry, timeout) → provider`. `replay`, `demo` and `run` all build them here.
+//!
+//! Destinations that post to the same Slack channel share that channel's budget (the limiter key
+//! is the channel id); every other destination has its own, keyed by its name. Secret
+//! references must be resolved first ([`crate::config::Config::resolve_secrets`]); values and
+//! environment variables are read here.
+
+use super::digest::Digest;
+use super::discord::{DiscordConfig, DiscordSink};
+use super::fleet_limiter::FleetLimiter;
+use super::jsonl::JsonlSink;
+use super::limiter::{Limiter, Rate};
+use super::retry::Paced;
+use super::secret::Secret;
+use super::slack::{SlackConfig, SlackSink};
+use super::sns::SnsSink;
+use super::teams::{TeamsConfig, TeamsSink};
+use super::text::TextSink;
+use super::webhook::{WebhookConfig, WebhookSink};
+use super::Sink;
+use crate::config::destination::topic_region;
+use crate::config::{Config, ConfigError, DestinationConfig, SecretRef, SinkKind, StoreKind};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// What the sinks need beyond the config.
+#[derive(Default, Clone)]
+pub struct SinkOptions {
+    /// The fleet's shared rate limiter (fleet mode). Without it each worker paces alone.
+    pub fleet: Option<Arc<FleetLimiter>>,
+    /// The AWS SDK config for Amazon Q's SNS client; without it the client is made on first use
+    /// from the default chain, in the topic's region.
+    pub aws: Option<aws_config::SdkConfig>,
+}
+
+pub type Sinks = BTreeMap<String, Arc<dyn Sink>>;
+
+/// Every destination of `cfg` as a sink, by name; each worker pacing alone.
+pub fn build_sinks(cfg: &Config) -> Result<Sinks, ConfigError> {
+    build_sinks_with(cfg, &SinkOptions::default())
+}
+
+/// Every destination of `cfg` as a sink, by name. Reports every destination that cannot be
+/// built, not only the first. In fleet mode (`[store] kind = "dynamodb"`) the budgets are shared
+/// through the store's table unless `opts` brings a limiter of its own.
+pub fn build_sinks_with(cfg: &Config, opts: &SinkOptions) -> Result<Sinks, ConfigError> {
+    let mut opts = opts.clone();
+    if opts.fleet.is_none() && cfg.store.kind == StoreKind::Dynamodb {
+        opts.fleet = Some(Arc::new(FleetLimiter::lazy(
+            cfg.store.endpoint.clone(),
+            cfg.store.table.clone(),
+        )));
+    }
+    let opts = &opts;
+    let mut limiters: HashMap<String, Arc<Limiter>> = HashMap::new();
+    let mut sinks = Sinks::new();
+    let mut errors = Vec::new();
+    for (i, d) in cfg.destinations.iter().enumerate() {
+        match build_one(d, opts, &mut limiters) {
+            Ok(s) => {
+                sinks.insert(d.name.clone(), s);
+            }
+            Err(e) => errors.push(format!("destinations[{i}] ({}): {e}", d.name)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(sinks)
+    } else {
+        Err(ConfigError::Invalid(errors.join("\n")))
+    }
+}
+
+fn secret(name: &str, r: &Option<SecretRef>) -> Result<Option<Secret>, String> {
+    let Some(r) = r else { return Ok(None) };
+    match r.resolve_local() {
+        Ok(Some(s)) => Ok(Some(s)),
+        Ok(None) => Err(format!(
+            "{name}: {} is not resolved yet (Config::resolve_secrets resolves it)",
+            r.describe()
+        )),
+        Err(e) => Err(format!("{name}: {e}")),
+    }
+}
+
+fn required(name: &str, r: &Option<SecretRef>) -> Result<Secret, String> {
+    secret(name, r)?.ok_or_else(|| format!("`{name}` is missing"))
+}
+
+fn build_one(
+    d: &DestinationConfig,
+    opts: &SinkOptions,
+    limiters: &mut HashMap<String, Arc<Limiter>>,
+) -> Result<Arc<dyn Sink>, String> {
+    let kind = d
+        .sink_kind()
+        .ok_or_else(|| format!("unknown kind {:?}", d.kind))?;
+    let policy = d.retry.clone().unwrap_or_default();
+    let timeout = policy.attempt_timeout();
+    let mut limiter = |key: String, default: Option<Rate>| {
+        limiters
+            .entry(key)
+            .or_insert_with(|| {
+                let l = match d.rate.or(default) {
+                    Some(r) => Limiter::new(r),
+                    None => Limiter::pause_only(),
+                };
+                Arc::new(match &opts.fleet {
+                    Some(f) => l.shared(f.clone()),
+                    None => l,
+                })
+            })
+            .clone()
+    };
+    let (sink, key, limiter, reply): (Arc<dyn Sink>, String, Arc<Limiter>, bool) = match kind {
+        SinkKind::Text => return Ok(Arc::new(TextSink::stdout())),
+        SinkKind::Jsonl => {
+            return Ok(match &d.path {
+                Some(p) => Arc::new(
+                    JsonlSink::append(std::path::Path::new(p)).map_err(|e| format!("{p}: {e}"))?,
+                ),
+                None => Arc::new(JsonlSink::stdout()),
+            })
+        }
+        SinkKind::Slack => {
+            let channel = d.channel.clone().ok_or("`channel` is missing")?;
+            let mut c = SlackConfig::new(required("token", &d.token)?, channel.clone());
+            if let Some(b) = &d.api_base {
+                c.api_base = b.clone();
+            }
+            c.reply_broadcast = d.reply_broadcast.unwrap_or(false);
+            c.mention_authors = d.mention_authors.unwrap_or(true);
+            c.timeout = timeout;
+            let key = format!("slack:{channel}");
+            let sink = SlackSink::new(c).map_err(|e| e.to_string())?;
+            (
+                Arc::new(sink),
+                key.clone(),
+                limiter(key, Some(Rate::SLACK)),
+                d.failure_reply.unwrap_or(false),
+            )
+        }
+        SinkKind::Discord => {
+            let mut c = DiscordConfig::new(required("webhook_url", &d.webhook_url)?);
+            c.timeout = timeout;
+            let key = format!("discord:{}", d.name);
+            let sink = DiscordSink::new(c).map_err(|e| e.to_string())?;
+            (
+                Arc::new(sink),
+                key.clone(),
+                limiter(key, Some(Rate::DISCORD)),
+                false,
+            )
+        }
+        SinkKind::Teams => {
+            let mut c = TeamsConfig::new(required("webhook_url", &d.webhook_url)?);
+            c.timeout = timeout;
+            let key = format!("teams:{}", d.name);
+            let sink = TeamsSink::new(c).map_err(|e| e.to_string())?;
+            (
+                Arc::new(sink),
+                key.clone(),
+                limiter(key, Some(Rate::TEAMS)),
+                false,
+            )
+        }
+        SinkKind::Webhook => {
+            let mut c = WebhookConfig::new(
+                required("url", &d.url)?,
+                secret("signing_secret", &d.signing_secret)?,
+            );
+            c.timeout = timeout;
+            let key = format!("webhook:{}", d.name);
+            let sink = WebhookSink::new(c).map_err(|e| e.to_string())?;
+            (Arc::new(sink), key.clone(), limiter(key, None), false)
+        }
+        SinkKind::Amazonq => {
+            let topic = d.topic_arn.clone().ok_or("`topic_arn` is missing")?;
+            let region = topic_region(&topic)
+                .ok_or("`topic_arn` is not an SNS topic ARN")?
+                .to_owned();
+            let sink = match &opts.aws {
+                Some(sdk) => SnsSink::from_sdk(sdk, d.endpoint.as_deref(), topic),
+                None => SnsSink::lazy(region, d.endpoint.clone(), topic),
+            };
+            let key = format!("amazonq:{}", d.name);
+            (Arc::new(sink), key.clone(), limiter(key, None), false)
+        }
+    };
+    let paced: Arc<dyn Sink> =
+        Arc::new(Paced::new(sink, limiter, key, policy).with_failure_reply(reply));
+    let digest = d.digest.clone().unwrap_or_default();
+    Ok(match Digest::wrap(paced.clone(), d.name.clone(), &digest) {
+        Some(dg) => Arc::new(dg),
+        None => paced,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        let c: Config = toml::from_str(text).expect("toml");
+        c.validate().expect("valid");
+        c
+    }
+
+    #[test]
+    fn every_kind_builds_and_unresolved_references_are_named() {
+        let c = config(
+            r#"
+            [[destinations]]
+            name = "slack"
+            kind = "slack"
+            channel = "C0123ABCD"
+            token = "xoxb-1"
+            failure_reply = true
+            [[destinations]]
+            name = "discord"
+            kind = "discord"
+            webhook_url = "https://discord.com/api/webhooks/1/t"
+            [[destinations]]
+            name = "teams"
+            kind = "teams"
+            webhook_url = "https://example.logic.azure.com/workflows/1/triggers/manual/paths/invoke?sig=s"
+            [[destinations]]
+            name = "hook"
+            kind = "webhook"
+            url = "https://hooks.example.com/h"
+            signing_secret = "k"
+            rate = { requests = 10, per_ms = 1000 }
+            [[destinations]]
+            name = "q"
+            kind = "amazonq"
+            topic_arn = "arn:aws:sns:eu-west-1:111122223333:herald"
+            [[destinations]]
+            name = "file"
+            kind = "text"
+            "#,
+        );
+        let sinks = build_sinks(&c).expect("sinks");
+        let kinds: Vec<(&str, &str)> = sinks.iter().map(|(n, s)| (n.as_str(), s.kind())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("discord", "discord"),
+                ("file", "text"),
+                ("hook", "webhook"),
+                ("q", "amazonq"),
+                ("slack", "slack"),
+                ("teams", "teams"),
+            ]
+        );
+
+        let c = config(
+            r#"
+            [[destinations]]
+            name = "slack"
+            kind = "slack"
+            channel = "C0123ABCD"
+            token = { ssm = "/herald/slack-token" }
+            [[destinations]]
+            name = "hook"
+            kind = "webhook"
+            url = { env = "HERALD_TEST_UNSET_HOOK_URL" }
+            "#,
+        );
+        let e = build_sinks(&c)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("destinations[0] (slack): token: SSM parameter /herald/slack-token is not resolved yet"), "{e}");
+        assert!(e.contains("destinations[1] (hook): url: environment variable HERALD_TEST_UNSET_HOOK_URL is not set"), "{e}");
+    }
+}
