@@ -63,6 +63,18 @@ enum Command {
         #[arg(long)]
         jsonl: Option<PathBuf>,
     },
+    /// Show, for each notification the event files produce, which routing rules matched and
+    /// the message each chosen destination would receive. Sends nothing.
+    RouteTest {
+        /// Destinations, rules and correlation settings (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Print one JSON object per notification, with each destination's provider body.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Validate a config file (with the `HERALD_...` environment overrides `run` applies);
     /// prints every problem and exits 1 if there is any.
     CheckConfig { file: PathBuf },
@@ -97,6 +109,17 @@ fn main() -> ExitCode {
             }
         },
         Command::Healthcheck { url } => runtime(async move { healthcheck(url).await }),
+        Command::RouteTest {
+            config,
+            json,
+            files,
+        } => match Config::load(&config) {
+            Ok(cfg) => runtime(async move { route_test(&cfg, &files, json).await }),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
         Command::CheckConfig { file } => match herald::cli::run::load_config(Some(&file)) {
             Ok(_) => {
                 println!("{}: ok", file.display());
@@ -226,6 +249,27 @@ async fn healthcheck(url: Option<String>) -> ExitCode {
         }
         Err(e) => {
             eprintln!("healthcheck: {url}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn route_test(cfg: &Config, files: &[PathBuf], json: bool) -> ExitCode {
+    use herald::cli::route_test;
+    let (events, bad) = replay::read_events(files);
+    match route_test::reports(cfg, &events, replay::unix_now()).await {
+        Ok(reports) => {
+            for r in &reports {
+                if json {
+                    println!("{}", serde_json::to_string(r).unwrap_or_default());
+                } else {
+                    println!("{}", route_test::to_text(r));
+                }
+            }
+            ExitCode::from(if bad { 2 } else { 0 })
+        }
+        Err(e) => {
+            eprintln!("route-test: {e}");
             ExitCode::from(1)
         }
     }

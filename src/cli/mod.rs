@@ -3,4 +3,5 @@
 pub mod input;
 pub mod inspect;
 pub mod replay;
+pub mod route_test;
 pub mod run;
