@@ -59,9 +59,22 @@ const MAX_ATTEMPTS: usize = 16;
 pub struct Engine {
     store: Arc<dyn Store>,
     cache: Cache,
+    /// For an in-process store: the threads themselves, typed, under the same version
+    /// conditions (serialising every write to bytes that never leave the process cost most of
+    /// the replay's time). Items expire by `expires_at` like DynamoDB's TTL.
+    local: Option<std::sync::Mutex<Local>>,
     cfg: EngineConfig,
     pub stats: Stats,
 }
+
+#[derive(Default)]
+struct Local {
+    items: std::collections::HashMap<String, (u64, i64, Thread)>,
+    writes: u64,
+}
+
+/// How often (in writes) the in-process store drops expired threads.
+const SWEEP_EVERY: u64 = 4096;
 
 /// Whether a thread has delivery work for this worker: decided by the runner (routing and
 /// mode), consulted by the engine when it writes a change so it can take the lease in the same
@@ -70,20 +83,38 @@ pub type Wants<'a> = &'a (dyn Fn(&Thread) -> bool + Sync);
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, cfg: EngineConfig) -> Self {
+        let local = store
+            .in_process()
+            .then(|| std::sync::Mutex::new(Local::default()));
         Self {
             store,
             cache: Cache::new(cfg.cache_size, cfg.cache_ttl),
+            local,
             cfg,
             stats: Stats::default(),
         }
     }
 
+    fn local(&self) -> Option<std::sync::MutexGuard<'_, Local>> {
+        // A panic elsewhere cannot leave an entry half-written: entries are replaced whole.
+        self.local
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Threads held in memory: the cache, or the in-process store's items.
     pub fn cached_threads(&self) -> usize {
-        self.cache.len()
+        match self.local() {
+            Some(local) => local.items.len(),
+            None => self.cache.len(),
+        }
     }
 
     /// Loads a thread: cache first, then the store.
     pub async fn load(&self, key: &str) -> Result<Option<(u64, Thread)>, StoreError> {
+        if let Some(local) = self.local() {
+            return Ok(local.items.get(key).map(|(v, _, t)| (*v, t.clone())));
+        }
         if let Some(hit) = self.cache.get(key) {
             self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(hit));
@@ -126,6 +157,25 @@ impl Engine {
             if !f(&mut thread) {
                 return Ok(Some((thread, false)));
             }
+            self.stats.store_writes.fetch_add(1, Ordering::Relaxed);
+            if let Some(mut local) = self.local() {
+                let found = local.items.get(key).map(|(v, _, t)| (*v, t.clone()));
+                if found.as_ref().map(|(v, _)| *v) == version {
+                    let next = version.map_or(1, |v| v + 1);
+                    local.items.insert(
+                        key.to_owned(),
+                        (next, now + self.cfg.ttl_secs, thread.clone()),
+                    );
+                    local.writes += 1;
+                    if local.writes % SWEEP_EVERY == 0 {
+                        local.items.retain(|_, (_, expires, _)| *expires > now);
+                    }
+                    return Ok(Some((thread, true)));
+                }
+                self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                current = found;
+                continue;
+            }
             let state = serde_json::to_vec(&thread)
                 .map_err(|e| StoreError::Rejected(format!("serialising {key}: {e}")))?;
             let item = Item {
@@ -133,7 +183,6 @@ impl Engine {
                 state,
                 expires_at: now + self.cfg.ttl_secs,
             };
-            self.stats.store_writes.fetch_add(1, Ordering::Relaxed);
             match self.store.put(key, &item, version).await? {
                 Put::Written => {
                     self.cache.put(key, item.version, thread.clone());
@@ -540,6 +589,16 @@ impl Engine {
 
     /// Every stored item whose key starts with `prefix`, decoded (status page; not hot).
     pub async fn scan(&self, prefix: &str) -> Result<Vec<(String, Thread)>, StoreError> {
+        if let Some(local) = self.local() {
+            let mut out: Vec<(String, Thread)> = local
+                .items
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, (_, _, t))| (k.clone(), t.clone()))
+                .collect();
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            return Ok(out);
+        }
         let items = self.store.scan_prefix(prefix).await?;
         items
             .into_iter()

@@ -38,12 +38,20 @@ impl Sink for JsonlSink {
     }
 
     fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
-        let line = serde_json::json!({
-            "op": d.op.as_str(),
-            "thread": d.thread,
-            "destination": d.destination,
-            "notification": d.notification,
-        });
+        // Serialised straight from borrowed fields: no intermediate `Value` on the hot path.
+        #[derive(serde::Serialize)]
+        struct Line<'b> {
+            op: &'b str,
+            thread: &'b str,
+            destination: &'b str,
+            notification: &'b crate::notification::Notification,
+        }
+        let line = Line {
+            op: d.op.as_str(),
+            thread: &d.thread,
+            destination: &d.destination,
+            notification: &d.notification,
+        };
         let result = (|| {
             let mut text =
                 serde_json::to_vec(&line).map_err(|e| SinkError::Rejected(e.to_string()))?;

@@ -35,6 +35,10 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
+    fn in_process(&self) -> bool {
+        true
+    }
+
     fn get<'a>(&'a self, pk: &'a str) -> BoxFuture<'a, Result<Option<Item>, StoreError>> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         let item = self.lock().get(pk).cloned();

@@ -62,6 +62,13 @@ pub trait Store: Send + Sync {
         expected: Option<u64>,
     ) -> BoxFuture<'a, Result<Put, StoreError>>;
 
+    /// True for a store that lives in this process (the embedded default). The correlator then
+    /// keeps typed threads itself, with the same version-conditioned writes, instead of
+    /// serialising every write into bytes nobody else will read.
+    fn in_process(&self) -> bool {
+        false
+    }
+
     /// Every item whose key starts with `prefix` (for the status page and lease scans); not on
     /// the hot path.
     fn scan_prefix<'a>(
