@@ -6,11 +6,11 @@
 use super::Thread;
 use lru::LruCache;
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct Cache {
-    inner: Mutex<LruCache<String, (Instant, u64, Thread)>>,
+    inner: Mutex<LruCache<String, (Instant, u64, Arc<Thread>)>>,
     ttl: Duration,
 }
 
@@ -23,12 +23,12 @@ impl Cache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, (Instant, u64, Thread)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, (Instant, u64, Arc<Thread>)>> {
         // Entries are inserted whole; a panic elsewhere cannot leave one half-written.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn get(&self, key: &str) -> Option<(u64, Thread)> {
+    pub fn get(&self, key: &str) -> Option<(u64, Arc<Thread>)> {
         let mut c = self.lock();
         match c.get(key) {
             Some((at, v, t)) if at.elapsed() < self.ttl => Some((*v, t.clone())),
@@ -40,7 +40,7 @@ impl Cache {
         }
     }
 
-    pub fn put(&self, key: &str, version: u64, thread: Thread) {
+    pub fn put(&self, key: &str, version: u64, thread: Arc<Thread>) {
         self.lock()
             .put(key.to_owned(), (Instant::now(), version, thread));
     }

@@ -69,7 +69,7 @@ pub struct Engine {
 
 #[derive(Default)]
 struct Local {
-    items: std::collections::HashMap<String, (u64, i64, Thread)>,
+    items: std::collections::HashMap<String, (u64, i64, Arc<Thread>)>,
     writes: u64,
 }
 
@@ -111,7 +111,7 @@ impl Engine {
     }
 
     /// Loads a thread: cache first, then the store.
-    pub async fn load(&self, key: &str) -> Result<Option<(u64, Thread)>, StoreError> {
+    pub async fn load(&self, key: &str) -> Result<Option<(u64, Arc<Thread>)>, StoreError> {
         if let Some(local) = self.local() {
             return Ok(local.items.get(key).map(|(v, _, t)| (*v, t.clone())));
         }
@@ -123,11 +123,11 @@ impl Engine {
         self.read(key).await
     }
 
-    async fn read(&self, key: &str) -> Result<Option<(u64, Thread)>, StoreError> {
+    async fn read(&self, key: &str) -> Result<Option<(u64, Arc<Thread>)>, StoreError> {
         self.stats.store_reads.fetch_add(1, Ordering::Relaxed);
         match self.store.get(key).await? {
             Some(item) => {
-                let thread = decode_item(key, &item)?;
+                let thread = Arc::new(decode_item(key, &item)?);
                 self.cache.put(key, item.version, thread.clone());
                 Ok(Some((item.version, thread)))
             }
@@ -144,24 +144,26 @@ impl Engine {
         now: i64,
         init: impl Fn() -> Option<Thread>,
         mut f: impl FnMut(&mut Thread) -> bool,
-    ) -> Result<Option<(Thread, bool)>, StoreError> {
+    ) -> Result<Option<(Arc<Thread>, bool)>, StoreError> {
         let mut current = self.load(key).await?;
         for _ in 0..MAX_ATTEMPTS {
-            let (version, mut thread) = match current.take() {
-                Some((v, t)) => (Some(v), t),
+            // Optimistic concurrency: mutate a copy, publish it only if the version still holds.
+            let (version, original, mut thread) = match current.take() {
+                Some((v, t)) => (Some(v), Some(t.clone()), Thread::clone(&t)),
                 None => match init() {
-                    Some(t) => (None, t),
+                    Some(t) => (None, None, t),
                     None => return Ok(None),
                 },
             };
             if !f(&mut thread) {
-                return Ok(Some((thread, false)));
+                return Ok(Some((original.unwrap_or_else(|| Arc::new(thread)), false)));
             }
             self.stats.store_writes.fetch_add(1, Ordering::Relaxed);
             if let Some(mut local) = self.local() {
                 let found = local.items.get(key).map(|(v, _, t)| (*v, t.clone()));
                 if found.as_ref().map(|(v, _)| *v) == version {
                     let next = version.map_or(1, |v| v + 1);
+                    let thread = Arc::new(thread);
                     local.items.insert(
                         key.to_owned(),
                         (next, now + self.cfg.ttl_secs, thread.clone()),
@@ -185,12 +187,13 @@ impl Engine {
             };
             match self.store.put(key, &item, version).await? {
                 Put::Written => {
+                    let thread = Arc::new(thread);
                     self.cache.put(key, item.version, thread.clone());
                     return Ok(Some((thread, true)));
                 }
                 Put::Conflict(Some(found)) => {
                     self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
-                    let t = decode_item(key, &found)?;
+                    let t = Arc::new(decode_item(key, &found)?);
                     self.cache.put(key, found.version, t.clone());
                     current = Some((found.version, t));
                 }
@@ -508,7 +511,7 @@ impl Engine {
         key: &str,
         now: i64,
         wants: Wants<'_>,
-    ) -> Result<Option<Thread>, StoreError> {
+    ) -> Result<Option<Arc<Thread>>, StoreError> {
         let owner = self.cfg.owner.clone();
         let r = self
             .update(
@@ -538,7 +541,7 @@ impl Engine {
         message: MessageRef,
         release: bool,
         now: i64,
-    ) -> Result<Option<Thread>, StoreError> {
+    ) -> Result<Option<Arc<Thread>>, StoreError> {
         let owner = self.cfg.owner.clone();
         let r = self
             .update(
@@ -594,7 +597,7 @@ impl Engine {
                 .items
                 .iter()
                 .filter(|(k, _)| k.starts_with(prefix))
-                .map(|(k, (_, _, t))| (k.clone(), t.clone()))
+                .map(|(k, (_, _, t))| (k.clone(), Thread::clone(t)))
                 .collect();
             out.sort_by(|a, b| a.0.cmp(&b.0));
             return Ok(out);
