@@ -35,11 +35,17 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    for (name, mode) in [("replay_final_only", Mode::FinalOnly), ("replay_progress", Mode::Progress)] {
+    for (name, mode) in [
+        ("replay_final_only", Mode::FinalOnly),
+        ("replay_progress", Mode::Progress),
+    ] {
         g.bench_function(name, |b| {
             b.iter(|| {
                 let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
-                sinks.insert("out".into(), Arc::new(JsonlSink::new(Box::new(std::io::sink()))));
+                sinks.insert(
+                    "out".into(),
+                    Arc::new(JsonlSink::new(Box::new(std::io::sink()))),
+                );
                 let engine = Arc::new(Engine::new(
                     Arc::new(MemoryStore::new()),
                     EngineConfig::default(),
