@@ -29,6 +29,13 @@ if [ -z "$(ddb_dir)" ]; then
 fi
 DDB_DIR=$(ddb_dir)
 command -v java >/dev/null || { echo "java is required for DynamoDB Local (apt-get install -y openjdk-17-jre-headless)" >&2; exit 1; }
+# The status-page test (tests/status_page.rs) drives Debian's headless Chromium.
+if ! command -v chromium >/dev/null; then
+  say "installing chromium (Debian package) for the status-page test"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+    || { echo "chromium is required for tests/status_page.rs (apt-get install -y chromium, as root)" >&2; exit 1; }
+fi
+export HERALD_TEST_CHROMIUM=$(command -v chromium)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 LOGS=$(mktemp -d)

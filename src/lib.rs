@@ -23,5 +23,6 @@ pub mod render;
 pub mod route;
 pub mod server;
 pub mod source;
+pub mod status;
 pub mod store;
 pub mod telemetry;

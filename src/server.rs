@@ -1,22 +1,22 @@
 //! The HTTP server: `/healthz` (the process is alive), `/readyz` (polling works, the store
 //! answers, not shutting down), `/metrics` (Prometheus text), `POST /events` (the local
-//! source's door, an EventBridge API-destination target) and `/api/pipelines` (every
-//! pipeline's latest execution).
+//! source's door, an EventBridge API-destination target), and the status page: `/` and
+//! `/api/pipelines` (every pipeline's latest execution, see [`crate::status`]).
 
-use crate::correlate::{engine::Engine, Body};
+use crate::correlate::engine::Engine;
 use crate::deliver::secret::Secret;
 use crate::source::{local::LocalSource, local::MAX_BODY_BYTES, Outcome};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{extract::State, routing::get, Json, Router};
+use axum::{extract::State, routing::get, Router};
 use std::sync::Arc;
 
 pub async fn serve(addr: &str, engine: Arc<Engine>) -> std::io::Result<()> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/api/pipelines", get(pipelines))
+        .merge(crate::status::routes())
         .with_state(engine);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, app)
@@ -50,11 +50,7 @@ pub fn worker_router(state: WorkerState) -> Router {
             post(events).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
         .with_state(state)
-        .merge(
-            Router::new()
-                .route("/api/pipelines", get(pipelines))
-                .with_state(pipelines_engine),
-        )
+        .merge(crate::status::routes().with_state(pipelines_engine))
 }
 
 /// Serves the worker's endpoints on `listener` until `shutdown` resolves.
@@ -124,34 +120,11 @@ async fn events(State(s): State<WorkerState>, headers: HeaderMap, body: bytes::B
     };
     match tokio::time::timeout(std::time::Duration::from_secs(30), done).await {
         Ok(Ok(Outcome::Done)) => (StatusCode::OK, "ok\n").into_response(),
-        Ok(Ok(Outcome::Reject)) => {
-            (StatusCode::BAD_REQUEST, "the body is not an event or an array of events\n")
-                .into_response()
-        }
+        Ok(Ok(Outcome::Reject)) => (
+            StatusCode::BAD_REQUEST,
+            "the body is not an event or an array of events\n",
+        )
+            .into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "not processed; retry\n").into_response(),
     }
-}
-
-/// Each pipeline's newest execution, as its notification says it.
-async fn pipelines(State(engine): State<Arc<Engine>>) -> Json<serde_json::Value> {
-    let pointers = engine.scan("pl#").await.unwrap_or_default();
-    let mut out = Vec::new();
-    for (key, thread) in pointers {
-        let Body::PipelinePointer(p) = thread.body else {
-            continue;
-        };
-        let Some(newest) = p.executions.iter().max_by_key(|x| x.started) else {
-            continue;
-        };
-        let Some(rest) = key.strip_prefix("pl#") else {
-            continue;
-        };
-        let exec_key = format!("ex#{rest}#{}", newest.execution_id);
-        if let Ok(Some((_, t))) = engine.load(&exec_key).await {
-            if let Some(n) = t.notification() {
-                out.push(n.to_value());
-            }
-        }
-    }
-    Json(serde_json::Value::Array(out))
 }
