@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("apply_batch_of_10", |b| {
         b.iter(|| {
             let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
-            let wants = |_: &Thread| false;
+            let wants = |_: &Thread, _: &herald::notification::Notification| false;
             rt.block_on(async {
                 for chunk in events.chunks(10) {
                     let _ = black_box(engine.apply_batch(chunk, 0, &wants).await);

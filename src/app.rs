@@ -67,7 +67,7 @@ impl Runner {
     /// Applies a batch and delivers what is due now; final messages inside their settle window
     /// are remembered and sent by [`Runner::deliver_due`] or [`Runner::flush`].
     pub async fn process(&self, events: &[Event], now: i64) -> Result<Delivered, RunError> {
-        let wants = |t: &Thread| self.has_work(t);
+        let wants = |t: &Thread, note: &Notification| self.has_work(t, note);
         let changed = self.engine.apply_batch(events, now, &wants).await?;
         let mut total = Delivered::default();
         for key in changed {
@@ -134,11 +134,8 @@ impl Runner {
     }
 
     /// Whether some destination's message is missing or behind the thread's notification.
-    pub fn has_work(&self, thread: &Thread) -> bool {
-        match thread.notification() {
-            Some(note) => !thread.behind(&self.wanted(thread, &note)).is_empty(),
-            None => false,
-        }
+    pub fn has_work(&self, thread: &Thread, note: &Notification) -> bool {
+        !thread.behind(&self.wanted(thread, note)).is_empty()
     }
 
     /// Brings every destination of a thread up to date with its notification, under the
@@ -152,7 +149,7 @@ impl Runner {
         flush: bool,
     ) -> Result<Delivered, RunError> {
         let mut total = Delivered::default();
-        let wants = |t: &Thread| self.has_work(t);
+        let wants = |t: &Thread, note: &Notification| self.has_work(t, note);
         for _ in 0..8 {
             let Some((_, mut thread)) = self.engine.load(key).await? else {
                 break;

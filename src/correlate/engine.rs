@@ -7,6 +7,7 @@ use super::cache::Cache;
 use super::{new_thread, target, Body, Lease, PipelinePointer, ServicePointer, Target, Thread};
 use crate::deliver::MessageRef;
 use crate::event::Event;
+use crate::notification::Notification;
 use crate::store::{Item, Put, Store, StoreError};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,7 +80,7 @@ const SWEEP_EVERY: u64 = 4096;
 /// Whether a thread has delivery work for this worker: decided by the runner (routing and
 /// mode), consulted by the engine when it writes a change so it can take the lease in the same
 /// write.
-pub type Wants<'a> = &'a (dyn Fn(&Thread) -> bool + Sync);
+pub type Wants<'a> = &'a (dyn Fn(&Thread, &Notification) -> bool + Sync);
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, cfg: EngineConfig) -> Self {
@@ -452,7 +453,8 @@ impl Engine {
     /// After a state change: bump the notification seq if its content changed, and take the
     /// delivery lease when that leaves work and the lease is free.
     fn after_change(&self, t: &mut Thread, now: i64, wants: Wants<'_>) {
-        if t.refresh(now) && wants(t) && t.lease_free_for(&self.cfg.owner, now) {
+        let changed = t.refresh(now);
+        if changed.is_some_and(|note| wants(t, &note)) && t.lease_free_for(&self.cfg.owner, now) {
             self.take_lease(t, now);
         }
     }
@@ -519,7 +521,13 @@ impl Engine {
                 now,
                 || None,
                 |t| {
-                    if !wants(t) || !t.lease_free_for(&owner, now) || self.holds(t, now) {
+                    if !t.lease_free_for(&owner, now) || self.holds(t, now) {
+                        return false;
+                    }
+                    let Some(note) = t.notification() else {
+                        return false;
+                    };
+                    if !wants(t, &note) {
                         return false;
                     }
                     self.take_lease(t, now);

@@ -160,12 +160,10 @@ impl Thread {
     }
 
     /// After applying events: bump `seq` if the notification's content changed, and note when
-    /// it first became final. `now` is processing time (unix seconds), a parameter so this stays
-    /// pure.
-    pub fn refresh(&mut self, now: i64) -> bool {
-        let Some(note) = self.notification() else {
-            return false;
-        };
+    /// it first became final. Returns the new notification when it changed, so callers need not
+    /// build it again. `now` is processing time (unix seconds), a parameter so this stays pure.
+    pub fn refresh(&mut self, now: i64) -> Option<Notification> {
+        let note = self.notification()?;
         let hash = {
             use std::hash::{Hash, Hasher};
             let mut h = Fnv::default();
@@ -176,11 +174,11 @@ impl Thread {
             self.final_since = Some(now);
         }
         if hash == self.note_hash {
-            return false;
+            return None;
         }
         self.note_hash = hash;
         self.seq += 1;
-        true
+        Some(note)
     }
 
     /// The chat message id of the thread's current message (alarms: one per episode).
