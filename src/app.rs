@@ -154,6 +154,14 @@ impl Runner {
             let Some((_, mut thread)) = self.engine.load(key).await? else {
                 break;
             };
+            // final_only before the end, with nothing posted: no work, and no need to build the
+            // notification to find that out (most events of a replay land here).
+            if self.mode == Mode::FinalOnly
+                && thread.final_since.is_none()
+                && thread.deliveries.is_empty()
+            {
+                break;
+            }
             let Some(note) = thread.notification() else {
                 break;
             };

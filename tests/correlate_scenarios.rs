@@ -53,6 +53,10 @@ struct Outcome {
 }
 
 async fn run(events: &[Event], batch: &[usize]) -> Outcome {
+    run_mode(events, batch, Mode::Progress).await
+}
+
+async fn run_mode(events: &[Event], batch: &[usize], mode: Mode) -> Outcome {
     let recorder = Arc::new(Recorder::default());
     let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
     sinks.insert("r".into(), recorder.clone());
@@ -60,7 +64,7 @@ async fn run(events: &[Event], batch: &[usize]) -> Outcome {
         Arc::new(MemoryStore::new()),
         EngineConfig::default(),
     ));
-    let runner = Runner::new(engine, Router::single("r"), sinks, Mode::Progress, 5);
+    let runner = Runner::new(engine, Router::single("r"), sinks, mode, 5);
     let mut i = 0;
     let mut b = 0;
     while i < events.len() {
@@ -369,5 +373,36 @@ async fn every_scenario_is_order_and_duplicate_independent() {
                 got.posts
             );
         }
+    }
+}
+
+/// Meerkat's mode: nothing until the end, then one post per finished story with the same final
+/// content progress mode ends with; stories still running post nothing.
+#[tokio::test]
+async fn final_only_posts_once_per_finished_story() {
+    let dir = format!("{}/tests/fixtures/scenarios", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    for name in names {
+        let events = scenario(&name);
+        let progress = run(&events, &[3]).await;
+        let fin = run_mode(&events, &[3], Mode::FinalOnly).await;
+        let finished: BTreeMap<&String, serde_json::Value> = progress
+            .finals
+            .iter()
+            .filter(|(_, n)| n.is_final)
+            .map(|(k, n)| (k, essence(n)))
+            .collect();
+        let got: BTreeMap<&String, serde_json::Value> =
+            fin.finals.iter().map(|(k, n)| (k, essence(n))).collect();
+        assert_eq!(got, finished, "{name}");
+        assert!(
+            fin.posts.values().all(|p| *p == 1),
+            "{name}: {:?}",
+            fin.posts
+        );
     }
 }
