@@ -31,7 +31,16 @@ fn phase_decode(lines: &[String]) {
 }
 
 #[inline(never)]
-fn phase_replay(lines: &[String], mode: Mode) {
+fn phase_replay_final_only(lines: &[String]) {
+    replay(lines, Mode::FinalOnly)
+}
+
+#[inline(never)]
+fn phase_replay_progress(lines: &[String]) {
+    replay(lines, Mode::Progress)
+}
+
+fn replay(lines: &[String], mode: Mode) {
     let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
     sinks.insert(
         "out".into(),
@@ -74,10 +83,10 @@ fn main() {
     phase_decode(&lines);
     let dec = t.elapsed();
     let t = std::time::Instant::now();
-    phase_replay(&lines, Mode::FinalOnly);
+    phase_replay_final_only(&lines);
     let fin = t.elapsed();
     let t = std::time::Instant::now();
-    phase_replay(&lines, Mode::Progress);
+    phase_replay_progress(&lines);
     let prog = t.elapsed();
     println!(
         "{} lines: value {value:?}, decode {dec:?}, replay final_only {fin:?}, replay progress {prog:?}",
