@@ -255,7 +255,7 @@ async fn slack_burst_through_the_limiter_arrives_whole_and_never_too_fast() {
     assert_eq!(posts.len(), 20, "no retries were needed");
     let titles: HashSet<String> = posts.iter().map(|p| slack_title(&p.body)).collect();
     assert_eq!(titles.len(), 20, "each post arrived once");
-    let times: Vec<Instant> = posts.iter().map(|p| p.at).collect();
+    let times: Vec<tokio::time::Instant> = posts.iter().map(|p| p.at).collect();
     let gap = min_gap(&times).unwrap();
     assert!(gap >= tolerated, "two posts {gap:?} apart");
 }

@@ -8,7 +8,11 @@
 //! How it works, per destination:
 //!
 //! - New posts queue at a gate (one post to the provider at a time; the limiter behind spaces
-//!   them). A post that finds `threshold` others already waiting opens a digest; from then on
+//!   them). The destination is crowded when a post finds `threshold` others already waiting,
+//!   or when `threshold` posts in a row have had to wait their turn since the destination was
+//!   last idle: a worker with few tasks in flight (`herald run` has `source.processors`) never
+//!   has many posts waiting at once, and its backlog is in the queue, so a run of back-to-back
+//!   posts is how a storm shows there. A crowded destination opens a digest; from then on
 //!   every new post, and every post still queued when its turn comes, folds into it.
 //! - The digest stays open while posts keep coming: it closes once none has been folded in for
 //!   `quiet_secs`, and when it is full (as many threads as the provider shows in one message,
@@ -39,22 +43,24 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DigestConfig {
-    /// Fold new posts into a digest once more than this many wait for the destination. `0`
-    /// turns digests off.
+    /// Fold new posts into a digest once this many wait for the destination, or once this many
+    /// in a row have had to wait (5: five seconds of backlog at Slack's pace). `0` turns
+    /// digests off.
     pub threshold: usize,
     /// An open digest keeps taking new posts until none has come for this long.
     pub quiet_secs: u64,
-    /// The least time between two sends of one digest. Defaults: 2 s where a digest is edited in
-    /// place, 10 s where each send is a new message (Teams, Amazon Q).
-    pub interval_ms: Option<u64>,
+    /// The least time between two sends of one digest, on top of the destination's own pacing
+    /// (default 0: as fast as the destination's budget allows). A longer interval puts more
+    /// threads in each send, but every folded post waits for the send that shows it.
+    pub interval_ms: u64,
 }
 
 impl Default for DigestConfig {
     fn default() -> Self {
         Self {
-            threshold: 10,
+            threshold: 5,
             quiet_secs: 60,
-            interval_ms: None,
+            interval_ms: 0,
         }
     }
 }
@@ -84,6 +90,8 @@ pub struct Digest {
 struct St {
     /// New posts at the gate or being sent on their own.
     waiting: usize,
+    /// Posts in a row that found others ahead of them, since the destination was last idle.
+    streak: usize,
     /// The digest taking new posts.
     current: Option<String>,
     digests: HashMap<String, Dg>,
@@ -94,6 +102,8 @@ struct St {
 
 struct Dg {
     entries: Vec<DigestEntry>,
+    /// Per entry, the version that made it what it is.
+    shown: Vec<u64>,
     index: HashMap<String, usize>,
     titles: HashSet<String>,
     used: usize,
@@ -126,11 +136,7 @@ impl Digest {
             return None;
         }
         let edits = edits_in_place(kind);
-        let interval =
-            Duration::from_millis(
-                cfg.interval_ms
-                    .unwrap_or(if edits { 2_000 } else { 10_000 }),
-            );
+        let interval = Duration::from_millis(cfg.interval_ms);
         static WORKER: AtomicU64 = AtomicU64::new(0);
         let prefix = format!(
             "dg-{:08x}{:x}",
@@ -174,7 +180,8 @@ impl Digest {
         let entry = DigestEntry::new(&d.thread, &d.notification);
         let folded = {
             let mut st = self.st();
-            let crowded = st.waiting >= self.threshold;
+            st.streak = if st.waiting == 0 { 0 } else { st.streak + 1 };
+            let crowded = st.waiting >= self.threshold || st.streak >= self.threshold;
             let folded = self.fold(&mut st, &entry, crowded);
             if folded.is_none() {
                 st.waiting += 1;
@@ -228,6 +235,7 @@ impl Digest {
                 tracing::info!(
                     destination = %self.destination,
                     waiting = st.waiting,
+                    in_a_row = st.streak,
                     "new posts are piling up; folding them into a digest"
                 );
                 self.open(st, now)
@@ -263,6 +271,7 @@ impl Digest {
             id.clone(),
             Dg {
                 entries: Vec::new(),
+                shown: Vec::new(),
                 index: HashMap::new(),
                 titles: HashSet::new(),
                 used: 0,
@@ -430,8 +439,14 @@ impl Dg {
         group + (budget.entry)(entry)
     }
 
-    /// Adds or replaces a thread's line; returns the new version.
+    /// Adds or replaces a thread's line; returns the version that shows it. A line that does
+    /// not change (a state the digest does not tell apart) costs no send.
     fn put(&mut self, entry: DigestEntry, budget: &Budget) -> u64 {
+        if let Some(&i) = self.index.get(&entry.thread) {
+            if self.entries[i] == entry {
+                return self.shown[i];
+            }
+        }
         self.version += 1;
         if !self.titles.contains(&entry.title) {
             self.used += (budget.group)(&entry);
@@ -440,12 +455,14 @@ impl Dg {
         let i = match self.index.get(&entry.thread) {
             Some(&i) => {
                 self.entries[i] = entry;
+                self.shown[i] = self.version;
                 i
             }
             None => {
                 self.used += (budget.entry)(&entry);
                 self.index.insert(entry.thread.clone(), self.entries.len());
                 self.entries.push(entry);
+                self.shown.push(self.version);
                 self.entries.len() - 1
             }
         };

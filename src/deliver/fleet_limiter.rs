@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -81,6 +81,9 @@ pub struct FleetLimiter {
     clock: WallClock,
     /// The `tat` this worker last wrote per key: right whenever it is alone.
     seen: Mutex<HashMap<String, i64>>,
+    /// One reservation per key at a time from this worker: its own callers queue here instead
+    /// of racing each other for the same slot in DynamoDB.
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub stats: FleetStats,
 }
 
@@ -101,6 +104,7 @@ impl FleetLimiter {
             table: table.into(),
             clock: WallClock::new(),
             seen: Mutex::new(HashMap::new()),
+            turns: Mutex::new(HashMap::new()),
             stats: FleetStats::default(),
         }
     }
@@ -114,6 +118,7 @@ impl FleetLimiter {
             table: table.into(),
             clock: WallClock::new(),
             seen: Mutex::new(HashMap::new()),
+            turns: Mutex::new(HashMap::new()),
             stats: FleetStats::default(),
         }
     }
@@ -139,6 +144,14 @@ impl FleetLimiter {
     pub async fn reserve(&self, key: &str, period: Duration) -> Result<Instant, FleetError> {
         let period_ms = (period.as_millis() as i64).max(1);
         let pk = format!("rl#{key}");
+        let turn = self
+            .turns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        let _turn = turn.lock().await;
         let mut expected = self.seen().get(key).copied();
         for _ in 0..MAX_TRIES {
             let now = self.clock.now_ms();

@@ -326,6 +326,7 @@ pub fn classify(what: &str, error: &str, headers: &HeaderMap) -> SinkError {
         | "restricted_action_thread_only_channel"
         | "restricted_action_non_threadable_channel"
         | "msg_too_long"
+        | "msg_blocks_too_long"
         | "no_text"
         | "invalid_blocks"
         | "invalid_blocks_format"

@@ -16,7 +16,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 pub const LIMIT: u32 = 5;
 pub const WINDOW: Duration = Duration::from_secs(2);

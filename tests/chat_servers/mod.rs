@@ -14,7 +14,10 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::Router;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: real time normally, the test's own under a paused clock, so a test can run hours of
+// provider rate limits in a moment.
+use tokio::time::Instant;
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]

@@ -1,9 +1,11 @@
 //! A Slack Web API test server: `chat.postMessage`, `chat.update`, `users.lookupByEmail`.
 //!
 //! Like Slack it checks the bot token (`{"ok":false,"error":"invalid_auth"}`), answers errors as
-//! HTTP 200 with `ok:false`, refuses blocks past Block Kit's limits (`invalid_blocks`), and allows
-//! about one post per second per channel, answering HTTP 429 with `Retry-After: 1` beyond it.
-//! It can be told to answer 503 for the next N requests, or `ok:false` with a given error.
+//! HTTP 200 with `ok:false`, refuses blocks past Block Kit's limits (`invalid_blocks`) and
+//! messages whose blocks hold more than 13,000 characters in all (`msg_blocks_too_long`, the
+//! limit Slack users have measured), and allows about one post per second per channel,
+//! answering HTTP 429 with `Retry-After: 1` beyond it. It can be told to answer 503 for the next
+//! N requests or for a while (an outage, on tokio's clock), or `ok:false` with a given error.
 
 use super::{serve, Recorded};
 use axum::body::Bytes;
@@ -15,7 +17,8 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct Message {
@@ -37,9 +40,13 @@ struct St {
     messages: Vec<Message>,
     next_ts: u64,
     fail_503: u32,
+    down_until: Option<Instant>,
     fail_error: Option<(String, u32)>,
     requests: Vec<Recorded>,
 }
+
+/// Slack's measured ceiling on the text of all blocks of one message.
+pub const BLOCKS_TEXT_MAX: usize = 13_000;
 
 #[derive(Clone)]
 pub struct SlackServer {
@@ -57,6 +64,7 @@ impl SlackServer {
             messages: Vec::new(),
             next_ts: 0,
             fail_503: 0,
+            down_until: None,
             fail_error: None,
             requests: Vec::new(),
         }));
@@ -84,6 +92,11 @@ impl SlackServer {
     /// The next `n` requests answer HTTP 503.
     pub fn fail_503(&self, n: u32) {
         self.st().fail_503 = n;
+    }
+
+    /// Every request answers HTTP 503 for the next `d` (tokio's clock).
+    pub fn outage(&self, d: Duration) {
+        self.st().down_until = Some(Instant::now() + d);
     }
 
     /// The next `n` authenticated requests answer `{"ok": false, "error": error}`.
@@ -141,8 +154,8 @@ fn ok_false(error: &str) -> Response {
 }
 
 fn handle(st: &mut St, method: &str, query: &HashMap<String, String>, rec: &Recorded) -> Response {
-    if st.fail_503 > 0 {
-        st.fail_503 -= 1;
+    if st.fail_503 > 0 || st.down_until.is_some_and(|t| rec.at < t) {
+        st.fail_503 = st.fail_503.saturating_sub(1);
         return (StatusCode::SERVICE_UNAVAILABLE, "upstream connect error").into_response();
     }
     match rec.header("authorization") {
@@ -256,6 +269,14 @@ fn check_blocks(b: &Value) -> Result<(), &'static str> {
     if blocks.len() > 50 {
         return Err("invalid_blocks");
     }
+    let mut total = 0;
+    texts(
+        &Value::Array(blocks.iter().map(|b| (*b).clone()).collect()),
+        &mut total,
+    );
+    if total > BLOCKS_TEXT_MAX {
+        return Err("msg_blocks_too_long");
+    }
     for block in blocks {
         let len = |v: &Value| v.as_str().map(|s| s.chars().count()).unwrap_or(0);
         match block["type"].as_str() {
@@ -273,4 +294,18 @@ fn check_blocks(b: &Value) -> Result<(), &'static str> {
         }
     }
     Ok(())
+}
+
+/// The characters of every `text` string in `v`.
+fn texts(v: &Value, total: &mut usize) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(t)) = m.get("text") {
+                *total += t.chars().count();
+            }
+            m.values().for_each(|x| texts(x, total));
+        }
+        Value::Array(a) => a.iter().for_each(|x| texts(x, total)),
+        _ => {}
+    }
 }

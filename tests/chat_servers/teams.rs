@@ -12,7 +12,8 @@ use axum::routing::post;
 use axum::Router;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 pub const LIMIT: usize = 4;
 /// One second, less the jitter between a client's clock and ours on a busy machine.

@@ -1,0 +1,194 @@
+//! Two workers sharing one destination's budget through DynamoDB (DynamoDB Local, whose
+//! conditional writes are atomic like DynamoDB's), against the Slack test server.
+//!
+//! This runs on the real clock: DynamoDB Local is another process, and tokio's paused clock
+//! would jump ahead while waiting for it. Slack's one post a second would make the test take
+//! minutes, so the destination's rate is set to 20 a second (`rate = { requests = 20, per_ms =
+//! 1000 }`) and the invariants are the same, scaled: every post arrives once, the 80 posts take
+//! at least 79 × 50 ms, and together the two workers put no more than 20 posts into any
+//! one-second window, give or take the arrival jitter of a busy 2-core machine (a post sent on
+//! its slot can reach the server up to ~300 ms late, bunching with the next ones: 6 posts of
+//! allowance at this rate). The limiter's own schedule has its slots 50 ms apart, exactly. Each worker has its own limiter instance and its own `FleetLimiter` (its own memory of
+//! the item), as separate processes would. The same two workers pacing alone, each within the
+//! limit, go over it together: that is what the shared item is for.
+
+mod chat_servers;
+mod support;
+
+use chat_servers::samples;
+use chat_servers::slack::SlackServer;
+use herald::config::Config;
+use herald::deliver::build::{build_sinks_with, SinkOptions, Sinks};
+use herald::deliver::fleet_limiter::FleetLimiter;
+use herald::deliver::{Delivery, Op};
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+const TOKEN: &str = "xoxb-1111-2222-FLEETTOKEN";
+const RATE: usize = 20;
+/// Arrival jitter, in posts at `RATE` (see the module docs).
+const JITTER: usize = 6;
+const PER_WORKER: usize = 40;
+
+fn config(api: &str) -> Config {
+    let text = format!(
+        r#"
+        [[destinations]]
+        name = "deploys"
+        kind = "slack"
+        channel = "C0FLEET"
+        token = "{TOKEN}"
+        api_base = "{api}"
+        mention_authors = false
+        rate = {{ requests = {RATE}, per_ms = 1000 }}
+        digest = {{ threshold = 0 }}
+        "#
+    );
+    let cfg: Config = toml::from_str(&text).expect("config");
+    cfg.validate().expect("valid");
+    cfg
+}
+
+async fn table(client: &aws_sdk_dynamodb::Client) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let name = support::unique("herald-limits");
+    client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .send()
+        .await
+        .expect("create table");
+    name
+}
+
+/// Both workers post `PER_WORKER` notifications each, all at once; returns the arrival times.
+async fn run(server: &SlackServer, workers: [Sinks; 2]) -> Vec<Instant> {
+    let mut tasks = Vec::new();
+    for (w, sinks) in workers.iter().enumerate() {
+        for i in 0..PER_WORKER {
+            let sink = sinks["deploys"].clone();
+            let mut n = samples::success();
+            n.title = format!("worker {w} post {i:02}");
+            let d = Delivery {
+                op: Op::Post,
+                thread: format!("w{w}-{i}"),
+                destination: "deploys".into(),
+                notification: n,
+                message: None,
+            };
+            tasks.push(tokio::spawn(async move { sink.deliver(&d).await }));
+        }
+    }
+    for t in tasks {
+        t.await.expect("task").expect("delivered");
+    }
+    let posts = server.calls("chat.postMessage");
+    let titles: HashSet<String> = posts
+        .iter()
+        .map(|p| p.body["blocks"][0]["text"]["text"].to_string())
+        .collect();
+    assert_eq!(posts.len(), 2 * PER_WORKER, "each post arrived once");
+    assert_eq!(titles.len(), 2 * PER_WORKER);
+    let mut at: Vec<Instant> = posts.iter().map(|p| p.at).collect();
+    at.sort();
+    at
+}
+
+/// The most arrivals in any one-second window.
+fn busiest_second(at: &[Instant]) -> usize {
+    (0..at.len())
+        .map(|i| {
+            at[i..]
+                .iter()
+                .take_while(|t| **t - at[i] < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn two_workers_sharing_a_dynamodb_limiter_stay_under_the_limit_together() {
+    let conf = support::sdk_config(&support::dynamodb_endpoint()).await;
+    let client = aws_sdk_dynamodb::Client::new(&conf);
+    let table = table(&client).await;
+    let server = SlackServer::start(TOKEN).await;
+    // The server does not refuse here; the arrivals are judged below, per window.
+    server.set_min_gap(Duration::ZERO);
+    let cfg = config(&server.url);
+    let limiters = [
+        Arc::new(FleetLimiter::new(client.clone(), &table)),
+        Arc::new(FleetLimiter::new(client.clone(), &table)),
+    ];
+    let workers = limiters.clone().map(|l| {
+        build_sinks_with(
+            &cfg,
+            &SinkOptions {
+                fleet: Some(l),
+                aws: None,
+            },
+        )
+        .expect("sinks")
+    });
+    let t0 = Instant::now();
+    let at = run(&server, workers).await;
+    let took = Instant::now() - t0;
+
+    let busiest = busiest_second(&at);
+    assert!(
+        busiest <= RATE + JITTER,
+        "{busiest} posts in one second, limit {RATE}"
+    );
+    // 79 gaps of 50 ms at least.
+    assert!(took >= Duration::from_millis(3_900), "{took:?}");
+    let reserved: u64 = limiters
+        .iter()
+        .map(|l| l.stats.reserved.load(Ordering::Relaxed))
+        .sum();
+    let conflicts: u64 = limiters
+        .iter()
+        .map(|l| l.stats.conflicts.load(Ordering::Relaxed))
+        .sum();
+    assert_eq!(
+        reserved,
+        2 * PER_WORKER as u64,
+        "one successful conditional write per post"
+    );
+    eprintln!(
+        "shared: {} posts in {took:?}, busiest second {busiest}, {conflicts} lost races",
+        at.len()
+    );
+
+    // The control: the same two workers, each pacing alone at the same rate.
+    let server = SlackServer::start(TOKEN).await;
+    server.set_min_gap(Duration::ZERO);
+    let cfg = config(&server.url);
+    let alone = [(); 2].map(|_| build_sinks_with(&cfg, &SinkOptions::default()).expect("sinks"));
+    let at = run(&server, alone).await;
+    let busiest = busiest_second(&at);
+    eprintln!("alone: busiest second {busiest}");
+    assert!(
+        busiest > RATE + 2 * JITTER,
+        "pacing alone, two workers together exceed the limit ({busiest})"
+    );
+}

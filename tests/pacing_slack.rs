@@ -1,0 +1,169 @@
+//! Pacing at Slack's documented rate, against the Slack test server, on tokio's paused clock.
+//!
+//! The sinks are built from a config exactly as `replay` and `run` build them (digest stage,
+//! limiter, retry, timeout); the limiter and the test server both read tokio's clock, so 300
+//! posts at one a second take five virtual minutes and well under a second of real time, with
+//! real HTTP in between. The server answers 429 to any post that reaches a channel less than a
+//! second after the one before (stricter than Slack, which lets short bursts through), so "no
+//! 429" means "never faster than the limit". The digest is switched off here (`threshold = 0`):
+//! these tests are about the limiter; `storm_slack.rs` is about the digest.
+
+mod chat_servers;
+
+use chat_servers::samples;
+use chat_servers::slack::SlackServer;
+use herald::config::Config;
+use herald::deliver::build::build_sinks;
+use herald::deliver::{Delivery, Op};
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+use tokio::time::Instant;
+
+const TOKEN: &str = "xoxb-1111-2222-PACINGTOKEN";
+
+fn config(api: &str, channels: usize) -> Config {
+    let mut text = String::new();
+    for c in 0..channels {
+        text.push_str(&format!(
+            r#"
+            [[destinations]]
+            name = "c{c}"
+            kind = "slack"
+            channel = "C{c:08}"
+            token = "{TOKEN}"
+            api_base = "{api}"
+            mention_authors = false
+            digest = {{ threshold = 0 }}
+            "#
+        ));
+    }
+    let cfg: Config = toml::from_str(&text).expect("config");
+    cfg.validate().expect("valid");
+    cfg
+}
+
+fn post(destination: &str, i: usize) -> Delivery {
+    let mut n = samples::success();
+    n.title = format!("pacing {i:03}");
+    Delivery {
+        op: Op::Post,
+        thread: format!("t{i}"),
+        destination: destination.into(),
+        notification: n,
+        message: None,
+    }
+}
+
+/// Posts `per_channel` notifications to each of `channels` channels, all at once; returns the
+/// virtual time it took.
+async fn burst(server: &SlackServer, channels: usize, per_channel: usize) -> Duration {
+    let sinks = build_sinks(&config(&server.url, channels)).expect("sinks");
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..channels {
+        for k in 0..per_channel {
+            let sink = sinks[&format!("c{c}")].clone();
+            let d = post(&format!("c{c}"), c * per_channel + k);
+            tasks.push(tokio::spawn(async move { sink.deliver(&d).await }));
+        }
+    }
+    for t in tasks {
+        t.await.expect("task").expect("delivered");
+    }
+    Instant::now() - t0
+}
+
+/// Every post arrived once, none was refused, and none reached its channel less than a second
+/// after the previous one.
+fn check(server: &SlackServer, total: usize) {
+    let posts = server.calls("chat.postMessage");
+    assert_eq!(server.rate_limited(), 0, "the limiter provoked no 429");
+    assert_eq!(posts.len(), total, "no retries were needed");
+    let titles: HashSet<String> = posts
+        .iter()
+        .map(|p| p.body["blocks"][0]["text"]["text"].to_string())
+        .collect();
+    assert_eq!(titles.len(), total, "each notification arrived once");
+    assert_eq!(server.messages().len(), total);
+    let mut by_channel: BTreeMap<String, Vec<Instant>> = BTreeMap::new();
+    for p in &posts {
+        by_channel
+            .entry(p.body["channel"].as_str().unwrap_or_default().to_string())
+            .or_default()
+            .push(p.at);
+    }
+    for (channel, times) in by_channel {
+        let gap = chat_servers::min_gap(&times).unwrap_or(Duration::MAX);
+        assert!(
+            gap >= Duration::from_secs(1),
+            "{channel}: two posts {gap:?} apart"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn three_hundred_posts_to_one_channel_go_at_one_a_second() {
+    let server = SlackServer::start(TOKEN).await;
+    server.set_min_gap(Duration::from_secs(1));
+    let took = burst(&server, 1, 300).await;
+    check(&server, 300);
+    // 299 gaps of a second: as fast as allowed, and no faster.
+    assert!(
+        took >= Duration::from_secs(299) && took < Duration::from_secs(302),
+        "{took:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn three_hundred_posts_over_thirty_channels_go_in_parallel() {
+    let server = SlackServer::start(TOKEN).await;
+    server.set_min_gap(Duration::from_secs(1));
+    let took = burst(&server, 30, 10).await;
+    check(&server, 300);
+    // Each channel has its own budget: ten posts a channel take nine seconds, not 299.
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(11),
+        "{took:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn destinations_sharing_a_channel_share_its_budget() {
+    let server = SlackServer::start(TOKEN).await;
+    server.set_min_gap(Duration::from_secs(1));
+    let text = format!(
+        r#"
+        [[destinations]]
+        name = "deploys"
+        kind = "slack"
+        channel = "C0SHARED"
+        token = "{TOKEN}"
+        api_base = "{api}"
+        mention_authors = false
+        digest = {{ threshold = 0 }}
+        [[destinations]]
+        name = "failures"
+        kind = "slack"
+        channel = "C0SHARED"
+        token = "{TOKEN}"
+        api_base = "{api}"
+        mention_authors = false
+        failure_reply = true
+        digest = {{ threshold = 0 }}
+        "#,
+        api = server.url
+    );
+    let cfg: Config = toml::from_str(&text).expect("config");
+    let sinks = build_sinks(&cfg).expect("sinks");
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let name = if i % 2 == 0 { "deploys" } else { "failures" };
+        let sink = sinks[name].clone();
+        let d = post(name, i);
+        tasks.push(tokio::spawn(async move { sink.deliver(&d).await }));
+    }
+    for t in tasks {
+        t.await.expect("task").expect("delivered");
+    }
+    check(&server, 20);
+}
