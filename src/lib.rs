@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod correlate;
 pub mod deliver;
+pub mod enrich;
 pub mod event;
 pub mod notification;
 pub mod render;

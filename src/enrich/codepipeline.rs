@@ -1,0 +1,206 @@
+//! CodePipeline: the execution's source revision and trigger (`GetPipelineExecution`), and every
+//! action execution of it (`ListActionExecutions`), so a failure is explained even when its
+//! action event never arrived.
+
+use super::accounts::Clients;
+use super::{ActionDetail, Api, CallError, Ctx};
+use crate::notification::CommitInfo;
+use std::collections::BTreeMap;
+
+/// Pages of `ListActionExecutions` (100 a page) read per execution at most.
+const MAX_PAGES: usize = 10;
+
+/// What `GetPipelineExecution` tells.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecutionInfo {
+    pub status: Option<String>,
+    pub commit: Option<CommitInfo>,
+    pub trigger: Option<String>,
+}
+
+impl ExecutionInfo {
+    /// Whether asking again could tell more: the source revision is known only once the source
+    /// action ran.
+    pub fn settled(&self) -> bool {
+        self.commit.as_ref().is_some_and(|c| c.id.is_some())
+            || matches!(
+                self.status.as_deref(),
+                Some("Succeeded" | "Failed" | "Stopped" | "Superseded" | "Cancelled")
+            )
+    }
+}
+
+pub async fn get_execution(
+    ctx: &Ctx,
+    c: &Clients,
+    pipeline: &str,
+    execution_id: &str,
+) -> Result<ExecutionInfo, CallError> {
+    let req = c
+        .codepipeline
+        .get_pipeline_execution()
+        .pipeline_name(pipeline)
+        .pipeline_execution_id(execution_id);
+    let out = ctx
+        .call(Api::GetPipelineExecution, async {
+            req.send().await.map_err(|e| CallError::from_sdk(&e))
+        })
+        .await?;
+    let Some(x) = out.pipeline_execution() else {
+        return Ok(ExecutionInfo::default());
+    };
+    // The source action's artifact: the first revision that names a commit.
+    let commit = x
+        .artifact_revisions()
+        .iter()
+        .find(|r| r.revision_id().is_some_and(|id| !id.is_empty()))
+        .map(|r| {
+            let (message, provider) = summary(r.revision_summary());
+            CommitInfo {
+                id: r.revision_id().map(str::to_owned),
+                message,
+                url: r
+                    .revision_url()
+                    .filter(|u| u.starts_with("https://"))
+                    .map(str::to_owned),
+                provider,
+                ..CommitInfo::default()
+            }
+        });
+    Ok(ExecutionInfo {
+        status: x.status().map(|s| s.as_str().to_owned()),
+        commit,
+        trigger: x
+            .trigger()
+            .and_then(|t| t.trigger_type())
+            .map(|t| t.as_str().to_owned()),
+    })
+}
+
+/// A revision summary is plain text (CodeCommit, S3) or, for CodeStar connections, JSON with
+/// `ProviderType` and `CommitMessage`.
+fn summary(s: Option<&str>) -> (Option<String>, Option<String>) {
+    let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) else {
+        return (None, None);
+    };
+    if s.starts_with('{') {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(s) {
+            let get = |k: &str| {
+                v.get(k)
+                    .and_then(|x| x.as_str())
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_owned)
+            };
+            return (get("CommitMessage"), get("ProviderType"));
+        }
+    }
+    (Some(s.to_owned()), None)
+}
+
+/// The latest execution of every action of the pipeline execution that failed.
+pub async fn failed_actions(
+    ctx: &Ctx,
+    c: &Clients,
+    pipeline: &str,
+    execution_id: &str,
+) -> Result<Vec<ActionDetail>, CallError> {
+    // (stage, action) -> (start time, detail): a retried action keeps its latest execution.
+    let mut latest: BTreeMap<(String, String), (i64, ActionDetail)> = BTreeMap::new();
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let req = c
+            .codepipeline
+            .list_action_executions()
+            .pipeline_name(pipeline)
+            .filter(
+                aws_sdk_codepipeline::types::ActionExecutionFilter::builder()
+                    .pipeline_execution_id(execution_id)
+                    .build(),
+            )
+            .max_results(100)
+            .set_next_token(token.take());
+        let out = ctx
+            .call(Api::ListActionExecutions, async {
+                req.send().await.map_err(|e| CallError::from_sdk(&e))
+            })
+            .await?;
+        for d in out.action_execution_details() {
+            // The filter is by execution already; a server that ignores it must not mix runs.
+            if d.pipeline_execution_id()
+                .is_some_and(|id| id != execution_id)
+            {
+                continue;
+            }
+            let (Some(stage), Some(action)) = (d.stage_name(), d.action_name()) else {
+                continue;
+            };
+            let result = d.output().and_then(|o| o.execution_result());
+            let type_id = d.input().and_then(|i| i.action_type_id());
+            let detail = ActionDetail {
+                stage: stage.to_owned(),
+                action: action.to_owned(),
+                status: d
+                    .status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                provider: type_id.map(|t| t.provider().to_owned()),
+                category: type_id.map(|t| t.category().as_str().to_owned()),
+                external_id: result
+                    .and_then(|r| r.external_execution_id())
+                    .map(str::to_owned),
+                summary: result
+                    .and_then(|r| r.external_execution_summary())
+                    .map(str::to_owned),
+                url: result
+                    .and_then(|r| r.external_execution_url())
+                    .filter(|u| u.starts_with("https://"))
+                    .map(str::to_owned),
+                error_code: result
+                    .and_then(|r| r.error_details())
+                    .and_then(|e| e.code())
+                    .map(str::to_owned),
+                error_message: result
+                    .and_then(|r| r.error_details())
+                    .and_then(|e| e.message())
+                    .map(str::to_owned),
+            };
+            let started = d
+                .start_time()
+                .or(d.last_update_time())
+                .map(|t| t.secs())
+                .unwrap_or(0);
+            let key = (detail.stage.clone(), detail.action.clone());
+            match latest.get(&key) {
+                Some((t, _)) if *t > started => {}
+                _ => {
+                    latest.insert(key, (started, detail));
+                }
+            }
+        }
+        match out.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(latest
+        .into_values()
+        .map(|(_, d)| d)
+        .filter(|d| d.status == "Failed")
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_revision_summary_is_json() {
+        let (m, p) = summary(Some(
+            r#"{"ProviderType":"GitHub","CommitMessage":"Fix the build\n\nbody"}"#,
+        ));
+        assert_eq!(m.as_deref(), Some("Fix the build\n\nbody"));
+        assert_eq!(p.as_deref(), Some("GitHub"));
+        let (m, p) = summary(Some("Edited index.html"));
+        assert_eq!((m.as_deref(), p), (Some("Edited index.html"), None));
+    }
+}
