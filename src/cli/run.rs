@@ -60,7 +60,11 @@ fn worker_name() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric()).take(24).collect();
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(24)
+        .collect();
     format!("w-{host}-{}-{:x}", std::process::id(), nanos & 0xffff_ffff)
 }
 
@@ -186,11 +190,13 @@ pub async fn run(cfg: Config) -> u8 {
     );
     m.ready.set(1);
 
+    let (stopping_tx, stopping_rx) = watch::channel(false);
     let pump = tokio::spawn(pump(
         source.clone(),
         runner.clone(),
         cfg.source.processors,
         cfg.source.kind != SourceKind::Local,
+        stopping_rx,
     ));
 
     // Wait for a signal (or for the pump to end on its own: the source failed).
@@ -202,8 +208,12 @@ pub async fn run(cfg: Config) -> u8 {
     let deadline = Duration::from_secs(cfg.server.shutdown_timeout_secs);
     let started = Instant::now();
     shutting_down.store(true, Ordering::Relaxed);
+    let _ = stopping_tx.send(true);
     m.ready.set(0);
-    tracing::info!(deadline_secs = deadline.as_secs(), "shutting down: not ready, polling stops");
+    tracing::info!(
+        deadline_secs = deadline.as_secs(),
+        "shutting down: not ready, polling stops"
+    );
     source.stop();
     let drained = tokio::time::timeout(deadline, async {
         if pump_result.is_none() {
@@ -214,12 +224,18 @@ pub async fn run(cfg: Config) -> u8 {
     .await;
     let code = match drained {
         Ok(()) => {
-            tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "shutdown complete: in-flight work finished, acks flushed");
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "shutdown complete: in-flight work finished, acks flushed"
+            );
             0
         }
         Err(_) => {
             // What did not finish is not acked and comes back to another worker.
-            tracing::warn!(deadline_secs = deadline.as_secs(), "shutdown deadline reached; unfinished messages will be redelivered");
+            tracing::warn!(
+                deadline_secs = deadline.as_secs(),
+                "shutdown deadline reached; unfinished messages will be redelivered"
+            );
             pump.abort();
             0
         }
@@ -244,8 +260,8 @@ fn build_runner(cfg: &Config, store: Arc<dyn Store>, owner: &str) -> Result<Runn
             cache_size: cfg.correlate.cache_size,
             cache_ttl: Duration::from_secs(cfg.correlate.cache_ttl_secs),
             ttl_secs: cfg.correlate.ttl_days * 86_400,
+            lease_secs: cfg.store.delivery_lease_secs,
             owner: owner.to_owned(),
-            ..EngineConfig::default()
         },
     );
     let sinks: BTreeMap<String, Arc<dyn Sink>> = built
@@ -374,6 +390,7 @@ pub async fn pump(
     runner: Arc<Runner>,
     processors: usize,
     hold_for_settle: bool,
+    stopping: watch::Receiver<bool>,
 ) {
     let m = metrics();
     let name = source.name();
@@ -399,10 +416,14 @@ pub async fn pump(
         gate.clone(),
         held.clone(),
         tick_stop_rx,
+        stopping,
     ));
 
     while let Some(batch) = source.next_batch().await {
         for env in batch {
+            if env.receive_count > 1 {
+                m.source_redelivered.with_label_values(&[name]).inc();
+            }
             let started = Instant::now();
             let decoded = decode(&env.body);
             m.processing_duration
@@ -419,7 +440,9 @@ pub async fn pump(
                     for ev in &events {
                         m.events_decoded.with_label_values(&[ev.kind()]).inc();
                         if let Event::Unknown(_) = ev {
-                            m.events_discarded.with_label_values(&["unknown_kind"]).inc();
+                            m.events_discarded
+                                .with_label_values(&["unknown_kind"])
+                                .inc();
                         }
                         if let Some(t) = ev.meta().time {
                             let lag = (now - t).num_milliseconds() as f64 / 1000.0;
@@ -468,7 +491,10 @@ async fn process_loop(
                 Err(_) => break,
             }
         }
-        let events: Vec<Event> = batch.iter().flat_map(|w| w.events.iter().cloned()).collect();
+        let events: Vec<Event> = batch
+            .iter()
+            .flat_map(|w| w.events.iter().cloned())
+            .collect();
         let started = Instant::now();
         let result = {
             let _shared = gate.read().await;
@@ -521,6 +547,7 @@ async fn tick_loop(
     gate: Arc<RwLock<()>>,
     held: Arc<Mutex<Held>>,
     mut stop: watch::Receiver<bool>,
+    shutting_down: watch::Receiver<bool>,
 ) {
     let mut last = StatsSnapshot::default();
     loop {
@@ -528,10 +555,13 @@ async fn tick_loop(
             _ = tokio::time::sleep(TICK) => *stop.borrow(),
             _ = stop.changed() => true,
         };
+        // Once shutdown has begun, settle windows are cut short so held acks (and a Kinesis
+        // shard waiting for its records) can finish inside the deadline.
+        let flushing = stopping || *shutting_down.borrow();
         let now = crate::source::unix_now();
         let (result, waiting) = {
             let _exclusive = gate.write().await;
-            let r = if stopping {
+            let r = if flushing {
                 runner.flush(now).await
             } else {
                 runner.deliver_due(now).await
@@ -564,7 +594,10 @@ async fn tick_loop(
         };
         if let Err(e) = &result {
             tracing::warn!(error = %e, "delivering settled messages failed; their messages will be redelivered");
-            metrics().processing_errors.with_label_values(&["deliver"]).inc();
+            metrics()
+                .processing_errors
+                .with_label_values(&["deliver"])
+                .inc();
         }
         for (token, o) in release {
             token.finish(o);

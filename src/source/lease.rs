@@ -1,1 +1,311 @@
-//! Kinesis shard leases (in progress).
+//! Kinesis shard leases in a DynamoDB table, written only with conditions: one item per shard
+//! (`pk` = `stream#shard`) holding its `owner` ("" when free), a `counter` the owner bumps on
+//! every renewal, the `checkpoint` (the highest sequence number below which every record is
+//! done, `SHARD_END` once the shard is finished) and the shard's `parents`.
+//!
+//! A lease is expired when its counter has not moved for the failover time *as this worker
+//! observed it* (KCL's rule: no clock comparison between workers). Taking a lease is a write
+//! conditioned on the counter last seen, so of two workers racing for it exactly one wins, and
+//! a live owner's renewal in between makes the taker lose.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+
+/// The checkpoint of a finished shard.
+pub const SHARD_END: &str = "SHARD_END";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub shard: String,
+    pub owner: String,
+    pub counter: u64,
+    /// "" before the first checkpoint.
+    pub checkpoint: String,
+    pub parents: Vec<String>,
+}
+
+impl Lease {
+    pub fn finished(&self) -> bool {
+        self.checkpoint == SHARD_END
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error("lease table: {0}")]
+    Api(String),
+}
+
+fn api<E: std::error::Error + 'static>(e: aws_sdk_dynamodb::error::SdkError<E>) -> LeaseError {
+    LeaseError::Api(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string())
+}
+
+fn is_condition_failed<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+#[derive(Clone)]
+pub struct LeaseTable {
+    client: Client,
+    table: String,
+    stream: String,
+}
+
+impl LeaseTable {
+    pub fn new(client: Client, table: impl Into<String>, stream: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            stream: stream.into(),
+        }
+    }
+
+    fn pk(&self, shard: &str) -> AttributeValue {
+        AttributeValue::S(format!("{}#{shard}", self.stream))
+    }
+
+    pub async fn create_table_if_missing(&self) -> Result<(), LeaseError> {
+        if self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let r = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(|e| LeaseError::Api(e.to_string()))?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(|e| LeaseError::Api(e.to_string()))?,
+            )
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            // Another worker created it first.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(api(e)),
+        }
+    }
+
+    /// Every lease of this stream (strongly consistent).
+    pub async fn list(&self) -> Result<Vec<Lease>, LeaseError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let r = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .filter_expression("#s = :s")
+                .expression_attribute_names("#s", "stream")
+                .expression_attribute_values(":s", AttributeValue::S(self.stream.clone()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(api)?;
+            for item in r.items() {
+                if let Some(l) = decode(item) {
+                    out.push(l);
+                }
+            }
+            match r.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a free lease for a shard unless one exists.
+    pub async fn create(&self, shard: &str, parents: &[String]) -> Result<(), LeaseError> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", self.pk(shard))
+            .item("stream", AttributeValue::S(self.stream.clone()))
+            .item("shard", AttributeValue::S(shard.to_owned()))
+            .item("owner", AttributeValue::S(String::new()))
+            .item("counter", AttributeValue::N("0".into()))
+            .item("checkpoint", AttributeValue::S(String::new()))
+            .condition_expression("attribute_not_exists(pk)");
+        if !parents.is_empty() {
+            req = req.item(
+                "parents",
+                AttributeValue::L(
+                    parents
+                        .iter()
+                        .map(|p| AttributeValue::S(p.clone()))
+                        .collect(),
+                ),
+            );
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(api(e)),
+        }
+    }
+
+    /// Takes a lease whose counter is still `seen`: free, expired, or stolen for balance.
+    /// Returns the new counter, or `None` when someone else moved it first.
+    pub async fn take(
+        &self,
+        shard: &str,
+        seen: u64,
+        owner: &str,
+    ) -> Result<Option<u64>, LeaseError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", self.pk(shard))
+            .update_expression("SET #o = :me, #c = :next")
+            .condition_expression("#c = :seen")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_names("#c", "counter")
+            .expression_attribute_values(":me", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":seen", AttributeValue::N(seen.to_string()))
+            .expression_attribute_values(":next", AttributeValue::N((seen + 1).to_string()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(Some(seen + 1)),
+            Err(e) if is_condition_failed(&e) => Ok(None),
+            Err(e) => Err(api(e)),
+        }
+    }
+
+    /// Bumps the counter of a lease we own; `false` when it is no longer ours.
+    pub async fn renew(&self, shard: &str, owner: &str) -> Result<Option<u64>, LeaseError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", self.pk(shard))
+            .update_expression("SET #c = #c + :one")
+            .condition_expression("#o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_names("#c", "counter")
+            .expression_attribute_values(":me", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match r {
+            Ok(out) => Ok(out
+                .attributes()
+                .and_then(|a| a.get("counter"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())),
+            Err(e) if is_condition_failed(&e) => Ok(None),
+            Err(e) => Err(api(e)),
+        }
+    }
+
+    /// Writes a checkpoint if we still own the lease; `false` when it is no longer ours.
+    pub async fn checkpoint(
+        &self,
+        shard: &str,
+        owner: &str,
+        checkpoint: &str,
+    ) -> Result<bool, LeaseError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", self.pk(shard))
+            .update_expression("SET #cp = :cp")
+            .condition_expression("#o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_names("#cp", "checkpoint")
+            .expression_attribute_values(":me", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":cp", AttributeValue::S(checkpoint.to_owned()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(api(e)),
+        }
+    }
+
+    /// Gives a lease up (shutdown) so another worker takes it at once.
+    pub async fn release(&self, shard: &str, owner: &str) -> Result<bool, LeaseError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", self.pk(shard))
+            .update_expression("SET #o = :free, #c = #c + :one")
+            .condition_expression("#o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_names("#c", "counter")
+            .expression_attribute_values(":me", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":free", AttributeValue::S(String::new()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(api(e)),
+        }
+    }
+}
+
+fn decode(item: &HashMap<String, AttributeValue>) -> Option<Lease> {
+    let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    Some(Lease {
+        shard: s("shard")?,
+        owner: s("owner").unwrap_or_default(),
+        counter: item
+            .get("counter")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+        checkpoint: s("checkpoint").unwrap_or_default(),
+        parents: item
+            .get("parents")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| l.iter().filter_map(|p| p.as_s().ok().cloned()).collect())
+            .unwrap_or_default(),
+    })
+}
+
+/// Orders Kinesis sequence numbers (decimal strings of up to 128 digits).
+pub fn seq_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}

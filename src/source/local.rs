@@ -66,7 +66,10 @@ impl LocalSource {
             receive_count: 1,
         };
         tx.send(env).await.map_err(|_| PushError::Stopped)?;
-        metrics().source_received.with_label_values(&["local"]).inc();
+        metrics()
+            .source_received
+            .with_label_values(&["local"])
+            .inc();
         Ok(done_rx)
     }
 }

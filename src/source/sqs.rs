@@ -243,8 +243,8 @@ impl Poller {
                 continue;
             }
             let now = unix_now();
-            let visible_until =
-                Instant::now() + Duration::from_secs(self.opts.visibility_timeout_secs.max(0) as u64);
+            let visible_until = Instant::now()
+                + Duration::from_secs(self.opts.visibility_timeout_secs.max(0) as u64);
             let mut permits = Some(permits);
             let mut batch = Vec::with_capacity(messages.len());
             for (i, msg) in messages.iter().enumerate() {
@@ -339,7 +339,12 @@ async fn ack_loop(
             let Ok(permit) = limit.clone().acquire_owned().await else {
                 return;
             };
-            deletes.spawn(delete_batch(client.clone(), queue_url.clone(), chunk, permit));
+            deletes.spawn(delete_batch(
+                client.clone(),
+                queue_url.clone(),
+                chunk,
+                permit,
+            ));
         }
         while let Some(r) = deletes.try_join_next() {
             let _ = r;

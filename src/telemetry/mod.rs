@@ -18,6 +18,9 @@ pub struct Metrics {
     /// (SQS delete / Kinesis checkpoint), `delete_failed`, `released` (left for redelivery),
     /// `rejected` (undecodable, left for the dead-letter queue).
     pub source_acked: IntCounterVec,
+    /// `herald_source_messages_redelivered_total{source}`: received again (an earlier receive
+    /// did not finish: a crash, an error, a visibility timeout).
+    pub source_redelivered: IntCounterVec,
     /// `herald_source_errors_total{source,op}`: failed calls to the source's API.
     pub source_errors: IntCounterVec,
     /// `herald_source_in_flight{source}`: messages received and not yet acked.
@@ -66,28 +69,89 @@ pub struct Metrics {
 /// Every exported name with its help text, in the order of the README's catalogue. The tests
 /// check that each appears in `/metrics` and in the README.
 pub const CATALOGUE: &[(&str, &str)] = &[
-    ("herald_source_messages_received_total", "Messages received from the source."),
-    ("herald_source_messages_acked_total", "Messages acknowledged to the source, by outcome."),
-    ("herald_source_errors_total", "Failed calls to the source's API, by operation."),
-    ("herald_source_in_flight", "Messages received and not yet acknowledged."),
-    ("herald_source_visibility_extensions_total", "SQS visibility extensions, by outcome."),
-    ("herald_kinesis_leases_held", "Kinesis shard leases this worker holds."),
+    (
+        "herald_source_messages_received_total",
+        "Messages received from the source.",
+    ),
+    (
+        "herald_source_messages_acked_total",
+        "Messages acknowledged to the source, by outcome.",
+    ),
+    (
+        "herald_source_messages_redelivered_total",
+        "Messages received again after an unfinished receive.",
+    ),
+    (
+        "herald_source_errors_total",
+        "Failed calls to the source's API, by operation.",
+    ),
+    (
+        "herald_source_in_flight",
+        "Messages received and not yet acknowledged.",
+    ),
+    (
+        "herald_source_visibility_extensions_total",
+        "SQS visibility extensions, by outcome.",
+    ),
+    (
+        "herald_kinesis_leases_held",
+        "Kinesis shard leases this worker holds.",
+    ),
     ("herald_events_decoded_total", "Events decoded, by kind."),
-    ("herald_events_discarded_total", "Messages or events discarded, by reason."),
-    ("herald_event_lag_seconds", "Processing time minus the event's own time."),
-    ("herald_processing_duration_seconds", "Time spent per pipeline stage."),
-    ("herald_processing_errors_total", "Batches whose processing failed, by reason."),
-    ("herald_store_requests_total", "Store requests, by operation and outcome."),
-    ("herald_cache_lookups_total", "Thread cache lookups, by result."),
-    ("herald_threads_active", "Threads held in the correlation cache."),
-    ("herald_notifications_total", "Notifications delivered, by sink kind, op and outcome."),
-    ("herald_sink_request_duration_seconds", "Duration of sink requests."),
-    ("herald_sink_rate_limited_total", "Sink requests refused by the provider's rate limit."),
+    (
+        "herald_events_discarded_total",
+        "Messages or events discarded, by reason.",
+    ),
+    (
+        "herald_event_lag_seconds",
+        "Processing time minus the event's own time.",
+    ),
+    (
+        "herald_processing_duration_seconds",
+        "Time spent per pipeline stage.",
+    ),
+    (
+        "herald_processing_errors_total",
+        "Batches whose processing failed, by reason.",
+    ),
+    (
+        "herald_store_requests_total",
+        "Store requests, by operation and outcome.",
+    ),
+    (
+        "herald_cache_lookups_total",
+        "Thread cache lookups, by result.",
+    ),
+    (
+        "herald_threads_active",
+        "Threads held in the correlation cache.",
+    ),
+    (
+        "herald_notifications_total",
+        "Notifications delivered, by sink kind, op and outcome.",
+    ),
+    (
+        "herald_sink_request_duration_seconds",
+        "Duration of sink requests.",
+    ),
+    (
+        "herald_sink_rate_limited_total",
+        "Sink requests refused by the provider's rate limit.",
+    ),
     ("herald_sink_retries_total", "Sink request retries."),
     ("herald_outbox_depth", "Deliveries queued per sink."),
-    ("herald_enrich_requests_total", "Enrichment API requests, by API and outcome."),
-    ("herald_pipeline_executions_total", "Finished pipeline executions, by outcome."),
-    ("herald_pipeline_duration_seconds", "Duration of finished pipeline executions."),
+    (
+        "herald_enrich_requests_total",
+        "Enrichment API requests, by API and outcome.",
+    ),
+    (
+        "herald_pipeline_executions_total",
+        "Finished pipeline executions, by outcome.",
+    ),
+    (
+        "herald_pipeline_duration_seconds",
+        "Duration of finished pipeline executions.",
+    ),
     ("herald_ready", "1 while the worker is ready to take work."),
 ];
 
@@ -111,7 +175,10 @@ impl Metrics {
                          labels: &[&str],
                          buckets: Vec<f64>|
          -> Result<HistogramVec, prometheus::Error> {
-            let h = HistogramVec::new(HistogramOpts::new(name, help(name)).buckets(buckets), labels)?;
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help(name)).buckets(buckets),
+                labels,
+            )?;
             registry.register(Box::new(h.clone()))?;
             Ok(h)
         };
@@ -128,6 +195,7 @@ impl Metrics {
             registry: registry.clone(),
             source_received: counter("herald_source_messages_received_total", &["source"])?,
             source_acked: counter("herald_source_messages_acked_total", &["source", "outcome"])?,
+            source_redelivered: counter("herald_source_messages_redelivered_total", &["source"])?,
             source_errors: counter("herald_source_errors_total", &["source", "op"])?,
             source_in_flight: {
                 let name = "herald_source_in_flight";
@@ -245,24 +313,42 @@ mod tests {
         m.source_received.with_label_values(&["sqs"]).inc();
         m.source_acked.with_label_values(&["sqs", "deleted"]).inc();
         m.source_errors.with_label_values(&["sqs", "receive"]).inc();
+        m.source_redelivered.with_label_values(&["sqs"]).inc();
         m.source_in_flight.with_label_values(&["sqs"]).set(0);
         m.visibility_extensions.with_label_values(&["ok"]).inc();
         m.events_decoded.with_label_values(&["unknown"]).inc();
-        m.events_discarded.with_label_values(&["invalid_json"]).inc();
-        m.processing_duration.with_label_values(&["decode"]).observe(0.1);
+        m.events_discarded
+            .with_label_values(&["invalid_json"])
+            .inc();
+        m.processing_duration
+            .with_label_values(&["decode"])
+            .observe(0.1);
         m.processing_errors.with_label_values(&["store"]).inc();
         m.store_requests.with_label_values(&["get", "ok"]).inc();
-        m.notifications.with_label_values(&["jsonl", "post", "ok"]).inc();
-        m.sink_request_duration.with_label_values(&["jsonl"]).observe(0.1);
+        m.notifications
+            .with_label_values(&["jsonl", "post", "ok"])
+            .inc();
+        m.sink_request_duration
+            .with_label_values(&["jsonl"])
+            .observe(0.1);
         m.sink_rate_limited.with_label_values(&["slack"]).inc();
         m.sink_retries.with_label_values(&["slack"]).inc();
         m.outbox_depth.with_label_values(&["slack"]).set(0.0);
-        m.enrich_requests.with_label_values(&["codebuild", "ok"]).inc();
-        m.pipeline_executions.with_label_values(&["1", "p", "SUCCEEDED"]).inc();
-        m.pipeline_duration.with_label_values(&["1", "p"]).observe(60.0);
+        m.enrich_requests
+            .with_label_values(&["codebuild", "ok"])
+            .inc();
+        m.pipeline_executions
+            .with_label_values(&["1", "p", "SUCCEEDED"])
+            .inc();
+        m.pipeline_duration
+            .with_label_values(&["1", "p"])
+            .observe(60.0);
         let text = m.render();
         for (name, _) in CATALOGUE {
-            assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing:\n{text}");
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} missing:\n{text}"
+            );
         }
     }
 }
