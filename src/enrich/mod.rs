@@ -710,4 +710,23 @@ mod tests {
         let parsed: Result<EnrichConfig, _> = toml::from_str("nope = 1");
         assert!(parsed.is_err(), "unknown fields are errors");
     }
+
+    #[test]
+    fn the_readme_example_is_a_valid_config() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("```toml\n[enrich]")
+            .expect("README has the example");
+        let body = &readme[start + "```toml\n".len()..];
+        let body = &body[..body.find("```").expect("closed")];
+        let mut doc: toml::Table = toml::from_str(body).expect("README example parses");
+        let cfg: EnrichConfig = doc
+            .remove("enrich")
+            .expect("[enrich]")
+            .try_into()
+            .expect("README example is an EnrichConfig");
+        assert!(cfg.enabled);
+        assert_eq!(cfg.problems(), Vec::<String>::new());
+        assert!(cfg.git.github.is_some() && cfg.git.bitbucket.is_some());
+    }
 }
