@@ -267,6 +267,43 @@ impl Metrics {
         for r in ["hit", "miss"] {
             m.cache_lookups.with_label_values(&[r]);
         }
+        for s in ["sqs", "kinesis", "local"] {
+            m.source_received.with_label_values(&[s]);
+            m.source_redelivered.with_label_values(&[s]);
+            m.source_in_flight.with_label_values(&[s]);
+            for o in ["deleted", "released", "rejected"] {
+                m.source_acked.with_label_values(&[s, o]);
+            }
+        }
+        m.source_errors.with_label_values(&["sqs", "receive"]);
+        for o in ["ok", "failed"] {
+            m.visibility_extensions.with_label_values(&[o]);
+        }
+        m.events_decoded.with_label_values(&["unknown"]);
+        for r in [
+            "invalid_json",
+            "not_an_object",
+            "missing_field",
+            "too_deep",
+            "unknown_kind",
+        ] {
+            m.events_discarded.with_label_values(&[r]);
+        }
+        for st in ["decode", "process"] {
+            m.processing_duration.with_label_values(&[st]);
+        }
+        m.processing_errors.with_label_values(&["unavailable"]);
+        for (op, o) in [("get", "ok"), ("put", "ok"), ("put", "conflict")] {
+            m.store_requests.with_label_values(&[op, o]);
+        }
+        // Sink and enrichment series appear with their first request; a zero series per sink
+        // kind keeps every name in the exposition from the start.
+        m.notifications.with_label_values(&["jsonl", "post", "ok"]);
+        m.sink_request_duration.with_label_values(&["jsonl"]);
+        m.sink_rate_limited.with_label_values(&["slack"]);
+        m.sink_retries.with_label_values(&["slack"]);
+        m.outbox_depth.with_label_values(&["slack"]);
+        m.enrich_requests.with_label_values(&["codepipeline", "ok"]);
         Ok(m)
     }
 
