@@ -33,6 +33,8 @@ pub struct Runner {
     pub settle_secs: i64,
     /// Threads whose final message waits for its settle window, with when it is due.
     pending: std::sync::Mutex<BTreeMap<String, i64>>,
+    /// Adds what AWS APIs know (failure reason, log tail, author) before delivery.
+    enricher: Option<Arc<crate::enrich::Enricher>>,
 }
 
 /// Counts of what a run delivered, by op.
@@ -57,7 +59,14 @@ impl Runner {
             mode,
             settle_secs,
             pending: std::sync::Mutex::new(BTreeMap::new()),
+            enricher: None,
         }
+    }
+
+    /// Enriches notifications between correlate and route, for threads about to be delivered.
+    pub fn with_enricher(mut self, enricher: Arc<crate::enrich::Enricher>) -> Self {
+        self.enricher = Some(enricher);
+        self
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, i64>> {
@@ -187,9 +196,36 @@ impl Runner {
                     None => break,
                 }
             }
-            let Some(note) = thread.notification() else {
+            let Some(mut note) = thread.notification() else {
                 break;
             };
+            // Enrichment runs only here, for a thread about to be delivered, bounded by its own
+            // deadline; what it learns is stored with the thread so it is fetched once.
+            if let Some(enricher) = &self.enricher {
+                if let Some(found) = enricher
+                    .enrich(key, &thread, &mut note, thread.enrichment.as_ref())
+                    .await
+                {
+                    if let Some(t) = self
+                        .engine
+                        .update(
+                            key,
+                            now,
+                            || None,
+                            |t| {
+                                let new = t.enrichment.as_ref() != Some(&found);
+                                if new {
+                                    t.enrichment = Some(found.clone());
+                                }
+                                new
+                            },
+                        )
+                        .await?
+                    {
+                        thread = t.0;
+                    }
+                }
+            }
             let work: Vec<String> = thread
                 .behind(&self.wanted(&thread, &note))
                 .into_iter()

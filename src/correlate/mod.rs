@@ -94,6 +94,10 @@ pub struct Thread {
     pub deliveries: BTreeMap<String, DeliveryRec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
+    /// What enrichment fetched for this thread (log tail, diagnostics, commit author), kept so
+    /// a redelivery or another worker does not call the AWS APIs again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrichment: Option<crate::enrich::Enrichment>,
 }
 
 impl Thread {
@@ -105,6 +109,7 @@ impl Thread {
             final_since: None,
             deliveries: BTreeMap::new(),
             lease: None,
+            enrichment: None,
         }
     }
 
