@@ -163,8 +163,9 @@ fn parse_commit_url(url: &str) -> Option<(Option<Provider>, Option<String>)> {
     let path = format!("/{path}");
     let repo = path
         .find(marker)
-        .map(|i| path[1..i].to_owned())
-        .filter(|r| !r.is_empty());
+        .and_then(|i| path.get(1..i))
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
     Some((Some(provider), repo))
 }
 
@@ -488,6 +489,21 @@ mod tests {
             (bb.provider, bb.repository.as_str()),
             (Provider::Bitbucket, "ws/repo")
         );
+    }
+
+    #[test]
+    fn odd_urls_find_nothing_and_never_panic() {
+        let sha = "1a104adf6a84de18fa3e3c4cb42b5024fe450ed5";
+        for url in [
+            "https://github.com/commit/x",
+            "https://github.com",
+            "https://gitlab.com/-/commit/",
+            "https://bitbucket.org/commits/",
+            "https://x/?FullRepositoryId=%E2%82",
+            "not a url",
+        ] {
+            assert!(Lookup::find(None, None, Some(url), sha).is_none(), "{url}");
+        }
     }
 
     #[test]
