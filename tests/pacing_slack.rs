@@ -167,3 +167,90 @@ async fn destinations_sharing_a_channel_share_its_budget() {
     }
     check(&server, 20);
 }
+
+/// Updates of one message that pile up behind the budget: only the newest is sent.
+#[tokio::test(start_paused = true)]
+async fn an_update_superseded_while_it_waits_is_not_sent() {
+    let server = SlackServer::start(TOKEN).await;
+    server.set_min_gap(Duration::from_secs(1));
+    let sinks = build_sinks(&config(&server.url, 1)).expect("sinks");
+    let sink = sinks["c0"].clone();
+    let posted = sink.deliver(&post("c0", 0)).await.expect("posted");
+    let tasks: Vec<_> = (1..=5)
+        .map(|k| {
+            let sink = sink.clone();
+            let mut d = post("c0", 0);
+            d.op = Op::Update;
+            d.message = Some(posted.clone());
+            d.notification.title = format!("state {k}");
+            tokio::spawn(async move {
+                // In order, each a moment after the one before, all inside the first second.
+                tokio::time::sleep(Duration::from_millis(10 * k)).await;
+                sink.deliver(&d).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let r = t.await.expect("task").expect("done");
+        assert_eq!(r, posted, "an update keeps the message's reference");
+    }
+    let updates = server.calls("chat.update");
+    assert_eq!(updates.len(), 1, "only the newest update went out");
+    let ts = posted["ts"].as_str().expect("a ts");
+    let m = server.message(ts).expect("the message");
+    assert_eq!(m.body["blocks"][0]["text"]["text"], "✅ state 5");
+}
+
+/// `failure_reply = true`: a final failure also goes in the message's thread, once, within the
+/// channel's budget like any post.
+#[tokio::test(start_paused = true)]
+async fn a_failure_is_also_replied_in_its_thread_once() {
+    let server = SlackServer::start(TOKEN).await;
+    server.set_min_gap(Duration::from_secs(1));
+    server.add_user("taro.yamada@example.com", "U0TARO");
+    let text = format!(
+        r#"
+        [[destinations]]
+        name = "deploys"
+        kind = "slack"
+        channel = "C0REPLY"
+        token = "{TOKEN}"
+        api_base = "{api}"
+        failure_reply = true
+        reply_broadcast = true
+        "#,
+        api = server.url
+    );
+    let cfg: Config = toml::from_str(&text).expect("config");
+    let sink = build_sinks(&cfg).expect("sinks")["deploys"].clone();
+    let failed = Delivery {
+        op: Op::Post,
+        thread: "t1".into(),
+        destination: "deploys".into(),
+        notification: samples::build_failure(),
+        message: None,
+    };
+    let posted = sink.deliver(&failed).await.expect("posted");
+    // A late detail edits the message and does not reply again.
+    let late = Delivery {
+        op: Op::Update,
+        message: Some(posted.clone()),
+        ..failed.clone()
+    };
+    sink.deliver(&late).await.expect("edited");
+    let posts = server.calls("chat.postMessage");
+    assert_eq!(posts.len(), 2, "the message and one reply");
+    assert_eq!(posts[1].body["thread_ts"], posted["ts"]);
+    assert_eq!(posts[1].body["reply_broadcast"], true);
+    assert!(
+        posts[1].body.to_string().contains("<@U0TARO>"),
+        "the author is mentioned"
+    );
+    assert!(posts[1]
+        .body
+        .to_string()
+        .contains("Phase complete: BUILD State: FAILED"));
+    assert!(posts[1].at - posts[0].at >= Duration::from_secs(1));
+    assert_eq!(server.rate_limited(), 0);
+    assert_eq!(server.calls("chat.update").len(), 1);
+}

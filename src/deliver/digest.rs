@@ -185,6 +185,10 @@ impl Digest {
             let folded = self.fold(&mut st, &entry, crowded);
             if folded.is_none() {
                 st.waiting += 1;
+                crate::telemetry::metrics()
+                    .outbox_depth
+                    .with_label_values(&[self.inner.kind()])
+                    .inc();
             }
             folded
         };
@@ -478,6 +482,10 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         let mut st = self.0.st();
         st.waiting = st.waiting.saturating_sub(1);
+        crate::telemetry::metrics()
+            .outbox_depth
+            .with_label_values(&[self.0.inner.kind()])
+            .dec();
     }
 }
 

@@ -76,17 +76,20 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, SinkError>>,
 {
-    with_retry_while(policy, limiter, key, || true, attempt)
+    with_retry_while(policy, limiter, key, "", || true, attempt)
         .await?
         .ok_or_else(|| SinkError::Transient("abandoned".into()))
 }
 
 /// [`with_retry`], asking `wanted` before waiting for a turn and again once it has one: `Ok(None)`
-/// when the answer became no (an update superseded by a newer one of the same message).
+/// when the answer became no (an update superseded by a newer one of the same message). Retries
+/// and rate limits count in `herald_sink_retries_total{sink}` and
+/// `herald_sink_rate_limited_total{sink}` when `sink` (the sink kind) is not empty.
 pub async fn with_retry_while<T, F, Fut>(
     policy: &RetryPolicy,
     limiter: &Limiter,
     key: &str,
+    sink: &'static str,
     wanted: impl Fn() -> bool,
     mut attempt: F,
 ) -> Result<Option<T>, SinkError>
@@ -122,6 +125,13 @@ where
             return Err(err);
         }
         tracing::debug!(destination = key, attempt = n, reason = err.reason(), error = %err, "retrying delivery");
+        if !sink.is_empty() {
+            let m = crate::telemetry::metrics();
+            m.sink_retries.with_label_values(&[sink]).inc();
+            if matches!(err, SinkError::RateLimited(_)) {
+                m.sink_rate_limited.with_label_values(&[sink]).inc();
+            }
+        }
         match err {
             // The provider said how long; waiting on the limiter makes every caller wait too.
             SinkError::RateLimited(d) => limiter.pause(key, d),
@@ -197,9 +207,14 @@ impl Paced {
                 gen,
             };
             let wanted = || self.newest().get(&d.thread) == Some(&gen);
-            let sent = with_retry_while(&self.policy, &self.limiter, &self.key, wanted, || {
-                self.inner.deliver(d)
-            })
+            let sent = with_retry_while(
+                &self.policy,
+                &self.limiter,
+                &self.key,
+                self.inner.kind(),
+                wanted,
+                || self.inner.deliver(d),
+            )
             .await?;
             match sent {
                 Some(r) => r,
@@ -209,15 +224,30 @@ impl Paced {
                 }
             }
         } else {
-            with_retry(&self.policy, &self.limiter, &self.key, || {
-                self.inner.deliver(d)
-            })
-            .await?
+            self.paced(|| self.inner.deliver(d)).await?
         };
         if d.op != Op::Reply && self.wants_reply(d) {
             self.reply(d, &reference).await;
         }
         Ok(reference)
+    }
+
+    /// One request through the limiter and the retries, counted under this sink's kind.
+    async fn paced<T, F, Fut>(&self, attempt: F) -> Result<T, SinkError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SinkError>>,
+    {
+        with_retry_while(
+            &self.policy,
+            &self.limiter,
+            &self.key,
+            self.inner.kind(),
+            || true,
+            attempt,
+        )
+        .await?
+        .ok_or_else(|| SinkError::Transient("abandoned".into()))
     }
 
     fn wants_reply(&self, d: &Delivery) -> bool {
@@ -237,11 +267,7 @@ impl Paced {
             message: Some(d.message.clone().unwrap_or_else(|| reference.clone())),
             ..d.clone()
         };
-        match with_retry(&self.policy, &self.limiter, &self.key, || {
-            self.inner.deliver(&reply)
-        })
-        .await
-        {
+        match self.paced(|| self.inner.deliver(&reply)).await {
             Ok(_) => {
                 let mut replied = self.replied();
                 if replied.len() >= REPLIED_KEPT {
@@ -285,12 +311,7 @@ impl Sink for Paced {
         &'a self,
         d: &'a DigestDelivery,
     ) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
-        Box::pin(with_retry(
-            &self.policy,
-            &self.limiter,
-            &self.key,
-            move || self.inner.deliver_digest(d),
-        ))
+        Box::pin(self.paced(move || self.inner.deliver_digest(d)))
     }
 }
 
