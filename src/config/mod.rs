@@ -75,8 +75,11 @@ pub struct Config {
     pub destinations: Vec<DestinationConfig>,
     pub rules: Vec<RuleConfig>,
     pub default_destination: Option<String>,
+    /// Where `herald run` takes events from (issue 4).
     pub source: SourceConfig,
+    /// The HTTP server of `herald run` and the shutdown deadline.
     pub server: ServerConfig,
+    /// Where thread state lives for `herald run`.
     pub store: StoreConfig,
 }
 
@@ -245,10 +248,16 @@ impl SourceConfig {
             _ => {}
         }
         if !(1..=64).contains(&self.pollers) {
-            e.push(format!("source.pollers must be 1..=64, not {}", self.pollers));
+            e.push(format!(
+                "source.pollers must be 1..=64, not {}",
+                self.pollers
+            ));
         }
         if !(1..=64).contains(&self.processors) {
-            e.push(format!("source.processors must be 1..=64, not {}", self.processors));
+            e.push(format!(
+                "source.processors must be 1..=64, not {}",
+                self.processors
+            ));
         }
         if self.max_in_flight < 10 {
             e.push(format!(
@@ -399,10 +408,7 @@ impl StoreConfig {
 impl Config {
     /// Applies `HERALD_...` environment overrides (the names the deploy template sets) from
     /// `env`, then validates. Errors name the variable.
-    pub fn apply_env(
-        &mut self,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<(), ConfigError> {
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let mut errors = Vec::new();
         fn num<T: std::str::FromStr>(name: &str, v: &str, errors: &mut Vec<String>) -> Option<T> {
             match v.trim().parse() {
@@ -418,7 +424,9 @@ impl Config {
                 "local" => self.source.kind = SourceKind::Local,
                 "sqs" => self.source.kind = SourceKind::Sqs,
                 "kinesis" => self.source.kind = SourceKind::Kinesis,
-                _ => errors.push(format!("HERALD_SOURCE={v:?}: expected local, sqs or kinesis")),
+                _ => errors.push(format!(
+                    "HERALD_SOURCE={v:?}: expected local, sqs or kinesis"
+                )),
             }
         }
         if let Some(v) = env("HERALD_SQS_QUEUE_URL") {
