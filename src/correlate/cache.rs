@@ -9,8 +9,11 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Per key: when it was cached, its version, the thread.
+type Entries = LruCache<String, (Instant, u64, Arc<Thread>)>;
+
 pub struct Cache {
-    inner: Mutex<LruCache<String, (Instant, u64, Arc<Thread>)>>,
+    inner: Mutex<Entries>,
     ttl: Duration,
 }
 
@@ -23,7 +26,7 @@ impl Cache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, (Instant, u64, Arc<Thread>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // Entries are inserted whole; a panic elsewhere cannot leave one half-written.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
