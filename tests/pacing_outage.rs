@@ -6,9 +6,10 @@
 //! The input is 20 pipeline executions (every seventh fails), in batches of ten as SQS delivers
 //! them. A batch whose processing fails (the retries gave up during the outage) is redelivered
 //! 30 seconds later, as SQS does once the visibility timeout expires; redelivered batches are
-//! processed again until they succeed. Afterwards every execution has exactly one message (no
-//! duplicate post), it shows the execution's final state (nothing lost), and nothing reached
-//! Slack during the outage.
+//! processed again until they succeed. Afterwards every execution is in exactly one message (no
+//! duplicate post), its own or a line of the digest its backlog was folded into (the
+//! destination keeps the default digest settings), that message shows the execution's final
+//! state (nothing lost), and nothing reached Slack during the outage.
 
 mod chat_servers;
 mod support;
@@ -28,8 +29,19 @@ const TOKEN: &str = "xoxb-1111-2222-OUTAGETOKEN";
 const OUTAGE: Duration = Duration::from_secs(60);
 const VISIBILITY: Duration = Duration::from_secs(30);
 
+/// With the default digest settings the backlog that builds up during the outage is folded into
+/// a digest; without digests, each execution gets its own message.
 #[tokio::test(start_paused = true)]
 async fn a_minute_of_503s_loses_nothing_and_duplicates_nothing() {
+    let folded = outage("").await;
+    assert!(folded > 0, "the backlog was folded into a digest");
+    let folded = outage("digest = { threshold = 0 }").await;
+    assert_eq!(folded, 0);
+}
+
+/// Runs the outage with `digest` in the destination's config; returns how many executions
+/// ended up in a digest.
+async fn outage(digest: &str) -> usize {
     let server = SlackServer::start(TOKEN).await;
     server.set_min_gap(Duration::from_secs(1));
     let cfg: Config = toml::from_str(&format!(
@@ -45,6 +57,7 @@ async fn a_minute_of_503s_loses_nothing_and_duplicates_nothing() {
         api_base = "{api}"
         mention_authors = false
         retry = {{ max_attempts = 4, base_delay_ms = 500, max_delay_ms = 8000, attempt_timeout_ms = 5000 }}
+        {digest}
         "#,
         api = server.url
     ))
@@ -72,13 +85,15 @@ async fn a_minute_of_503s_loses_nothing_and_duplicates_nothing() {
     let mut failures = 0;
     while let Some((visible, batch)) = queue.pop_front() {
         tokio::time::sleep_until(visible).await;
-        if let Err(e) = runner.process(&batch, now()).await {
+        if let Err(e) = Box::pin(runner.process(&batch, now())).await {
             failures += 1;
             assert!(e.to_string().contains("503"), "{e}");
             queue.push_back((Instant::now() + VISIBILITY, batch));
         }
     }
-    runner.flush(now()).await.expect("flush after the outage");
+    Box::pin(runner.flush(now()))
+        .await
+        .expect("flush after the outage");
     assert!(failures > 0, "the outage made some batches fail");
 
     let requests = server.requests();
@@ -91,37 +106,54 @@ async fn a_minute_of_503s_loses_nothing_and_duplicates_nothing() {
     }
     assert_eq!(server.rate_limited(), 0);
 
-    // One message per execution, whatever was retried and redelivered.
-    let posts: Vec<_> = server
+    // Each execution in exactly one message, whatever was retried and redelivered: its own, or
+    // a line of the digest its backlog was folded into once Slack came back.
+    let messages = server.messages();
+    let posts = server
         .calls("chat.postMessage")
         .into_iter()
         .filter(|r| r.status == 200)
-        .collect();
-    assert_eq!(posts.len(), execs.len(), "one post per execution");
-    let messages = server.messages();
-    assert_eq!(messages.len(), execs.len());
+        .count();
+    assert_eq!(posts, messages.len(), "every post made one message");
+    let mut digests = 0;
     for e in &execs {
         let mine: Vec<_> = messages
             .iter()
             .filter(|m| m.body.to_string().contains(&e.execution_id))
             .collect();
-        assert_eq!(mine.len(), 1, "{}: one message", e.execution_id);
-        let header = mine[0].body["blocks"][0]["text"]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let shown = mine[0].body.to_string();
+        assert_eq!(mine.len(), 1, "{}: in one message", e.execution_id);
         let want = if e.failed { "FAILED" } else { "SUCCEEDED" };
-        assert!(
-            shown.contains(&format!("*{want}*")),
-            "{}: final state shown: {header}",
-            e.execution_id
-        );
+        let body = &mine[0].body;
+        if body["blocks"][0]["text"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Digest"))
+        {
+            digests += 1;
+            // Its status, in the digest's `❌ 1 FAILED: <url|id>` segment that links it.
+            let text = body.to_string();
+            let at = text.find(&e.execution_id).unwrap_or_default();
+            let segment_start = text[..at].rfind(" · ").map_or(0, |i| i + 3);
+            let segment = &text[segment_start.max(text[..at].rfind("— ").map_or(0, |i| i + 4))..at];
+            assert!(
+                segment.contains(want),
+                "{}: final state in the digest: {segment}",
+                e.execution_id
+            );
+        } else {
+            assert!(
+                body.to_string().contains(&format!("*{want}*")),
+                "{}: final state shown",
+                e.execution_id
+            );
+        }
     }
     eprintln!(
-        "{} batches failed during the outage, {refused} requests refused, all {} executions delivered by {:?}",
+        "{} batches failed during the outage, {refused} requests refused, all {} executions delivered ({} in digests, {} messages) by {:?}",
         failures,
         execs.len(),
+        digests,
+        messages.len(),
         Instant::now() - t0
     );
+    digests
 }

@@ -64,9 +64,11 @@ async fn finals(file: &PathBuf) -> BTreeMap<String, Notification> {
         5,
     );
     for chunk in events.chunks(10) {
-        runner.process(chunk, 2_000_000_000).await.expect("process");
+        Box::pin(runner.process(chunk, 2_000_000_000))
+            .await
+            .expect("process");
     }
-    runner.flush(2_000_000_000).await.expect("flush");
+    Box::pin(runner.flush(2_000_000_000)).await.expect("flush");
     let out = recorder.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
     out
 }

@@ -345,7 +345,7 @@ fn route_test_shows_each_notification_its_rules_and_its_messages() {
     // The start is unrouted; the failure matched the rule and shows as Slack would get it.
     assert!(text.contains("unrouted"), "{text}");
     assert!(text.contains("matched: failed pipelines"), "{text}");
-    assert!(text.contains("→ ops (slack)"), "{text}");
+    assert!(text.contains("→ ops (slack): post"), "{text}");
     assert!(text.contains("❌ meerkat — FAILED"), "{text}");
     let json = run(&["--json", file]);
     let last: Value = serde_json::from_str(json.lines().last().expect("a line")).expect("json");

@@ -220,13 +220,13 @@ async fn a_full_run_logs_and_reports_no_secret() {
     for chunk in events.chunks(10) {
         // A failed batch is tried once more, as a redelivery would.
         for _ in 0..2 {
-            match runner.process(chunk, 2_000_000_000).await {
+            match Box::pin(runner.process(chunk, 2_000_000_000)).await {
                 Ok(_) => break,
                 Err(e) => errors.push(format!("{e} / {e:?}")),
             }
         }
     }
-    if let Err(e) = runner.flush(2_000_000_000).await {
+    if let Err(e) = Box::pin(runner.flush(2_000_000_000)).await {
         errors.push(format!("{e} / {e:?}"));
     }
     let delivered = slack.messages().len();

@@ -6,7 +6,7 @@
 use crate::app::Runner;
 use crate::config::{Config, SinkKind};
 use crate::correlate::engine::{Engine, EngineConfig};
-use crate::deliver::{Delivery, MessageRef, Sink, SinkError};
+use crate::deliver::{Delivery, MessageRef, Op, Sink, SinkError};
 use crate::event::Event;
 use crate::render;
 use crate::route::Router;
@@ -19,8 +19,6 @@ use std::sync::{Arc, Mutex};
 /// What one notification would do.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// `post` (a new message) or `update` (an edit of the thread's message).
-    pub op: &'static str,
     pub thread: String,
     pub kind: &'static str,
     pub title: String,
@@ -40,6 +38,8 @@ pub struct Report {
 pub struct Rendered {
     pub name: String,
     pub kind: String,
+    /// `post` (the thread's first message at this destination) or `update` (an edit of it).
+    pub op: &'static str,
     /// Slack's `chat.postMessage` body, Discord's embed, Teams' card, Amazon Q's SNS message,
     /// the webhook's JSON; a string for `text`.
     pub body: Value,
@@ -88,21 +88,30 @@ pub async fn reports(cfg: &Config, events: &[Event], now: i64) -> Result<Vec<Rep
         cfg.correlate.mode,
         cfg.correlate.settle_secs,
     );
+    // Boxed: the runner's futures are large, and a caller's stack need not hold them.
     for chunk in events.chunks(10) {
-        runner
-            .process(chunk, now)
+        Box::pin(runner.process(chunk, now))
             .await
             .map_err(|e| e.to_string())?;
     }
-    runner.flush(now).await.map_err(|e| e.to_string())?;
+    Box::pin(runner.flush(now))
+        .await
+        .map_err(|e| e.to_string())?;
     let deliveries = std::mem::take(&mut *recorder.0.lock().unwrap_or_else(|p| p.into_inner()));
+    // A destination's first message of a thread is a post, whatever others got before.
+    let mut posted = std::collections::HashSet::new();
     Ok(deliveries
         .into_iter()
-        .map(|d| report(cfg, &router, d))
+        .map(|d| report(cfg, &router, d, &mut posted))
         .collect())
 }
 
-fn report(cfg: &Config, router: &Router, d: Delivery) -> Report {
+fn report(
+    cfg: &Config,
+    router: &Router,
+    d: Delivery,
+    posted: &mut std::collections::HashSet<(String, String)>,
+) -> Report {
     let n = &d.notification;
     let routed = router.route(n);
     let destinations = routed
@@ -114,19 +123,25 @@ fn report(cfg: &Config, router: &Router, d: Delivery) -> Report {
                 .iter()
                 .find(|x| &x.name == name)
                 .and_then(|x| x.sink_kind());
+            let op = if posted.insert((d.thread.clone(), name.clone())) {
+                Op::Post
+            } else {
+                Op::Update
+            };
             let delivery = Delivery {
+                op,
                 destination: name.clone(),
                 ..d.clone()
             };
             Rendered {
                 name: name.clone(),
                 kind: kind.map_or("?", SinkKind::as_str).to_owned(),
+                op: op.as_str(),
                 body: kind.map_or(Value::Null, |k| body(k, &delivery)),
             }
         })
         .collect();
     Report {
-        op: d.op.as_str(),
         kind: n.kind.as_str(),
         title: n.title.clone(),
         status: n.status.clone(),
@@ -163,8 +178,7 @@ pub fn body(kind: SinkKind, d: &Delivery) -> Value {
 /// rendering; `--json` prints the provider bodies).
 pub fn to_text(r: &Report) -> String {
     let mut out = format!(
-        "── {} {} · {} {}{}\n",
-        r.op,
+        "── {} · {} {}{}\n",
         r.thread,
         r.title,
         r.status,
@@ -176,7 +190,7 @@ pub fn to_text(r: &Report) -> String {
     }
     out.push_str(&format!("   matched: {}\n", r.rules.join(", ")));
     for d in &r.destinations {
-        out.push_str(&format!("   → {} ({})\n", d.name, d.kind));
+        out.push_str(&format!("   → {} ({}): {}\n", d.name, d.kind, d.op));
     }
     if let Ok(n) =
         serde_json::from_value::<crate::notification::Notification>(r.notification.clone())
@@ -239,12 +253,14 @@ mod tests {
         assert_eq!(names, vec!["ops", "audit"]);
         assert_eq!(last.destinations[0].kind, "slack");
         assert!(last.destinations[0].body["blocks"].is_array());
-        assert_eq!(last.destinations[1].body["op"], last.op);
+        assert_eq!(last.destinations[1].body["op"], last.destinations[1].op);
+        // Final-only: the failure is the first message either destination gets.
+        assert_eq!(last.destinations[0].op, "post");
         let shown = to_text(last);
         assert!(
             shown.contains("matched: failed pipelines, rules[1]"),
             "{shown}"
         );
-        assert!(shown.contains("→ ops (slack)"), "{shown}");
+        assert!(shown.contains("→ ops (slack): post"), "{shown}");
     }
 }

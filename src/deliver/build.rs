@@ -187,13 +187,19 @@ fn build_one(
             (Arc::new(sink), key.clone(), limiter(key, None), false)
         }
     };
+    let busy = {
+        let (limiter, key) = (limiter.clone(), key.clone());
+        move || limiter.busy(&key)
+    };
     let paced: Arc<dyn Sink> =
         Arc::new(Paced::new(sink, limiter, key, policy).with_failure_reply(reply));
     let digest = d.digest.clone().unwrap_or_default();
-    Ok(match Digest::wrap(paced.clone(), d.name.clone(), &digest) {
-        Some(dg) => Arc::new(dg),
-        None => paced,
-    })
+    Ok(
+        match Digest::wrap(paced.clone(), d.name.clone(), &digest, busy) {
+            Some(dg) => Arc::new(dg),
+            None => paced,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -9,11 +9,12 @@
 //!
 //! - New posts queue at a gate (one post to the provider at a time; the limiter behind spaces
 //!   them). The destination is crowded when a post finds `threshold` others already waiting,
-//!   or when `threshold` posts in a row have had to wait their turn since the destination was
-//!   last idle: a worker with few tasks in flight (`herald run` has `source.processors`) never
-//!   has many posts waiting at once, and its backlog is in the queue, so a run of back-to-back
-//!   posts is how a storm shows there. A crowded destination opens a digest; from then on
-//!   every new post, and every post still queued when its turn comes, folds into it.
+//!   or when `threshold` posts in a row have found it busy (others waiting, or its budget spent
+//!   for the moment: [`super::limiter::Limiter::busy`]). A worker with few tasks in flight
+//!   (`herald run` has `source.processors`) never has many posts waiting at once, its backlog
+//!   is in the queue, so a run of posts the destination cannot keep up with is how a storm
+//!   shows there; a post that finds it idle ends the run. A crowded destination opens a digest; from then on every
+//!   new post, and every post still queued when its turn comes, folds into it.
 //! - The digest stays open while posts keep coming: it closes once none has been folded in for
 //!   `quiet_secs`, and when it is full (as many threads as the provider shows in one message,
 //!   [`crate::render::digest::budget`]) the next post opens a new one.
@@ -72,6 +73,8 @@ const ADOPTED_KEPT: usize = 4096;
 
 pub struct Digest {
     inner: Arc<dyn Sink>,
+    /// Whether the destination's budget is spent for the moment.
+    busy: Box<dyn Fn() -> bool + Send + Sync>,
     destination: String,
     threshold: usize,
     quiet: Duration,
@@ -90,7 +93,7 @@ pub struct Digest {
 struct St {
     /// New posts at the gate or being sent on their own.
     waiting: usize,
-    /// Posts in a row that found others ahead of them, since the destination was last idle.
+    /// Posts in a row that found the destination busy.
     streak: usize,
     /// The digest taking new posts.
     current: Option<String>,
@@ -125,10 +128,13 @@ struct Dg {
 
 impl Digest {
     /// `None` when the sink's kind shows no digest or `cfg.threshold` is 0: use the sink as is.
+    /// `busy` says whether the destination's budget is spent for the moment (see
+    /// [`Limiter::busy`](super::limiter::Limiter::busy)).
     pub fn wrap(
         inner: Arc<dyn Sink>,
         destination: impl Into<String>,
         cfg: &DigestConfig,
+        busy: impl Fn() -> bool + Send + Sync + 'static,
     ) -> Option<Self> {
         let kind = inner.kind();
         let budget = budget(kind)?;
@@ -145,6 +151,7 @@ impl Digest {
         );
         Some(Self {
             inner,
+            busy: Box::new(busy),
             destination: destination.into(),
             threshold: cfg.threshold,
             quiet: Duration::from_secs(cfg.quiet_secs),
@@ -180,7 +187,11 @@ impl Digest {
         let entry = DigestEntry::new(&d.thread, &d.notification);
         let folded = {
             let mut st = self.st();
-            st.streak = if st.waiting == 0 { 0 } else { st.streak + 1 };
+            st.streak = if st.waiting == 0 && !(self.busy)() {
+                0
+            } else {
+                st.streak + 1
+            };
             let crowded = st.waiting >= self.threshold || st.streak >= self.threshold;
             let folded = self.fold(&mut st, &entry, crowded);
             if folded.is_none() {

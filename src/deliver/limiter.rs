@@ -90,6 +90,8 @@ pub struct Limiter {
     /// The fleet's shared budget; the local one is the fallback when DynamoDB cannot answer.
     fleet: Option<Arc<FleetLimiter>>,
     paused: Mutex<HashMap<String, Instant>>,
+    /// When each key's budget next allows a request, by this process's own sends.
+    next_free: Mutex<HashMap<String, Instant>>,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -113,6 +115,7 @@ impl Limiter {
             gcra: quota.map(|q| RateLimiter::new(q, DefaultKeyedStateStore::default(), TokioClock)),
             fleet: None,
             paused: Mutex::new(HashMap::new()),
+            next_free: Mutex::new(HashMap::new()),
         }
     }
 
@@ -143,7 +146,32 @@ impl Limiter {
             period: None,
             fleet: None,
             paused: Mutex::new(HashMap::new()),
+            next_free: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether a request to `key` now would have to wait: the destination is paused, or this
+    /// process used its budget less than a period ago. (The digest stage asks, to tell a run of
+    /// posts that the destination cannot keep up with from posts it takes in its stride.)
+    pub fn busy(&self, key: &str) -> bool {
+        let now = Instant::now();
+        self.paused_until(key).is_some()
+            || self
+                .next_free
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(key)
+                .is_some_and(|t| *t > now)
+    }
+
+    fn granted(&self, key: &str) {
+        let Some(period) = self.period else { return };
+        let mut next = self.next_free.lock().unwrap_or_else(|p| p.into_inner());
+        if next.len() > PAUSES_KEPT {
+            let now = Instant::now();
+            next.retain(|_, t| *t > now);
+        }
+        next.insert(key.to_owned(), Instant::now() + period);
     }
 
     /// Waits until `key` may send one request, and takes that request from its budget.
@@ -163,6 +191,7 @@ impl Limiter {
                         if let Some(until) = self.paused_until(key) {
                             tokio::time::sleep_until(until).await;
                         }
+                        self.granted(key);
                         return;
                     }
                     Err(e) => {
@@ -174,7 +203,10 @@ impl Limiter {
             }
             let Some(gcra) = &self.gcra else { return };
             match gcra.check_key(&key.to_owned()) {
-                Ok(()) => return,
+                Ok(()) => {
+                    self.granted(key);
+                    return;
+                }
                 Err(not_until) => {
                     tokio::time::sleep(not_until.wait_time_from(TokioClock.now())).await
                 }
