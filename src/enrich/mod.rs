@@ -711,6 +711,14 @@ mod tests {
         assert!(parsed.is_err(), "unknown fields are errors");
     }
 
+    /// `enrich` runs inside spawned tasks: its future must be `Send` (checked at compile time).
+    #[allow(dead_code)]
+    fn enrich_is_send(e: &Enricher, t: &Thread, n: &mut Notification) {
+        fn send<T: Send>(_: &T) {}
+        let f = e.enrich("k", t, n, None);
+        send(&f);
+    }
+
     #[test]
     fn the_readme_example_is_a_valid_config() {
         let readme = include_str!("../../README.md");
