@@ -655,6 +655,28 @@ mod tests {
         assert!(!p.contains("TOKENVALUE"), "{p}");
     }
 
+    /// The first ```toml block after `heading` in the README.
+    fn readme_toml(heading: &str) -> String {
+        let readme = include_str!("../../README.md");
+        let at = readme.find(heading).unwrap_or_default();
+        let block = &readme[at..];
+        let start = block.find("```toml\n").map(|i| i + 8).unwrap_or_default();
+        let len = block[start..].find("```").unwrap_or_default();
+        block[start..start + len].to_string()
+    }
+
+    #[test]
+    fn the_readme_examples_load() {
+        let kinds = readme_toml("### Configuring each kind");
+        let cfg: Config = toml::from_str(&kinds).expect("the README's destinations parse");
+        cfg.validate().expect("the README's destinations are valid");
+        assert_eq!(cfg.destinations.len(), 6);
+        let rules = readme_toml("### Routing rules");
+        let cfg: Config = toml::from_str(&rules).expect("the README's rules parse");
+        cfg.router().expect("the README's expressions parse");
+        assert_eq!(cfg.rules.len(), 2);
+    }
+
     #[test]
     fn environment_references_resolve_locally() {
         let r = SecretRef::Env("HERALD_TEST_SECRET_THAT_IS_NOT_SET".into());
