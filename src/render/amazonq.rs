@@ -6,7 +6,8 @@
 //! The schema documents no length limits; the caps below keep each part within what a Slack
 //! section shows (Amazon Q renders `description` into one), so nothing is cut by the service.
 
-use super::slack::{duration, esc, first_line, fit, short_sha, status_label, tail_fitting, who};
+use super::slack::{esc, fit};
+use super::{duration, first_line, short_sha, status_label, tail_fitting, who};
 use super::{status_emoji, truncate};
 use crate::notification::Notification;
 use serde_json::{json, Map, Value};

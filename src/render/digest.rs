@@ -13,8 +13,8 @@
 //! (3,000). With ids plain, a Slack digest names about a thousand executions of a few dozen
 //! pipelines.
 
-use super::slack::{status_label, tone, Tone};
 use super::{status_emoji, truncate};
+use super::{status_label, tone, Tone};
 use crate::notification::{Kind, Notification};
 use serde::Serialize;
 use serde_json::{json, Value};

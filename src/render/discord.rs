@@ -1,7 +1,7 @@
 //! Discord: a notification as an execute-webhook body with one embed, kept within Discord's
 //! embed limits, mentioning nobody.
 
-use super::slack::{
+use super::{
     duration, failure_summary, first_line, headline, short_sha, status_label, tail_fitting, tone,
     who, Tone,
 };

@@ -1,4 +1,5 @@
 //! Rendering: the notification model to what each kind of destination shows. Pure functions.
+//! The helpers below are shared by the chat renderers.
 
 pub mod amazonq;
 pub mod digest;
@@ -6,6 +7,8 @@ pub mod discord;
 pub mod slack;
 pub mod teams;
 pub mod text;
+
+use crate::notification::Notification;
 
 /// The emoji a status reads as in chat.
 pub fn status_emoji(status: &str) -> &'static str {
@@ -29,6 +32,105 @@ pub fn truncate(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     }
     let keep: String = s.chars().take(max.saturating_sub(1)).collect();
     std::borrow::Cow::Owned(format!("{keep}…"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared by the chat renderers.
+
+/// How a status should look: the colour of Slack's bar, Discord's embed, Teams' heading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Good,
+    Bad,
+    Warn,
+    Neutral,
+}
+
+pub fn tone(s: &str) -> Tone {
+    use crate::notification::status::*;
+    match s {
+        SUCCEEDED | OK => Tone::Good,
+        FAILED | ALARM => Tone::Bad,
+        // A rollback put the service back, an approval waits for a person: both need eyes,
+        // neither is an outage.
+        ROLLED_BACK | WAITING_FOR_APPROVAL => Tone::Warn,
+        _ => Tone::Neutral,
+    }
+}
+
+/// A status as people read it: `WAITING FOR APPROVAL`, not `WAITING_FOR_APPROVAL` (whose
+/// underscores chat markdown would also try to read as italics).
+pub fn status_label(s: &str) -> String {
+    s.replace('_', " ")
+}
+
+pub fn headline(n: &Notification) -> String {
+    format!("{} {}", status_emoji(&n.status), n.title)
+}
+
+/// The account as people know it: its alias with the id, or the id alone.
+pub fn who(n: &Notification) -> String {
+    match &n.account_alias {
+        Some(alias) => format!("{alias} ({})", n.account),
+        None => n.account.clone(),
+    }
+}
+
+pub fn short_sha(id: &str) -> &str {
+    if id.len() > 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        &id[..8]
+    } else {
+        id
+    }
+}
+
+pub fn duration(secs: i64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {:02}s", s / 60, s % 60),
+        s => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+pub fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+/// One line for a failure: the reason of the first action that has one, else the overall one.
+pub fn failure_summary(f: &crate::notification::Failure) -> Option<String> {
+    f.actions
+        .iter()
+        .find_map(|a| {
+            a.reason
+                .as_ref()
+                .map(|r| format!("{}: {}", a.action, first_line(r)))
+        })
+        .or_else(|| f.reason.as_ref().map(|r| first_line(r).to_string()))
+}
+
+/// The last lines of a log that fit in `budget` characters (joined by newlines), each first cut
+/// to `line_max` and passed through `map` (escaping). The end of a log is where the error is,
+/// so earlier lines go first. Returns the kept lines and how many were dropped.
+pub fn tail_fitting(
+    lines: &[String],
+    budget: usize,
+    line_max: usize,
+    map: impl Fn(&str) -> String,
+) -> (Vec<String>, usize) {
+    let mut kept = Vec::new();
+    let mut used = 0;
+    for line in lines.iter().rev() {
+        let l = map(&truncate(line, line_max));
+        let cost = l.chars().count() + 1;
+        if used + cost > budget {
+            break;
+        }
+        used += cost;
+        kept.push(l);
+    }
+    kept.reverse();
+    let dropped = lines.len() - kept.len();
+    (kept, dropped)
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! Slack: a notification as Block Kit (a header, then the details in a status-coloured
 //! attachment), kept within Slack's documented limits, plus the thread reply with the failure.
 //!
-//! The helpers under "Shared by the chat renderers" are used by `discord`, `teams` and `amazonq`
-//! too; they live here until `render/mod.rs` takes them.
-
-use super::{status_emoji, truncate};
+use super::{
+    duration, failure_summary, first_line, headline, short_sha, status_emoji, status_label,
+    tail_fitting, tone, truncate, who, Tone,
+};
 use crate::notification::{status, ApprovalInfo, FailedActionInfo, Notification};
 use serde_json::{json, Value};
 
@@ -389,30 +389,6 @@ pub fn fit(s: &str, max: usize) -> String {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Shared by the chat renderers.
-
-/// How a status should look: the colour of Slack's bar, Discord's embed, Teams' heading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tone {
-    Good,
-    Bad,
-    Warn,
-    Neutral,
-}
-
-pub(crate) fn tone(s: &str) -> Tone {
-    use crate::notification::status::*;
-    match s {
-        SUCCEEDED | OK => Tone::Good,
-        FAILED | ALARM => Tone::Bad,
-        // A rollback put the service back, an approval waits for a person: both need eyes,
-        // neither is an outage.
-        ROLLED_BACK | WAITING_FOR_APPROVAL => Tone::Warn,
-        _ => Tone::Neutral,
-    }
-}
-
 fn colour(n: &Notification) -> &'static str {
     match tone(&n.status) {
         Tone::Good => "#2EB67D",
@@ -420,81 +396,6 @@ fn colour(n: &Notification) -> &'static str {
         Tone::Warn => "#ECB22E",
         Tone::Neutral => "#9E9E9E",
     }
-}
-
-/// A status as people read it: `WAITING FOR APPROVAL`, not `WAITING_FOR_APPROVAL` (whose
-/// underscores chat markdown would also try to read as italics).
-pub(crate) fn status_label(s: &str) -> String {
-    s.replace('_', " ")
-}
-
-pub(crate) fn headline(n: &Notification) -> String {
-    format!("{} {}", status_emoji(&n.status), n.title)
-}
-
-/// The account as people know it: its alias with the id, or the id alone.
-pub(crate) fn who(n: &Notification) -> String {
-    match &n.account_alias {
-        Some(alias) => format!("{alias} ({})", n.account),
-        None => n.account.clone(),
-    }
-}
-
-pub(crate) fn short_sha(id: &str) -> &str {
-    if id.len() > 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        &id[..8]
-    } else {
-        id
-    }
-}
-
-pub(crate) fn duration(secs: i64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m {:02}s", s / 60, s % 60),
-        s => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
-    }
-}
-
-pub(crate) fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or_default()
-}
-
-/// One line for a failure: the reason of the first action that has one, else the overall one.
-pub(crate) fn failure_summary(f: &crate::notification::Failure) -> Option<String> {
-    f.actions
-        .iter()
-        .find_map(|a| {
-            a.reason
-                .as_ref()
-                .map(|r| format!("{}: {}", a.action, first_line(r)))
-        })
-        .or_else(|| f.reason.as_ref().map(|r| first_line(r).to_string()))
-}
-
-/// The last lines of a log that fit in `budget` characters (joined by newlines), each first cut
-/// to `line_max` and passed through `map` (escaping). The end of a log is where the error is,
-/// so earlier lines go first. Returns the kept lines and how many were dropped.
-pub(crate) fn tail_fitting(
-    lines: &[String],
-    budget: usize,
-    line_max: usize,
-    map: impl Fn(&str) -> String,
-) -> (Vec<String>, usize) {
-    let mut kept = Vec::new();
-    let mut used = 0;
-    for line in lines.iter().rev() {
-        let l = map(&truncate(line, line_max));
-        let cost = l.chars().count() + 1;
-        if used + cost > budget {
-            break;
-        }
-        used += cost;
-        kept.push(l);
-    }
-    kept.reverse();
-    let dropped = lines.len() - kept.len();
-    (kept, dropped)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Microsoft Teams: a notification as a Workflows-webhook message carrying one Adaptive Card
 //! (schema 1.4: what Teams renders everywhere), with a FactSet and `Action.OpenUrl` buttons.
 
-use super::slack::{
+use super::{
     duration, first_line, headline, short_sha, status_label, tail_fitting, tone, who, Tone,
 };
 use super::{status_emoji, truncate};

@@ -1,6 +1,6 @@
 //! Plain text, as a terminal (and `herald demo`) shows a notification.
 
-use super::status_emoji;
+use super::{duration, short_sha, status_emoji};
 use crate::notification::Notification;
 use std::fmt::Write;
 
@@ -89,20 +89,4 @@ pub fn render(n: &Notification) -> String {
         let _ = write!(out, "\n  {}: {}", l.label, l.url);
     }
     out
-}
-
-fn short_sha(id: &str) -> &str {
-    if id.len() > 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        &id[..8]
-    } else {
-        id
-    }
-}
-
-fn duration(secs: i64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m {:02}s", s / 60, s % 60),
-        s => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
-    }
 }
