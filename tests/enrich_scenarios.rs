@@ -8,6 +8,7 @@
 
 mod aws_test_server;
 mod support;
+mod worker;
 
 use aws_test_server::{
     action_execution, all_text, deployment_target, failed_build, failed_deployment, lifecycle,
@@ -74,14 +75,8 @@ struct Run {
     finals: Vec<Enriched>,
 }
 
-/// Replays `file` as if from a fresh member account, then enriches and renders every failed
-/// final message.
-async fn replay(file: &str, seed: Seed) -> Run {
-    let moto = support::moto_endpoint();
-    let account = unique_account();
-    let server = TestServer::start(Some(moto.clone())).await;
-    let base = support::sdk_config(&moto).await;
-
+/// Makes the APIs (the test server, and moto's CloudWatch Logs in `account`) know `seed`.
+async fn seed_apis(server: &TestServer, base: &aws_config::SdkConfig, account: &str, seed: &Seed) {
     for (stage, action, provider, ext) in &seed.actions {
         server.add_action_execution(
             seed.pipeline,
@@ -103,7 +98,7 @@ async fn replay(file: &str, seed: Seed) -> Run {
         let group = format!("/aws/codebuild/{project}");
         server.add_build(failed_build(
             id,
-            &account,
+            account,
             seed.region,
             "BUILD",
             (
@@ -113,7 +108,7 @@ async fn replay(file: &str, seed: Seed) -> Run {
             &group,
             uuid,
         ));
-        put_log_lines(&base, &account, seed.region, &group, uuid, lines).await;
+        put_log_lines(base, account, seed.region, &group, uuid, lines).await;
     }
     for (id, script, message, tail) in &seed.deployments {
         server.add_deployment(
@@ -137,19 +132,36 @@ async fn replay(file: &str, seed: Seed) -> Run {
             ],
         );
     }
+}
 
-    // Decode -> correlate, held until the end (settle windows flushed), as a replay runs.
+/// The scenario's event lines, as if sent from `account`.
+fn scenario_lines(file: &str, account: &str) -> Vec<String> {
     let path = format!(
         "{}/tests/fixtures/scenarios/{file}",
         env!("CARGO_MANIFEST_DIR")
     );
     let mut text = std::fs::read_to_string(&path).expect("read scenario");
     for a in CORPUS_ACCOUNTS {
-        text = text.replace(a, &account);
+        text = text.replace(a, account);
     }
-    let events: Vec<_> = text
-        .lines()
+    text.lines()
         .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Replays `file` as if from a fresh member account, then enriches and renders every failed
+/// final message.
+async fn replay(file: &str, seed: Seed) -> Run {
+    let moto = support::moto_endpoint();
+    let account = unique_account();
+    let server = TestServer::start(Some(moto.clone())).await;
+    let base = support::sdk_config(&moto).await;
+    seed_apis(&server, &base, &account, &seed).await;
+
+    // Decode -> correlate, held until the end (settle windows flushed), as a replay runs.
+    let events: Vec<_> = scenario_lines(file, &account)
+        .iter()
         .flat_map(|l| decode(l.as_bytes()).expect("decodes"))
         .collect();
     let recorder = Arc::new(Recorder::default());
@@ -280,30 +292,34 @@ fn from_the_member_account(r: &Run, region: &str) {
     assert_eq!(r.enricher.stats().count(Api::AssumeRole, Outcome::Ok), 1);
 }
 
+const S2: &str = "s2-v1-raw-concurrent-executions-codebuild-failure.jsonl";
+const S2_BUILD: &str = "buildfish-repo-server-ng-dev:1e81d092-63ae-4811-933b-02214d605c6e";
+
+/// What the APIs know of s2's failed build.
+fn s2_seed() -> Seed {
+    Seed {
+        region: "us-west-2",
+        pipeline: "buildfish-repo-server-ng-code-pipeline-dev",
+        execution: "a68bd8b4-e5cb-4174-a2f4-8b28652d5352",
+        actions: vec![("Build", "CodeBuildAction", "CodeBuild", S2_BUILD)],
+        builds: vec![(
+            S2_BUILD,
+            "mvn package",
+            build_log(&[
+                "[INFO] BUILD FAILURE",
+                "[ERROR] Tests run: 12, Failures: 1, Errors: 0, Skipped: 0",
+                "[ERROR] Failed to execute goal maven-surefire-plugin:2.22.2:test (default-test) on project repo-server: There are test failures.",
+                "[Container] 2018/05/22 17:54:20 Command did not exit successfully mvn package exit status 1",
+            ]),
+        )],
+        ..Seed::default()
+    }
+}
+
 #[tokio::test]
 async fn s2_v1_codebuild_failure_gets_the_log_tail_and_links() {
-    let build = "buildfish-repo-server-ng-dev:1e81d092-63ae-4811-933b-02214d605c6e";
-    let r = replay(
-        "s2-v1-raw-concurrent-executions-codebuild-failure.jsonl",
-        Seed {
-            region: "us-west-2",
-            pipeline: "buildfish-repo-server-ng-code-pipeline-dev",
-            execution: "a68bd8b4-e5cb-4174-a2f4-8b28652d5352",
-            actions: vec![("Build", "CodeBuildAction", "CodeBuild", build)],
-            builds: vec![(
-                build,
-                "mvn package",
-                build_log(&[
-                    "[INFO] BUILD FAILURE",
-                    "[ERROR] Tests run: 12, Failures: 1, Errors: 0, Skipped: 0",
-                    "[ERROR] Failed to execute goal maven-surefire-plugin:2.22.2:test (default-test) on project repo-server: There are test failures.",
-                    "[Container] 2018/05/22 17:54:20 Command did not exit successfully mvn package exit status 1",
-                ]),
-            )],
-            ..Seed::default()
-        },
-    )
-    .await;
+    let build = S2_BUILD;
+    let r = replay(S2, s2_seed()).await;
     assert_eq!(r.finals.len(), 1, "one failed execution");
     let e = &r.finals[0];
     says(
@@ -503,4 +519,106 @@ async fn meerkat_codedeploy_failure_gets_each_deployments_diagnostics() {
     )
     .await;
     deployment_diagnostics_said(&r, &ids.map(|(_, id)| id));
+}
+
+/// The whole worker: `herald run` with `[enrich]` from its config file takes s2's events from
+/// an SQS queue, assumes the reader role in the member account, and its jsonl sink records a
+/// failure that carries the failing command, the log tail, the links and the account alias.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_run_enriches_from_its_config() {
+    let moto = support::moto_endpoint();
+    let account = unique_account();
+    let server = TestServer::start(Some(moto.clone())).await;
+    let base = support::sdk_config(&moto).await;
+    seed_apis(&server, &base, &account, &s2_seed()).await;
+
+    let sqs = worker::sqs().await;
+    let (url, dlq) = worker::queue_with_dlq(&sqs, "run-enrich", 30, 5).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jsonl = dir.path().join("deliveries.jsonl");
+    let mut cfg = worker::sqs_config(&url, &jsonl, &support::unique("run-enrich"), 1, 30);
+    cfg.push_str(&format!(
+        r#"
+[enrich]
+enabled = true
+deadline_ms = 30000
+call_timeout_ms = 20000
+
+[enrich.aliases]
+"{account}" = "payments-prod"
+
+[enrich.endpoints]
+sts = "{moto}"
+logs = "{moto}"
+codepipeline = "{api}"
+codebuild = "{api}"
+codedeploy = "{api}"
+"#,
+        api = server.url,
+    ));
+    let mut herald = worker::Herald::start(dir.path(), 0, &cfg);
+    herald.wait_ready().await;
+    worker::send_all(&sqs, &url, &scenario_lines(S2, &account)).await;
+
+    let failed = |rec: &worker::Recorded| {
+        rec.threads
+            .values()
+            .find(|(_, _, n)| n["status"] == "FAILED" && n["final"] == true)
+            .map(|(_, _, n)| n.clone())
+    };
+    let enriched = |n: &serde_json::Value| {
+        n.pointer("/failure/actions/0/log_tail")
+            .and_then(|t| t.as_array())
+            .is_some_and(|t| !t.is_empty())
+    };
+    let done = worker::wait_until(std::time::Duration::from_secs(120), || {
+        let jsonl = &jsonl;
+        async move {
+            failed(&worker::read_jsonl(std::slice::from_ref(jsonl))).is_some_and(|n| enriched(&n))
+        }
+    })
+    .await;
+    let rec = worker::read_jsonl(std::slice::from_ref(&jsonl));
+    let note = failed(&rec);
+    assert!(
+        done,
+        "no enriched failure delivered: {note:#?}\n{}",
+        herald.log_text()
+    );
+    let note: Notification = serde_json::from_value(note.expect("failure")).expect("model");
+    let a = &note.failure.as_ref().expect("failure").actions[0];
+    assert_eq!(
+        a.reason.as_deref().map(|r| r.contains("mvn package")),
+        Some(true),
+        "{a:#?}"
+    );
+    assert_eq!(a.log_tail.len(), 20, "{a:#?}");
+    assert!(a
+        .log_tail
+        .iter()
+        .any(|l| l.contains("Tests run: 12, Failures: 1")));
+    assert!(a.log_url.as_deref().is_some_and(|u| u.contains("1e81d092")));
+    assert_eq!(note.account_alias.as_deref(), Some("payments-prod"));
+    let slack = all_text(&herald::render::slack::render(&note));
+    assert!(
+        slack.contains("Command did not exit successfully mvn package"),
+        "{slack}"
+    );
+
+    // Every call ran in the member account with the assumed role's keys, and the calls were
+    // counted on /metrics.
+    let seen = server.seen();
+    assert!(!seen.is_empty());
+    assert!(seen
+        .iter()
+        .all(|s| s.access_key.starts_with("ASIA") && s.region == "us-west-2"));
+    let ok = herald
+        .metric("herald_enrich_requests_total", "outcome=\"ok\"")
+        .await;
+    assert!(ok >= 2.0, "enrich requests ok: {ok}");
+    assert_eq!(worker::depth(&sqs, &dlq).await, (0, 0));
+
+    herald.sigterm();
+    let (code, _) = herald.wait_exit(std::time::Duration::from_secs(30)).await;
+    assert_eq!(code, Some(0));
 }

@@ -6,6 +6,7 @@ use crate::app::Runner;
 use crate::config::{Config, Mode};
 use crate::correlate::engine::{Engine, EngineConfig};
 use crate::deliver::{jsonl::JsonlSink, text::TextSink, Sink};
+use crate::enrich::Enricher;
 use crate::event::Event;
 use crate::route::Router;
 use crate::store::{memory::MemoryStore, Store};
@@ -61,13 +62,20 @@ pub fn runner(opts: &ReplayOptions) -> Result<Runner, String> {
             ..EngineConfig::default()
         },
     );
-    Ok(Runner::new(
+    let runner = Runner::new(
         Arc::new(engine),
         router,
         sinks,
         cfg.correlate.mode,
         cfg.correlate.settle_secs,
-    ))
+    );
+    // Replays never call AWS: of `[enrich]`, only the account aliases apply.
+    Ok(
+        match Enricher::aliases_only(&cfg.enrich).map_err(|e| e.to_string())? {
+            Some(e) => runner.with_enricher(Arc::new(e)),
+            None => runner,
+        },
+    )
 }
 
 /// Replays decoded events through a runner in arrival order; returns (events, errors).

@@ -15,6 +15,7 @@ use crate::config::{Config, SourceKind, StoreKind};
 use crate::correlate::engine::{Engine, EngineConfig};
 use crate::correlate::{pointer_key, service_key, target, Target};
 use crate::deliver::{Delivery, MessageRef, Sink, SinkError};
+use crate::enrich::Enricher;
 use crate::event::{decode, Event};
 use crate::server::{serve_worker, WorkerState};
 use crate::source::kinesis::{KinesisOptions, KinesisSource};
@@ -77,9 +78,15 @@ async fn aws_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
 }
 
 /// Runs the worker until a shutdown signal; returns the process exit code.
-pub async fn run(cfg: Config) -> u8 {
+pub async fn run(mut cfg: Config) -> u8 {
     let m = metrics();
     let owner = worker_name();
+    // Chat tokens and webhook URLs from SSM, Secrets Manager or the environment, once, at
+    // start: a reference that does not resolve stops the worker here, naming it.
+    if let Err(e) = cfg.resolve_secrets(None).await {
+        tracing::error!(error = %e, "cannot resolve the destinations' secrets");
+        return 1;
+    }
     let store: Arc<dyn Store> = match cfg.store.kind {
         StoreKind::Memory => Arc::new(MemoryStore::new()),
         StoreKind::Dynamodb => {
@@ -94,8 +101,18 @@ pub async fn run(cfg: Config) -> u8 {
             }
         }
     };
+    let enricher = match enricher(&cfg).await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot set up enrichment");
+            return 1;
+        }
+    };
     let runner = match build_runner(&cfg, store.clone(), &owner) {
-        Ok(r) => Arc::new(r),
+        Ok(r) => Arc::new(match enricher {
+            Some(e) => r.with_enricher(e),
+            None => r,
+        }),
         Err(e) => {
             tracing::error!(error = %e, "cannot build the pipeline");
             return 1;
@@ -248,6 +265,26 @@ pub async fn run(cfg: Config) -> u8 {
 
 /// The pipeline for `run`: destinations, routing and mode as `replay` builds them, on the
 /// given store, with this worker's name and lease in the engine and every sink counted.
+/// The enricher `[enrich]` asks for: `None` when it is off and names no account aliases.
+/// Herald's own credentials and region come from the SDK's default chain; the reader roles are
+/// assumed with them.
+async fn enricher(cfg: &Config) -> Result<Option<Arc<Enricher>>, String> {
+    let e = &cfg.enrich;
+    if !e.enabled && e.aliases.is_empty() {
+        return Ok(None);
+    }
+    let base = aws_config(None).await;
+    let enricher = Enricher::new(e.clone(), &base).map_err(|e| e.to_string())?;
+    tracing::info!(
+        enabled = e.enabled,
+        role_arn_template = %e.role_arn_template,
+        allowed_accounts = e.allowed_accounts.len(),
+        aliases = e.aliases.len(),
+        "enrichment"
+    );
+    Ok(Some(Arc::new(enricher)))
+}
+
 fn build_runner(cfg: &Config, store: Arc<dyn Store>, owner: &str) -> Result<Runner, String> {
     let built = replay::runner(&ReplayOptions {
         jsonl: None,

@@ -81,6 +81,9 @@ pub struct Config {
     pub server: ServerConfig,
     /// Where thread state lives for `herald run`.
     pub store: StoreConfig,
+    /// What `herald run` asks AWS about a failure before delivering it (off by default; the
+    /// `aliases` map applies either way).
+    pub enrich: crate::enrich::EnrichConfig,
 }
 
 impl Config {
@@ -132,6 +135,7 @@ impl Config {
         errors.extend(self.source.problems());
         errors.extend(self.server.problems());
         errors.extend(self.store.problems());
+        errors.extend(self.enrich.problems());
         if errors.is_empty() {
             Ok(())
         } else {
@@ -462,6 +466,19 @@ impl Config {
         if let Some(v) = env("HERALD_DYNAMODB_ENDPOINT") {
             self.store.endpoint = Some(v);
         }
+        if let Some(v) = env("HERALD_ENRICH") {
+            match v.trim() {
+                "true" | "1" | "on" => self.enrich.enabled = true,
+                "false" | "0" | "off" => self.enrich.enabled = false,
+                _ => errors.push(format!("HERALD_ENRICH={v:?}: expected true or false")),
+            }
+        }
+        if let Some(v) = env("HERALD_ENRICH_ROLE_ARN_TEMPLATE") {
+            self.enrich.role_arn_template = v;
+        }
+        if let Some(v) = env("HERALD_ENRICH_EXTERNAL_ID") {
+            self.enrich.external_id = Some(v);
+        }
         if let Some(v) = env("HERALD_LISTEN") {
             self.server.listen = v;
         }
@@ -514,6 +531,56 @@ mod tests {
             err.contains("default_destination: unknown destination \"nowhere\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_enrich_section_is_checked_and_overridden_from_the_environment() {
+        let cfg: Config = toml::from_str(
+            r#"
+            [enrich]
+            deadline_ms = 0
+            role_arn_template = "herald-reader"
+            aliases = { "1234" = "short" }
+            [enrich.endpoints]
+            lambda = "http://127.0.0.1:1"
+            "#,
+        )
+        .expect("toml");
+        assert!(!cfg.enrich.enabled, "off unless asked for");
+        let err = cfg
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        for want in [
+            "enrich.deadline_ms must be 1..=60000",
+            "enrich.role_arn_template must be an ARN",
+            "\"1234\" is not a 12-digit account id",
+            "enrich.endpoints.lambda: unknown service",
+        ] {
+            assert!(err.contains(want), "{want}: {err}");
+        }
+
+        let mut cfg = Config::default();
+        let env = |k: &str| match k {
+            "HERALD_ENRICH" => Some("true".to_string()),
+            "HERALD_ENRICH_ROLE_ARN_TEMPLATE" => {
+                Some("arn:aws:iam::{account}:role/reader".to_string())
+            }
+            _ => None,
+        };
+        cfg.apply_env(env).expect("valid");
+        assert!(cfg.enrich.enabled);
+        assert_eq!(
+            cfg.enrich.role_arn_template,
+            "arn:aws:iam::{account}:role/reader"
+        );
+        let bad = cfg
+            .apply_env(|k| (k == "HERALD_ENRICH").then(|| "yes please".to_string()))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(bad.contains("HERALD_ENRICH=\"yes please\""), "{bad}");
     }
 
     #[test]

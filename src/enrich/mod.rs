@@ -449,6 +449,24 @@ impl Enricher {
         })
     }
 
+    /// The account aliases of `cfg` and nothing else: never an AWS call (`replay`, `demo`).
+    /// `None` when there are none.
+    pub fn aliases_only(cfg: &EnrichConfig) -> Result<Option<Self>, EnrichError> {
+        if cfg.aliases.is_empty() {
+            return Ok(None);
+        }
+        let cfg = EnrichConfig {
+            enabled: false,
+            organizations: false,
+            aliases: cfg.aliases.clone(),
+            ..EnrichConfig::default()
+        };
+        let offline = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        Self::new(cfg, &offline).map(Some)
+    }
+
     pub fn config(&self) -> &EnrichConfig {
         &self.cfg
     }
