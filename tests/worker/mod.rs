@@ -139,6 +139,11 @@ impl Herald {
     /// Starts `herald run --config <dir>/herald-N.toml` with `config` (its `[server] listen`
     /// is added here), logging to `<dir>/herald-N.log`.
     pub fn start(dir: &Path, n: usize, config: &str) -> Herald {
+        Self::start_env(dir, n, config, &[])
+    }
+
+    /// [`Herald::start`] with more environment variables.
+    pub fn start_env(dir: &Path, n: usize, config: &str, env: &[(&str, &str)]) -> Herald {
         let port = free_port();
         let path = dir.join(format!("herald-{n}.toml"));
         let text = format!(
@@ -156,6 +161,7 @@ impl Herald {
             .env("AWS_REGION", "us-east-1")
             .env("RUST_LOG", "info")
             .env_remove("AWS_ENDPOINT_URL")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(err)
             .spawn()
