@@ -4,7 +4,7 @@
 use crate::config::Mode;
 use crate::correlate::engine::Engine;
 use crate::correlate::Thread;
-use crate::deliver::{Delivery, Op, Sink, SinkError};
+use crate::deliver::{Delivery, MessageRef, Op, Sink, SinkError};
 use crate::event::Event;
 use crate::notification::Notification;
 use crate::route::Router;
@@ -171,7 +171,8 @@ impl Runner {
             {
                 break;
             }
-            let Some(note) = thread.notification() else {
+            let fresh = self.engine.take_fresh(key, thread.note_hash);
+            let Some(mut note) = fresh.or_else(|| thread.notification()) else {
                 break;
             };
             if thread.behind(&self.wanted(&thread, &note)).is_empty() {
@@ -195,10 +196,12 @@ impl Runner {
                     // Someone else holds the lease and will deliver, or nothing is left to do.
                     None => break,
                 }
+                // The thread as of the lease may be newer than the one loaded.
+                note = match thread.notification() {
+                    Some(n) => n,
+                    None => break,
+                };
             }
-            let Some(mut note) = thread.notification() else {
-                break;
-            };
             // Enrichment runs only here, for a thread about to be delivered, bounded by its own
             // deadline; what it learns is stored with the thread so it is fetched once.
             if let Some(enricher) = &self.enricher {
@@ -226,12 +229,22 @@ impl Runner {
                     }
                 }
             }
-            let work: Vec<String> = thread
+            // What each destination shows now, taken out so the thread itself can be let go:
+            // the in-process store then records in place instead of copying a shared thread.
+            let work: Vec<(String, Option<MessageRef>)> = thread
                 .behind(&self.wanted(&thread, &note))
                 .into_iter()
-                .cloned()
+                .map(|d| {
+                    let shown = thread.deliveries.get(d).and_then(|r| r.message.clone());
+                    (d.clone(), shown)
+                })
                 .collect();
-            for (i, dest) in work.iter().enumerate() {
+            let (seq, message_id) = (thread.seq, thread.message_id(key));
+            drop(thread);
+            let mut note = Some(note);
+            let mut recorded = None;
+            for (i, (dest, existing)) in work.iter().enumerate() {
+                let last = i + 1 == work.len();
                 let sink = match self.sinks.get(dest) {
                     Some(s) => s,
                     None => {
@@ -239,26 +252,33 @@ impl Runner {
                         return Err(RunError::NoSink(dest.clone()));
                     }
                 };
-                let existing = thread.deliveries.get(dest).and_then(|r| r.message.clone());
                 let op = if existing.is_some() {
                     Op::Update
                 } else {
                     Op::Post
                 };
+                // The last destination takes the notification itself, the others a copy.
+                let notification = match (last, &mut note) {
+                    (true, n) => n.take(),
+                    (false, n) => n.clone(),
+                };
+                let Some(notification) = notification else {
+                    break;
+                };
                 let delivery = Delivery {
                     op,
-                    thread: thread.message_id(key),
+                    thread: message_id.clone(),
                     destination: dest.clone(),
-                    notification: note.clone(),
+                    notification,
                     message: existing.clone(),
                 };
                 match sink.deliver(&delivery).await {
                     Ok(reference) => {
                         // An edit keeps the message's original reference.
-                        let reference = existing.unwrap_or(reference);
-                        let last = i + 1 == work.len();
-                        self.engine
-                            .record(key, dest, thread.seq, reference, last, now)
+                        let reference = existing.clone().unwrap_or(reference);
+                        recorded = self
+                            .engine
+                            .record(key, dest, seq, reference, last, now)
                             .await?;
                         match op {
                             Op::Post => total.posts += 1,
@@ -266,6 +286,13 @@ impl Runner {
                         }
                     }
                     Err(e) => {
+                        tracing::warn!(
+                            thread = key,
+                            destination = %dest,
+                            op = ?op,
+                            error = %e,
+                            "not delivered; left for redelivery"
+                        );
                         self.engine.release(key, now).await?;
                         return Err(RunError::Sink {
                             destination: dest.clone(),
@@ -273,6 +300,12 @@ impl Runner {
                         });
                     }
                 }
+            }
+            // Done, unless the thread moved on while this worker delivered (the record's
+            // write re-reads on a lost race, so it shows what other workers changed): then
+            // go round again for the newer notification.
+            if recorded.is_some_and(|t| t.seq == seq && !self.engine.holds(&t, now)) {
+                break;
             }
         }
         Ok(total)

@@ -66,7 +66,13 @@ pub struct Engine {
     local: Option<std::sync::Mutex<Local>>,
     cfg: EngineConfig,
     pub stats: Stats,
+    /// Notifications built by changes and not yet delivered, by thread key, with the content
+    /// hash they were built for. See [`Engine::take_fresh`].
+    fresh: std::sync::Mutex<std::collections::HashMap<String, (u64, Notification)>>,
 }
+
+/// Fresh notifications kept at most; past this they are dropped (and built again if needed).
+const FRESH_MAX: usize = 4096;
 
 #[derive(Default)]
 struct Local {
@@ -93,6 +99,7 @@ impl Engine {
             local,
             cfg,
             stats: Stats::default(),
+            fresh: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -146,6 +153,9 @@ impl Engine {
         init: impl Fn() -> Option<Thread>,
         mut f: impl FnMut(&mut Thread) -> bool,
     ) -> Result<Option<(Arc<Thread>, bool)>, StoreError> {
+        if let Some(mut local) = self.local() {
+            return Ok(self.update_local(&mut local, key, now, init, f));
+        }
         let mut current = self.load(key).await?;
         for _ in 0..MAX_ATTEMPTS {
             // Optimistic concurrency: mutate a copy, publish it only if the version still holds.
@@ -160,25 +170,6 @@ impl Engine {
                 return Ok(Some((original.unwrap_or_else(|| Arc::new(thread)), false)));
             }
             self.stats.store_writes.fetch_add(1, Ordering::Relaxed);
-            if let Some(mut local) = self.local() {
-                let found = local.items.get(key).map(|(v, _, t)| (*v, t.clone()));
-                if found.as_ref().map(|(v, _)| *v) == version {
-                    let next = version.map_or(1, |v| v + 1);
-                    let thread = Arc::new(thread);
-                    local.items.insert(
-                        key.to_owned(),
-                        (next, now + self.cfg.ttl_secs, thread.clone()),
-                    );
-                    local.writes += 1;
-                    if local.writes % SWEEP_EVERY == 0 {
-                        local.items.retain(|_, (_, expires, _)| *expires > now);
-                    }
-                    return Ok(Some((thread, true)));
-                }
-                self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
-                current = found;
-                continue;
-            }
             let state = serde_json::to_vec(&thread)
                 .map_err(|e| StoreError::Rejected(format!("serialising {key}: {e}")))?;
             let item = Item {
@@ -210,6 +201,47 @@ impl Engine {
         )))
     }
 
+    /// [`Engine::update`] on the in-process store: under its lock, so no other writer can
+    /// interleave and there is no version to race for. The thread is changed in place (copied
+    /// first only while someone still holds the previous `Arc`), so a write costs no copy.
+    fn update_local(
+        &self,
+        local: &mut Local,
+        key: &str,
+        now: i64,
+        init: impl Fn() -> Option<Thread>,
+        mut f: impl FnMut(&mut Thread) -> bool,
+    ) -> Option<(Arc<Thread>, bool)> {
+        let expires = now + self.cfg.ttl_secs;
+        let written = match local.items.get_mut(key) {
+            Some((version, until, thread)) => {
+                if !f(Arc::make_mut(thread)) {
+                    return Some((thread.clone(), false));
+                }
+                *version += 1;
+                *until = expires;
+                thread.clone()
+            }
+            None => {
+                let mut thread = init()?;
+                if !f(&mut thread) {
+                    return Some((Arc::new(thread), false));
+                }
+                let thread = Arc::new(thread);
+                local
+                    .items
+                    .insert(key.to_owned(), (1, expires, thread.clone()));
+                thread
+            }
+        };
+        self.stats.store_writes.fetch_add(1, Ordering::Relaxed);
+        local.writes += 1;
+        if local.writes.is_multiple_of(SWEEP_EVERY) {
+            local.items.retain(|_, (_, until, _)| *until > now);
+        }
+        Some((written, true))
+    }
+
     /// Applies a batch of events; returns the keys of every thread the batch touched (changed
     /// or not: a redelivered message finds its thread unchanged but maybe not yet delivered).
     /// A change that leaves delivery work takes the thread's delivery lease in the same write
@@ -238,43 +270,23 @@ impl Engine {
         // Pointer bookkeeping for what the direct events taught, and whatever that releases.
         let mut pointers: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
         let mut services: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
-        for evs in direct.values() {
-            for ev in evs {
-                match ev {
-                    Event::PipelineExecution(e) => pointers
-                        .entry(super::pointer_key(
-                            &e.meta.account,
-                            &e.meta.region,
-                            &e.pipeline,
-                        ))
-                        .or_default()
-                        .push(ev),
-                    Event::StageExecution(e) => pointers
-                        .entry(super::pointer_key(
-                            &e.meta.account,
-                            &e.meta.region,
-                            &e.pipeline,
-                        ))
-                        .or_default()
-                        .push(ev),
-                    Event::ActionExecution(e) => pointers
-                        .entry(super::pointer_key(
-                            &e.meta.account,
-                            &e.meta.region,
-                            &e.pipeline,
-                        ))
-                        .or_default()
-                        .push(ev),
-                    Event::EcsDeployment(d) => services
-                        .entry(super::service_key(
-                            &d.meta.account,
-                            &d.meta.region,
-                            &d.cluster,
-                            &d.service,
-                        ))
-                        .or_default()
-                        .push(ev),
-                    _ => {}
+        for (key, evs) in &direct {
+            let Some(pointer) = super::pointer_of(key) else {
+                continue;
+            };
+            if pointer.starts_with("pl#") {
+                pointers
+                    .entry(pointer)
+                    .or_default()
+                    .extend(evs.iter().copied());
+            } else {
+                let deployments: Vec<&Event> = evs
+                    .iter()
+                    .copied()
+                    .filter(|ev| matches!(ev, Event::EcsDeployment(_)))
+                    .collect();
+                if !deployments.is_empty() {
+                    services.entry(pointer).or_default().extend(deployments);
                 }
             }
         }
@@ -438,7 +450,7 @@ impl Engine {
                 .update(&key, now, init, |t| {
                     let c = t.apply(&ev);
                     if c {
-                        self.after_change(t, now, wants);
+                        self.after_change(&key, t, now, wants);
                     }
                     c
                 })
@@ -452,10 +464,32 @@ impl Engine {
 
     /// After a state change: bump the notification seq if its content changed, and take the
     /// delivery lease when that leaves work and the lease is free.
-    fn after_change(&self, t: &mut Thread, now: i64, wants: Wants<'_>) {
-        let changed = t.refresh(now);
-        if changed.is_some_and(|note| wants(t, &note)) && t.lease_free_for(&self.cfg.owner, now) {
+    fn after_change(&self, key: &str, t: &mut Thread, now: i64, wants: Wants<'_>) {
+        let Some(note) = t.refresh(now) else {
+            return;
+        };
+        if !wants(t, &note) {
+            return;
+        }
+        if t.lease_free_for(&self.cfg.owner, now) {
             self.take_lease(t, now);
+        }
+        // Kept for the delivery that follows, so it need not build the notification again.
+        let mut fresh = self.fresh.lock().unwrap_or_else(|p| p.into_inner());
+        if fresh.len() >= FRESH_MAX {
+            fresh.clear();
+        }
+        fresh.insert(key.to_owned(), (t.note_hash, note));
+    }
+
+    /// The notification the last change of `key` built, if it is the one a thread whose
+    /// notification hashes to `hash` shows (a lost race or another worker's write makes it
+    /// stale, and then it is not returned).
+    pub fn take_fresh(&self, key: &str, hash: u64) -> Option<Notification> {
+        let mut fresh = self.fresh.lock().unwrap_or_else(|p| p.into_inner());
+        match fresh.remove(key) {
+            Some((h, note)) if h == hash => Some(note),
+            _ => None,
         }
     }
 
@@ -478,7 +512,7 @@ impl Engine {
                         c |= t.apply(ev);
                     }
                     if c {
-                        self.after_change(t, now, wants);
+                        self.after_change(key, t, now, wants);
                     }
                     c
                 },
@@ -557,6 +591,16 @@ impl Engine {
                 now,
                 || None,
                 |t| {
+                    let releasing = release && t.lease.as_ref().is_some_and(|l| l.owner == owner);
+                    let shown = t
+                        .deliveries
+                        .get(destination)
+                        .is_some_and(|r| r.message.is_some() && r.seq >= seq);
+                    if shown && !releasing {
+                        // Nothing to record: leave the thread untouched (the in-process store
+                        // changes it in place).
+                        return false;
+                    }
                     let rec = t.deliveries.entry(destination.to_owned()).or_default();
                     let mut changed = false;
                     if rec.message.is_none() {

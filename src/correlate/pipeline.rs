@@ -359,7 +359,7 @@ impl PipelineExec {
         let (st, is_final) = self.status();
         let succeeded = st == status::SUCCEEDED;
         let mut stages: Vec<(&String, &StageRec)> = self.stages.iter().collect();
-        stages.sort_by_key(|(name, s)| (s.first_seen, (*name).clone()));
+        stages.sort_by(|a, b| (a.1.first_seen, a.0).cmp(&(b.1.first_seen, b.0)));
         let stages = stages
             .into_iter()
             .filter(|(name, _)| !name.is_empty())
@@ -395,12 +395,23 @@ impl PipelineExec {
         };
         let trigger = self.trigger.as_ref().and_then(|t| t.trigger_type.clone());
         let region = &self.region;
+        // Built by hand, not with format!: this runs on every change of every execution.
+        let mut url = String::with_capacity(128 + 2 * region.len() + self.pipeline.len());
+        for part in [
+            "https://",
+            region,
+            ".console.aws.amazon.com/codesuite/codepipeline/pipelines/",
+            &self.pipeline,
+            "/executions/",
+            &self.execution_id,
+            "/timeline?region=",
+            region,
+        ] {
+            url.push_str(part);
+        }
         let mut links = vec![n::Link {
             label: "execution".into(),
-            url: format!(
-                "https://{region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/{}/executions/{}/timeline?region={region}",
-                self.pipeline, self.execution_id
-            ),
+            url,
         }];
         for (id, b) in &self.builds {
             if let Some(url) = &b.log_link {

@@ -53,8 +53,9 @@ impl Sink for JsonlSink {
             notification: &d.notification,
         };
         let result = (|| {
-            let mut text =
-                serde_json::to_vec(&line).map_err(|e| SinkError::Rejected(e.to_string()))?;
+            let mut text = Vec::with_capacity(1024);
+            serde_json::to_writer(&mut text, &line)
+                .map_err(|e| SinkError::Rejected(e.to_string()))?;
             text.push(b'\n');
             let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
             // One write call per line: lines from concurrent deliveries never interleave.
