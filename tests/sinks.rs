@@ -451,7 +451,15 @@ async fn discord_429_retry_after_is_honoured_when_the_limiter_is_bypassed() {
         .iter()
         .find(|r| r.at > limited.at)
         .expect("a request after the 429");
-    // The 429 said to wait for the rest of the 2-second window: the next request did.
+    // The 429 said to wait for the rest of the 2-second window (its `retry_after`, float
+    // seconds, counted from the window's first request): the next request did, and went through.
+    let reset =
+        (requests[0].at + chat_servers::discord::WINDOW).saturating_duration_since(limited.at);
+    let waited = next.at.saturating_duration_since(limited.at);
+    assert!(
+        waited + Duration::from_millis(50) >= reset,
+        "retried after {waited:?}, retry_after was {reset:?}"
+    );
     assert!(
         next.status == 200,
         "the request after the wait went through"
@@ -592,6 +600,42 @@ async fn teams_429_retry_after_is_honoured_and_503_is_transient() {
 
 // ---------------------------------------------------------------------------------------------
 // Webhook
+
+#[tokio::test]
+async fn a_provider_that_hangs_is_timed_out_and_retried() {
+    let server = WebhookServer::start("HANGTOKEN").await;
+    server.hang(1);
+    let sink: Arc<dyn Sink> = Arc::new(
+        WebhookSink::new(WebhookConfig::new(Secret::new(server.webhook()), None))
+            .expect("a client"),
+    );
+    let mut p = policy(3);
+    p.attempt_timeout_ms = 300;
+    let paced = Paced::new(sink, Arc::new(Limiter::pause_only()), "hang", p);
+    let started = Instant::now();
+    paced
+        .deliver(&delivery(Op::Post, "t", samples::build_failure(), None))
+        .await
+        .expect("delivered by the second attempt");
+    let took = started.elapsed();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "one attempt hung, the next went through");
+    assert_eq!((requests[0].status, requests[1].status), (0, 200));
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(5),
+        "the hung attempt was cut at its timeout: {took:?}"
+    );
+
+    // Every attempt hangs: the error goes back to the caller (for redelivery), in bounded time.
+    server.hang(3);
+    let started = Instant::now();
+    let e = paced
+        .deliver(&delivery(Op::Post, "t2", samples::build_failure(), None))
+        .await
+        .expect_err("no attempt answered");
+    assert!(matches!(e, SinkError::Transient(_)), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
 
 #[tokio::test]
 async fn webhook_signature_verifies_with_the_shared_secret() {

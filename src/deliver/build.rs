@@ -87,6 +87,21 @@ fn required(name: &str, r: &Option<SecretRef>) -> Result<Secret, String> {
     secret(name, r)?.ok_or_else(|| format!("`{name}` is missing"))
 }
 
+/// The budget a webhook destination spends: the provider limits per webhook, so two
+/// destinations on one webhook share one. Keyed by the id in the URL (Discord's
+/// `/api/webhooks/{id}/{token}`, a Teams workflow's `/workflows/{id}/...`), never by the token or
+/// signature that follows it; the destination's name when the URL has no such id.
+fn budget_key(kind: &str, url: &str, marker: &str, name: &str) -> String {
+    let id = url
+        .split_once(marker)
+        .and_then(|(_, rest)| rest.split(['/', '?']).next())
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    match id {
+        Some(id) => format!("{kind}:{id}"),
+        None => format!("{kind}:{name}"),
+    }
+}
+
 fn build_one(
     d: &DestinationConfig,
     opts: &SinkOptions,
@@ -143,7 +158,7 @@ fn build_one(
         SinkKind::Discord => {
             let mut c = DiscordConfig::new(required("webhook_url", &d.webhook_url)?);
             c.timeout = timeout;
-            let key = format!("discord:{}", d.name);
+            let key = budget_key("discord", c.webhook_url.expose(), "webhooks/", &d.name);
             let sink = DiscordSink::new(c).map_err(|e| e.to_string())?;
             (
                 Arc::new(sink),
@@ -155,7 +170,7 @@ fn build_one(
         SinkKind::Teams => {
             let mut c = TeamsConfig::new(required("webhook_url", &d.webhook_url)?);
             c.timeout = timeout;
-            let key = format!("teams:{}", d.name);
+            let key = budget_key("teams", c.webhook_url.expose(), "workflows/", &d.name);
             let sink = TeamsSink::new(c).map_err(|e| e.to_string())?;
             (
                 Arc::new(sink),
@@ -210,6 +225,28 @@ mod tests {
         let c: Config = toml::from_str(text).expect("toml");
         c.validate().expect("valid");
         c
+    }
+
+    #[test]
+    fn webhook_budgets_are_keyed_by_the_webhook_id_never_its_secret() {
+        let d = "https://discord.com/api/webhooks/1400000000000000001/s3cr3t-t0ken";
+        assert_eq!(
+            budget_key("discord", d, "webhooks/", "ops"),
+            "discord:1400000000000000001"
+        );
+        assert_eq!(
+            budget_key("discord", &format!("{d}?thread_id=7"), "webhooks/", "dev"),
+            "discord:1400000000000000001",
+            "two destinations on one webhook share its budget"
+        );
+        let t = "https://prod-07.westeurope.logic.azure.com:443/workflows/4f1c2e0a9b/triggers/manual/paths/invoke?api-version=2016-06-01&sig=SIGNATURE";
+        let k = budget_key("teams", t, "workflows/", "mgmt");
+        assert_eq!(k, "teams:4f1c2e0a9b");
+        assert!(!k.contains("SIGNATURE"));
+        assert_eq!(
+            budget_key("teams", "https://example.com/hook", "workflows/", "mgmt"),
+            "teams:mgmt"
+        );
     }
 
     #[test]

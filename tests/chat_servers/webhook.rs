@@ -1,6 +1,6 @@
 //! A generic webhook receiver: accepts `POST /hooks/{token}` (200), records the exact bytes for
 //! signature checks, answers an unknown token with a 404 that echoes the path, and can be told
-//! to answer 503 for the next N requests.
+//! to answer 503 for the next N requests, or to hang (never answer) on them.
 
 use super::{serve, Recorded};
 use axum::body::Bytes;
@@ -15,6 +15,7 @@ use tokio::time::Instant;
 struct St {
     token: String,
     fail_503: u32,
+    hang: u32,
     requests: Vec<Recorded>,
 }
 
@@ -29,6 +30,7 @@ impl WebhookServer {
         let st = Arc::new(Mutex::new(St {
             token: token.to_string(),
             fail_503: 0,
+            hang: 0,
             requests: Vec::new(),
         }));
         let app = Router::new()
@@ -48,6 +50,11 @@ impl WebhookServer {
         self.st.lock().unwrap().fail_503 = n;
     }
 
+    /// The next `n` requests are recorded and then never answered (a provider that hangs).
+    pub fn hang(&self, n: u32) {
+        self.st.lock().unwrap().hang = n;
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.st.lock().unwrap().requests.clone()
     }
@@ -62,8 +69,21 @@ async fn receive(
     body: Bytes,
 ) -> Response {
     let mut rec = Recorded::new(&m, &uri, &headers, &body);
+    let hang = {
+        let mut st = st.lock().unwrap();
+        rec.at = Instant::now();
+        let hang = st.hang > 0;
+        if hang {
+            st.hang -= 1;
+            rec.status = 0;
+            st.requests.push(rec.clone());
+        }
+        hang
+    };
+    if hang {
+        std::future::pending::<()>().await;
+    }
     let mut st = st.lock().unwrap();
-    rec.at = Instant::now();
     let resp = if st.fail_503 > 0 {
         st.fail_503 -= 1;
         StatusCode::SERVICE_UNAVAILABLE.into_response()
