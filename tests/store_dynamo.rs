@@ -493,3 +493,122 @@ async fn unacknowledged_write_found_on_retry_counts_as_written() {
     );
     assert_eq!(store.requests().conflicts, 1);
 }
+
+/// DynamoDB's answer to `DescribeTable` for an ACTIVE table.
+fn active_table(name: &str) -> String {
+    format!(
+        r#"{{"Table":{{"TableName":"{name}","TableStatus":"ACTIVE","KeySchema":[{{"AttributeName":"pk","KeyType":"HASH"}}],"AttributeDefinitions":[{{"AttributeName":"pk","AttributeType":"S"}}]}}}}"#
+    )
+}
+
+const TTL_ENABLED: &str =
+    r#"{"TimeToLiveDescription":{"TimeToLiveStatus":"ENABLED","AttributeName":"expires_at"}}"#;
+
+fn targets(script: &scripted::Script) -> Vec<String> {
+    script
+        .seen()
+        .iter()
+        .map(|t| t.trim_start_matches("DynamoDB_20120810.").to_owned())
+        .collect()
+}
+
+/// `herald run` starting on the table the deploy template created (ACTIVE, TTL on
+/// `expires_at`): describe calls only, so the task role needs no CreateTable or
+/// UpdateTimeToLive.
+#[tokio::test]
+async fn an_existing_table_is_only_described_at_start() {
+    let (store, script) = scripted_store(vec![
+        scripted::ok(&active_table("herald-scripted")),
+        scripted::ok(TTL_ENABLED),
+    ])
+    .await;
+    store.create_table_if_missing().await.expect("start");
+    assert_eq!(targets(&script), ["DescribeTable", "DescribeTimeToLive"]);
+}
+
+/// A task role without dynamodb:DescribeTable: the start fails naming the operation and the
+/// table, and no CreateTable is tried behind the refusal.
+#[tokio::test]
+async fn a_refused_describe_is_reported_not_followed_by_a_create() {
+    let (store, script) = scripted_store(vec![scripted::error(400, "AccessDeniedException")]).await;
+    match store.create_table_if_missing().await {
+        Err(StoreError::Rejected(msg)) => assert!(
+            msg.contains("DescribeTable")
+                && msg.contains("herald-scripted")
+                && msg.contains("AccessDeniedException"),
+            "{msg}"
+        ),
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    assert_eq!(targets(&script), ["DescribeTable"]);
+}
+
+/// Only a table that does not exist is created (tests and local runs rely on it).
+#[tokio::test]
+async fn a_missing_table_is_created_after_the_describe() {
+    let (store, script) = scripted_store(vec![
+        scripted::error(400, "ResourceNotFoundException"),
+        scripted::ok(&active_table("herald-scripted")),
+        scripted::ok(&active_table("herald-scripted")),
+        scripted::ok(TTL_ENABLED),
+    ])
+    .await;
+    store.create_table_if_missing().await.expect("create");
+    assert_eq!(
+        targets(&script),
+        [
+            "DescribeTable",
+            "CreateTable",
+            "DescribeTable",
+            "DescribeTimeToLive"
+        ]
+    );
+}
+
+/// The Kinesis lease table: the same rule, one DescribeTable when it exists (the deploy
+/// template creates it in kinesis mode), CreateTable only after ResourceNotFoundException, and
+/// a refused describe reported naming the table.
+#[tokio::test]
+async fn the_lease_table_is_described_before_any_create() {
+    use herald::source::lease::LeaseTable;
+    let lease_table = |endpoint: String| async move {
+        let client = Client::new(&support::sdk_config(&endpoint).await);
+        LeaseTable::new(client, "herald-leases-scripted", "arn:stream")
+    };
+
+    let (endpoint, script) =
+        scripted::serve(vec![scripted::ok(&active_table("herald-leases-scripted"))]).await;
+    lease_table(endpoint)
+        .await
+        .create_table_if_missing()
+        .await
+        .expect("existing lease table");
+    assert_eq!(targets(&script), ["DescribeTable"]);
+
+    let (endpoint, script) = scripted::serve(vec![
+        scripted::error(400, "ResourceNotFoundException"),
+        scripted::ok(&active_table("herald-leases-scripted")),
+    ])
+    .await;
+    lease_table(endpoint)
+        .await
+        .create_table_if_missing()
+        .await
+        .expect("missing lease table created");
+    assert_eq!(targets(&script), ["DescribeTable", "CreateTable"]);
+
+    let (endpoint, script) =
+        scripted::serve(vec![scripted::error(400, "AccessDeniedException")]).await;
+    let err = lease_table(endpoint)
+        .await
+        .create_table_if_missing()
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("DescribeTable") && err.contains("herald-leases-scripted"),
+        "{err}"
+    );
+    assert_eq!(targets(&script), ["DescribeTable"]);
+}

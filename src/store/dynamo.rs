@@ -225,11 +225,40 @@ impl DynamoStore {
         }
     }
 
-    /// Creates the table (on-demand billing, partition key `pk`) if it does not exist, waits for
-    /// it to be ACTIVE, then makes sure TTL is enabled on `expires_at`. Safe to call from several
-    /// processes at once. For tests, `herald replay --store dynamodb` and local runs: production
-    /// tables come from CloudFormation.
+    /// Makes sure the table exists, is ACTIVE and has TTL on `expires_at`, creating it
+    /// (on-demand billing, partition key `pk`) only when `DescribeTable` says it does not exist.
+    /// Safe to call from several processes at once.
+    ///
+    /// A table that already exists with TTL enabled (as the deploy template creates it) costs
+    /// one `DescribeTable` and one `DescribeTimeToLive`, so a deployed worker needs neither
+    /// `dynamodb:CreateTable` nor `dynamodb:UpdateTimeToLive`; any other `DescribeTable` failure
+    /// (AccessDenied included) is returned as it is, never papered over by a create. Creation is
+    /// for tests, `herald replay --store dynamodb` and local runs.
     pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
+        let described = self
+            .retrying("DescribeTable", None, || {
+                self.client.describe_table().table_name(&self.table).send()
+            })
+            .await;
+        let active = match described {
+            Ok(out) => out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                self.create_table().await?;
+                false
+            }
+            Err(e) => return Err(self.failure("DescribeTable", e)),
+        };
+        if !active {
+            self.wait_active().await?;
+        }
+        self.enable_ttl().await
+    }
+
+    /// `CreateTable`; a table another process created meanwhile is fine.
+    async fn create_table(&self) -> Result<(), StoreError> {
         let construction =
             |e: aws_sdk_dynamodb::error::BuildError| self.rejected("CreateTable", &e.to_string());
         let key = AttributeDefinition::builder()
@@ -254,14 +283,18 @@ impl DynamoStore {
             })
             .await;
         match created {
-            Ok(_) => tracing::info!(table = %self.table, "created DynamoDB table"),
+            Ok(_) => {
+                tracing::info!(table = %self.table, "created DynamoDB table");
+                Ok(())
+            }
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_in_use_exception()) => {}
-            Err(e) => return Err(self.failure("CreateTable", e)),
+                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.failure("CreateTable", e)),
         }
-        self.wait_active().await?;
-        self.enable_ttl().await
     }
 
     async fn wait_active(&self) -> Result<(), StoreError> {
