@@ -423,8 +423,16 @@ async fn scripted_store(replies: Vec<scripted::Reply>) -> (DynamoStore, Arc<scri
 const STORED: &str =
     r#"{"pk":{"S":"k"},"version":{"N":"2"},"state":{"B":"AAH/"},"expires_at":{"N":"1900000000"}}"#;
 
+fn throttled_metric(op: &str) -> u64 {
+    herald::telemetry::metrics()
+        .store_requests
+        .with_label_values(&[op, "throttled"])
+        .get()
+}
+
 #[tokio::test]
 async fn throttled_reads_are_retried_then_succeed() {
+    let before = throttled_metric("get");
     let (store, script) = scripted_store(vec![
         scripted::error(400, "ProvisionedThroughputExceededException"),
         scripted::error(400, "ThrottlingException"),
@@ -437,10 +445,16 @@ async fn throttled_reads_are_retried_then_succeed() {
     assert_eq!(script.seen().len(), 4);
     let counts = store.requests();
     assert_eq!((counts.gets, counts.retries), (4, 3));
+    // The two throttles count as throttled (the 503 does not), in the store's counts and in
+    // the metric the HeraldStoreThrottled alert reads (other tests of this binary may add to
+    // it concurrently, hence at least).
+    assert_eq!(counts.throttled, 2);
+    assert!(throttled_metric("get") >= before + 2);
 }
 
 #[tokio::test]
 async fn persistent_throttling_gives_unavailable_after_the_bounded_attempts() {
+    let before = throttled_metric("put");
     let (store, script) = scripted_store(vec![scripted::error(400, "RequestLimitExceeded")]).await;
     match store.put("k", &item(1, b""), None).await {
         Err(StoreError::Unavailable(msg)) => {
@@ -454,6 +468,14 @@ async fn persistent_throttling_gives_unavailable_after_the_bounded_attempts() {
     // Exactly our 5 attempts reached the wire: the SDK's own retries are off, not multiplied in.
     assert_eq!(script.seen().len(), 5);
     assert_eq!(store.requests().retries, 4);
+    // Every throttled answer counts, the last one too.
+    assert_eq!(store.requests().throttled, 5);
+    let metrics = herald::telemetry::metrics().render();
+    assert!(throttled_metric("put") >= before + 5, "{metrics}");
+    assert!(
+        metrics.contains(r#"herald_store_requests_total{op="put",outcome="throttled"}"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -464,6 +486,7 @@ async fn validation_errors_are_rejected_without_retry() {
         other => panic!("expected Rejected, got {other:?}"),
     }
     assert_eq!(script.seen().len(), 1);
+    assert_eq!(store.requests().throttled, 0);
 }
 
 #[tokio::test]

@@ -110,6 +110,9 @@ pub struct StoreCounts {
     pub conflicts: u64,
     /// Requests re-sent after a throttle, a 5xx, a timeout or a connection failure.
     pub retries: u64,
+    /// Requests answered with a throttling error ([`is_throttling`]), the last attempt of a
+    /// call included; each also counts in `herald_store_requests_total{outcome="throttled"}`.
+    pub throttled: u64,
     /// `Scan` pages requested.
     pub scans: u64,
 }
@@ -120,6 +123,7 @@ struct Counters {
     puts: AtomicU64,
     conflicts: AtomicU64,
     retries: AtomicU64,
+    throttled: AtomicU64,
     scans: AtomicU64,
 }
 
@@ -148,6 +152,27 @@ enum Failure {
     Permanent,
 }
 
+/// True when DynamoDB answered "too fast" (`ProvisionedThroughputExceededException`,
+/// `ThrottlingException`, `RequestLimitExceeded`, the control plane's
+/// `LimitExceededException`, or any HTTP 429): what `outcome="throttled"` counts.
+pub fn is_throttling(code: Option<&str>, http_status: u16) -> bool {
+    code.is_some_and(|c| THROTTLE_CODES.contains(&c)) || http_status == 429
+}
+
+/// The `op` label of `herald_store_requests_total` for a DynamoDB operation.
+fn op_label(op: &str) -> &'static str {
+    match op {
+        "GetItem" => "get",
+        "PutItem" => "put",
+        "Scan" => "scan",
+        "CreateTable" => "create_table",
+        "DescribeTable" => "describe_table",
+        "DescribeTimeToLive" => "describe_ttl",
+        "UpdateTimeToLive" => "update_ttl",
+        _ => "other",
+    }
+}
+
 fn classify<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Failure {
     match err {
         SdkError::ConstructionFailure(_) => Failure::Permanent,
@@ -157,9 +182,8 @@ fn classify<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Failure {
         // Also where a failure to fetch credentials lands: transient, so worth a retry.
         SdkError::DispatchFailure(_) => Failure::Ambiguous,
         SdkError::ServiceError(ctx) => {
-            let code = ctx.err().code().unwrap_or_default();
             let status = ctx.raw().status().as_u16();
-            if THROTTLE_CODES.contains(&code) || status == 429 {
+            if is_throttling(ctx.err().code(), status) {
                 Failure::Throttled
             } else if status >= 500 {
                 Failure::Ambiguous
@@ -210,10 +234,9 @@ impl DynamoStore {
         &self.table
     }
 
-    /// Requests sent so far.
-    ///
-    /// There is no metrics registry hook yet; when one exists these become
-    /// `herald_store_requests_total{op,outcome}`.
+    /// Requests sent so far. Throttled answers are also counted in the process-wide
+    /// `herald_store_requests_total{op,outcome="throttled"}` as they happen; reads, writes and
+    /// conflicts reach that metric through the engine's counters (`herald run`'s ticker).
     pub fn requests(&self) -> StoreCounts {
         let c = &self.counts;
         StoreCounts {
@@ -221,6 +244,7 @@ impl DynamoStore {
             puts: c.puts.load(Ordering::Relaxed),
             conflicts: c.conflicts.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
+            throttled: c.throttled.load(Ordering::Relaxed),
             scans: c.scans.load(Ordering::Relaxed),
         }
     }
@@ -380,19 +404,36 @@ impl DynamoStore {
     }
 
     /// Sends `request` until it succeeds, fails permanently or the policy runs out. Counts
-    /// every re-send; sets `ambiguous` when an attempt failed in a way that may have applied it.
+    /// every re-send and every throttled answer; sets `ambiguous` when an attempt failed in a
+    /// way that may have applied it.
     async fn retrying<T, E, F, Fut>(
         &self,
         op: &'static str,
         ambiguous: Option<&AtomicBool>,
-        request: F,
+        mut request: F,
     ) -> Result<T, SdkError<E>>
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E>>>,
     {
-        request
+        let counted = || {
+            let sent = request();
+            async move {
+                let r = sent.await;
+                if let Err(e) = &r {
+                    if classify(e) == Failure::Throttled {
+                        bump(&self.counts.throttled);
+                        crate::telemetry::metrics()
+                            .store_requests
+                            .with_label_values(&[op_label(op), "throttled"])
+                            .inc();
+                    }
+                }
+                r
+            }
+        };
+        counted
             .retry(self.retry.backoff())
             .when(|e| classify(e) != Failure::Permanent)
             .notify(|e, delay| {
@@ -618,6 +659,33 @@ impl Store for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_is_told_from_other_failures() {
+        for code in [
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "RequestLimitExceeded",
+            "LimitExceededException",
+        ] {
+            assert!(is_throttling(Some(code), 400), "{code}");
+        }
+        assert!(is_throttling(None, 429), "a bare 429");
+        for code in [
+            "ConditionalCheckFailedException",
+            "ResourceNotFoundException",
+            "AccessDeniedException",
+            "ValidationException",
+            "InternalServerError",
+        ] {
+            assert!(!is_throttling(Some(code), 400), "{code}");
+        }
+        assert!(!is_throttling(None, 500));
+        assert_eq!(op_label("GetItem"), "get");
+        assert_eq!(op_label("PutItem"), "put");
+        assert_eq!(op_label("Scan"), "scan");
+        assert_eq!(op_label("DescribeTable"), "describe_table");
+    }
 
     #[test]
     fn backoff_is_bounded_and_jittered_under_the_cap() {
