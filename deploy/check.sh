@@ -98,6 +98,8 @@ fi
 
 if command -v promtool >/dev/null 2>&1; then
   run "promtool check rules deploy/prometheus/rules.yaml" promtool check rules deploy/prometheus/rules.yaml
+  # Unit tests: the queue matchers, the enrichment-error outcomes, the store throttling alert.
+  run "promtool test rules deploy/prometheus/rules_test.yaml" promtool test rules deploy/prometheus/rules_test.yaml
 else
   printf 'FAIL  promtool check rules (promtool not installed)\n'
   failed=1

@@ -79,10 +79,11 @@ enum Command {
     /// prints every problem and exits 1 if there is any.
     CheckConfig { file: PathBuf },
     /// The fleet worker: consume SQS, Kinesis or the local source (`POST /events`), serve
-    /// `/metrics`, `/healthz`, `/readyz`; stop cleanly on SIGTERM or Ctrl-C. With no config it
-    /// runs on the embedded source and store and prints notifications.
+    /// `/metrics`, `/healthz`, `/readyz`; stop cleanly on SIGTERM or Ctrl-C. Without --config
+    /// the TOML config comes from the SSM parameter named by HERALD_CONFIG_SSM_PARAMETER; with
+    /// neither it runs on the embedded source and store and prints notifications.
     Run {
-        /// TOML config; `HERALD_...` environment variables override it.
+        /// TOML config file; `HERALD_...` environment variables override it.
         #[arg(long, env = "HERALD_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -98,16 +99,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Inspect { files } => herald::cli::inspect::run(&files),
-        Command::Run { config } => match herald::cli::run::load_config(config.as_deref()) {
-            Ok(cfg) => {
-                herald::telemetry::init_logging();
-                runtime(async move { ExitCode::from(herald::cli::run::run(cfg).await) })
+        Command::Run { config } => runtime(async move {
+            match herald::cli::run::load_config(config.as_deref()).await {
+                Ok(cfg) => {
+                    herald::telemetry::init_logging();
+                    ExitCode::from(herald::cli::run::run(cfg).await)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(1)
+                }
             }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::from(1)
-            }
-        },
+        }),
         Command::Healthcheck { url } => runtime(async move { healthcheck(url).await }),
         Command::RouteTest {
             config,
@@ -120,16 +123,18 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Command::CheckConfig { file } => match herald::cli::run::load_config(Some(&file)) {
-            Ok(_) => {
-                println!("{}: ok", file.display());
-                ExitCode::SUCCESS
+        Command::CheckConfig { file } => runtime(async move {
+            match herald::cli::run::load_config(Some(&file)).await {
+                Ok(_) => {
+                    println!("{}: ok", file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(1)
+                }
             }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::from(1)
-            }
-        },
+        }),
         Command::Replay {
             jsonl,
             config,

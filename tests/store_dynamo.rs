@@ -423,8 +423,16 @@ async fn scripted_store(replies: Vec<scripted::Reply>) -> (DynamoStore, Arc<scri
 const STORED: &str =
     r#"{"pk":{"S":"k"},"version":{"N":"2"},"state":{"B":"AAH/"},"expires_at":{"N":"1900000000"}}"#;
 
+fn throttled_metric(op: &str) -> u64 {
+    herald::telemetry::metrics()
+        .store_requests
+        .with_label_values(&[op, "throttled"])
+        .get()
+}
+
 #[tokio::test]
 async fn throttled_reads_are_retried_then_succeed() {
+    let before = throttled_metric("get");
     let (store, script) = scripted_store(vec![
         scripted::error(400, "ProvisionedThroughputExceededException"),
         scripted::error(400, "ThrottlingException"),
@@ -437,10 +445,16 @@ async fn throttled_reads_are_retried_then_succeed() {
     assert_eq!(script.seen().len(), 4);
     let counts = store.requests();
     assert_eq!((counts.gets, counts.retries), (4, 3));
+    // The two throttles count as throttled (the 503 does not), in the store's counts and in
+    // the metric the HeraldStoreThrottled alert reads (other tests of this binary may add to
+    // it concurrently, hence at least).
+    assert_eq!(counts.throttled, 2);
+    assert!(throttled_metric("get") >= before + 2);
 }
 
 #[tokio::test]
 async fn persistent_throttling_gives_unavailable_after_the_bounded_attempts() {
+    let before = throttled_metric("put");
     let (store, script) = scripted_store(vec![scripted::error(400, "RequestLimitExceeded")]).await;
     match store.put("k", &item(1, b""), None).await {
         Err(StoreError::Unavailable(msg)) => {
@@ -454,6 +468,14 @@ async fn persistent_throttling_gives_unavailable_after_the_bounded_attempts() {
     // Exactly our 5 attempts reached the wire: the SDK's own retries are off, not multiplied in.
     assert_eq!(script.seen().len(), 5);
     assert_eq!(store.requests().retries, 4);
+    // Every throttled answer counts, the last one too.
+    assert_eq!(store.requests().throttled, 5);
+    let metrics = herald::telemetry::metrics().render();
+    assert!(throttled_metric("put") >= before + 5, "{metrics}");
+    assert!(
+        metrics.contains(r#"herald_store_requests_total{op="put",outcome="throttled"}"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -464,6 +486,7 @@ async fn validation_errors_are_rejected_without_retry() {
         other => panic!("expected Rejected, got {other:?}"),
     }
     assert_eq!(script.seen().len(), 1);
+    assert_eq!(store.requests().throttled, 0);
 }
 
 #[tokio::test]
@@ -492,4 +515,123 @@ async fn unacknowledged_write_found_on_retry_counts_as_written() {
         Put::Conflict(Some(ours.clone()))
     );
     assert_eq!(store.requests().conflicts, 1);
+}
+
+/// DynamoDB's answer to `DescribeTable` for an ACTIVE table.
+fn active_table(name: &str) -> String {
+    format!(
+        r#"{{"Table":{{"TableName":"{name}","TableStatus":"ACTIVE","KeySchema":[{{"AttributeName":"pk","KeyType":"HASH"}}],"AttributeDefinitions":[{{"AttributeName":"pk","AttributeType":"S"}}]}}}}"#
+    )
+}
+
+const TTL_ENABLED: &str =
+    r#"{"TimeToLiveDescription":{"TimeToLiveStatus":"ENABLED","AttributeName":"expires_at"}}"#;
+
+fn targets(script: &scripted::Script) -> Vec<String> {
+    script
+        .seen()
+        .iter()
+        .map(|t| t.trim_start_matches("DynamoDB_20120810.").to_owned())
+        .collect()
+}
+
+/// `herald run` starting on the table the deploy template created (ACTIVE, TTL on
+/// `expires_at`): describe calls only, so the task role needs no CreateTable or
+/// UpdateTimeToLive.
+#[tokio::test]
+async fn an_existing_table_is_only_described_at_start() {
+    let (store, script) = scripted_store(vec![
+        scripted::ok(&active_table("herald-scripted")),
+        scripted::ok(TTL_ENABLED),
+    ])
+    .await;
+    store.create_table_if_missing().await.expect("start");
+    assert_eq!(targets(&script), ["DescribeTable", "DescribeTimeToLive"]);
+}
+
+/// A task role without dynamodb:DescribeTable: the start fails naming the operation and the
+/// table, and no CreateTable is tried behind the refusal.
+#[tokio::test]
+async fn a_refused_describe_is_reported_not_followed_by_a_create() {
+    let (store, script) = scripted_store(vec![scripted::error(400, "AccessDeniedException")]).await;
+    match store.create_table_if_missing().await {
+        Err(StoreError::Rejected(msg)) => assert!(
+            msg.contains("DescribeTable")
+                && msg.contains("herald-scripted")
+                && msg.contains("AccessDeniedException"),
+            "{msg}"
+        ),
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    assert_eq!(targets(&script), ["DescribeTable"]);
+}
+
+/// Only a table that does not exist is created (tests and local runs rely on it).
+#[tokio::test]
+async fn a_missing_table_is_created_after_the_describe() {
+    let (store, script) = scripted_store(vec![
+        scripted::error(400, "ResourceNotFoundException"),
+        scripted::ok(&active_table("herald-scripted")),
+        scripted::ok(&active_table("herald-scripted")),
+        scripted::ok(TTL_ENABLED),
+    ])
+    .await;
+    store.create_table_if_missing().await.expect("create");
+    assert_eq!(
+        targets(&script),
+        [
+            "DescribeTable",
+            "CreateTable",
+            "DescribeTable",
+            "DescribeTimeToLive"
+        ]
+    );
+}
+
+/// The Kinesis lease table: the same rule, one DescribeTable when it exists (the deploy
+/// template creates it in kinesis mode), CreateTable only after ResourceNotFoundException, and
+/// a refused describe reported naming the table.
+#[tokio::test]
+async fn the_lease_table_is_described_before_any_create() {
+    use herald::source::lease::LeaseTable;
+    let lease_table = |endpoint: String| async move {
+        let client = Client::new(&support::sdk_config(&endpoint).await);
+        LeaseTable::new(client, "herald-leases-scripted", "arn:stream")
+    };
+
+    let (endpoint, script) =
+        scripted::serve(vec![scripted::ok(&active_table("herald-leases-scripted"))]).await;
+    lease_table(endpoint)
+        .await
+        .create_table_if_missing()
+        .await
+        .expect("existing lease table");
+    assert_eq!(targets(&script), ["DescribeTable"]);
+
+    let (endpoint, script) = scripted::serve(vec![
+        scripted::error(400, "ResourceNotFoundException"),
+        scripted::ok(&active_table("herald-leases-scripted")),
+    ])
+    .await;
+    lease_table(endpoint)
+        .await
+        .create_table_if_missing()
+        .await
+        .expect("missing lease table created");
+    assert_eq!(targets(&script), ["DescribeTable", "CreateTable"]);
+
+    let (endpoint, script) =
+        scripted::serve(vec![scripted::error(400, "AccessDeniedException")]).await;
+    let err = lease_table(endpoint)
+        .await
+        .create_table_if_missing()
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("DescribeTable") && err.contains("herald-leases-scripted"),
+        "{err}"
+    );
+    assert_eq!(targets(&script), ["DescribeTable"]);
 }

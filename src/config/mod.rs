@@ -87,18 +87,26 @@ pub struct Config {
 }
 
 impl Config {
+    /// Reads and validates a config file; errors begin with its path.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: p.clone(),
             source,
         })?;
-        let cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: p.clone(),
+        Self::from_toml(&text, &p)
+    }
+
+    /// Parses and validates config text from wherever it came from; errors begin with
+    /// `origin` (a file path, or `SSM parameter /herald/config`), so they say which config is
+    /// wrong.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
             message: e.to_string(),
         })?;
         cfg.validate().map_err(|e| ConfigError::Parse {
-            path: p,
+            path: origin.to_owned(),
             message: e.to_string(),
         })?;
         Ok(cfg)
@@ -581,6 +589,29 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(bad.contains("HERALD_ENRICH=\"yes please\""), "{bad}");
+    }
+
+    #[test]
+    fn config_text_errors_name_where_it_came_from() {
+        let err = Config::from_toml(
+            "[correlate]\nsettle_sec = 3\n",
+            "SSM parameter /herald/config",
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.starts_with("SSM parameter /herald/config: "), "{err}");
+        assert!(err.contains("settle_sec"), "{err}");
+        let err = Config::from_toml("default_destination = \"x\"\n", "SSM parameter /p")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.starts_with("SSM parameter /p: ") && err.contains("unknown destination \"x\""),
+            "{err}"
+        );
+        let ok = Config::from_toml("[correlate]\nsettle_secs = 0\n", "SSM parameter /p");
+        assert_eq!(ok.map(|c| c.correlate.settle_secs).ok(), Some(0));
     }
 
     #[test]

@@ -73,16 +73,29 @@ impl LeaseTable {
         AttributeValue::S(format!("{}#{shard}", self.stream))
     }
 
+    /// Creates the lease table (on-demand, partition key `pk` string) only when `DescribeTable`
+    /// says it does not exist. A table that exists (the deploy template creates it in kinesis
+    /// mode) costs one `DescribeTable`, so a deployed worker needs no `dynamodb:CreateTable`;
+    /// any other `DescribeTable` failure (AccessDenied included) is returned, naming the table.
     pub async fn create_table_if_missing(&self) -> Result<(), LeaseError> {
-        if self
+        match self
             .client
             .describe_table()
             .table_name(&self.table)
             .send()
             .await
-            .is_ok()
         {
-            return Ok(());
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e) => {
+                return Err(LeaseError::Api(format!(
+                    "DescribeTable on `{}`: {}",
+                    self.table,
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+                )))
+            }
         }
         let r = self
             .client
@@ -114,7 +127,11 @@ impl LeaseTable {
             {
                 Ok(())
             }
-            Err(e) => Err(api(e)),
+            Err(e) => Err(LeaseError::Api(format!(
+                "CreateTable `{}`: {}",
+                self.table,
+                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+            ))),
         }
     }
 

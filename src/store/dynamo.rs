@@ -110,6 +110,9 @@ pub struct StoreCounts {
     pub conflicts: u64,
     /// Requests re-sent after a throttle, a 5xx, a timeout or a connection failure.
     pub retries: u64,
+    /// Requests answered with a throttling error ([`is_throttling`]), the last attempt of a
+    /// call included; each also counts in `herald_store_requests_total{outcome="throttled"}`.
+    pub throttled: u64,
     /// `Scan` pages requested.
     pub scans: u64,
 }
@@ -120,6 +123,7 @@ struct Counters {
     puts: AtomicU64,
     conflicts: AtomicU64,
     retries: AtomicU64,
+    throttled: AtomicU64,
     scans: AtomicU64,
 }
 
@@ -148,6 +152,27 @@ enum Failure {
     Permanent,
 }
 
+/// True when DynamoDB answered "too fast" (`ProvisionedThroughputExceededException`,
+/// `ThrottlingException`, `RequestLimitExceeded`, the control plane's
+/// `LimitExceededException`, or any HTTP 429): what `outcome="throttled"` counts.
+pub fn is_throttling(code: Option<&str>, http_status: u16) -> bool {
+    code.is_some_and(|c| THROTTLE_CODES.contains(&c)) || http_status == 429
+}
+
+/// The `op` label of `herald_store_requests_total` for a DynamoDB operation.
+fn op_label(op: &str) -> &'static str {
+    match op {
+        "GetItem" => "get",
+        "PutItem" => "put",
+        "Scan" => "scan",
+        "CreateTable" => "create_table",
+        "DescribeTable" => "describe_table",
+        "DescribeTimeToLive" => "describe_ttl",
+        "UpdateTimeToLive" => "update_ttl",
+        _ => "other",
+    }
+}
+
 fn classify<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Failure {
     match err {
         SdkError::ConstructionFailure(_) => Failure::Permanent,
@@ -157,9 +182,8 @@ fn classify<E: ProvideErrorMetadata>(err: &SdkError<E>) -> Failure {
         // Also where a failure to fetch credentials lands: transient, so worth a retry.
         SdkError::DispatchFailure(_) => Failure::Ambiguous,
         SdkError::ServiceError(ctx) => {
-            let code = ctx.err().code().unwrap_or_default();
             let status = ctx.raw().status().as_u16();
-            if THROTTLE_CODES.contains(&code) || status == 429 {
+            if is_throttling(ctx.err().code(), status) {
                 Failure::Throttled
             } else if status >= 500 {
                 Failure::Ambiguous
@@ -210,10 +234,9 @@ impl DynamoStore {
         &self.table
     }
 
-    /// Requests sent so far.
-    ///
-    /// There is no metrics registry hook yet; when one exists these become
-    /// `herald_store_requests_total{op,outcome}`.
+    /// Requests sent so far. Throttled answers are also counted in the process-wide
+    /// `herald_store_requests_total{op,outcome="throttled"}` as they happen; reads, writes and
+    /// conflicts reach that metric through the engine's counters (`herald run`'s ticker).
     pub fn requests(&self) -> StoreCounts {
         let c = &self.counts;
         StoreCounts {
@@ -221,15 +244,45 @@ impl DynamoStore {
             puts: c.puts.load(Ordering::Relaxed),
             conflicts: c.conflicts.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
+            throttled: c.throttled.load(Ordering::Relaxed),
             scans: c.scans.load(Ordering::Relaxed),
         }
     }
 
-    /// Creates the table (on-demand billing, partition key `pk`) if it does not exist, waits for
-    /// it to be ACTIVE, then makes sure TTL is enabled on `expires_at`. Safe to call from several
-    /// processes at once. For tests, `herald replay --store dynamodb` and local runs: production
-    /// tables come from CloudFormation.
+    /// Makes sure the table exists, is ACTIVE and has TTL on `expires_at`, creating it
+    /// (on-demand billing, partition key `pk`) only when `DescribeTable` says it does not exist.
+    /// Safe to call from several processes at once.
+    ///
+    /// A table that already exists with TTL enabled (as the deploy template creates it) costs
+    /// one `DescribeTable` and one `DescribeTimeToLive`, so a deployed worker needs neither
+    /// `dynamodb:CreateTable` nor `dynamodb:UpdateTimeToLive`; any other `DescribeTable` failure
+    /// (AccessDenied included) is returned as it is, never papered over by a create. Creation is
+    /// for tests, `herald replay --store dynamodb` and local runs.
     pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
+        let described = self
+            .retrying("DescribeTable", None, || {
+                self.client.describe_table().table_name(&self.table).send()
+            })
+            .await;
+        let active = match described {
+            Ok(out) => out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                self.create_table().await?;
+                false
+            }
+            Err(e) => return Err(self.failure("DescribeTable", e)),
+        };
+        if !active {
+            self.wait_active().await?;
+        }
+        self.enable_ttl().await
+    }
+
+    /// `CreateTable`; a table another process created meanwhile is fine.
+    async fn create_table(&self) -> Result<(), StoreError> {
         let construction =
             |e: aws_sdk_dynamodb::error::BuildError| self.rejected("CreateTable", &e.to_string());
         let key = AttributeDefinition::builder()
@@ -254,14 +307,18 @@ impl DynamoStore {
             })
             .await;
         match created {
-            Ok(_) => tracing::info!(table = %self.table, "created DynamoDB table"),
+            Ok(_) => {
+                tracing::info!(table = %self.table, "created DynamoDB table");
+                Ok(())
+            }
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_in_use_exception()) => {}
-            Err(e) => return Err(self.failure("CreateTable", e)),
+                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(self.failure("CreateTable", e)),
         }
-        self.wait_active().await?;
-        self.enable_ttl().await
     }
 
     async fn wait_active(&self) -> Result<(), StoreError> {
@@ -347,19 +404,36 @@ impl DynamoStore {
     }
 
     /// Sends `request` until it succeeds, fails permanently or the policy runs out. Counts
-    /// every re-send; sets `ambiguous` when an attempt failed in a way that may have applied it.
+    /// every re-send and every throttled answer; sets `ambiguous` when an attempt failed in a
+    /// way that may have applied it.
     async fn retrying<T, E, F, Fut>(
         &self,
         op: &'static str,
         ambiguous: Option<&AtomicBool>,
-        request: F,
+        mut request: F,
     ) -> Result<T, SdkError<E>>
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E>>>,
     {
-        request
+        let counted = || {
+            let sent = request();
+            async move {
+                let r = sent.await;
+                if let Err(e) = &r {
+                    if classify(e) == Failure::Throttled {
+                        bump(&self.counts.throttled);
+                        crate::telemetry::metrics()
+                            .store_requests
+                            .with_label_values(&[op_label(op), "throttled"])
+                            .inc();
+                    }
+                }
+                r
+            }
+        };
+        counted
             .retry(self.retry.backoff())
             .when(|e| classify(e) != Failure::Permanent)
             .notify(|e, delay| {
@@ -585,6 +659,33 @@ impl Store for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_is_told_from_other_failures() {
+        for code in [
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "RequestLimitExceeded",
+            "LimitExceededException",
+        ] {
+            assert!(is_throttling(Some(code), 400), "{code}");
+        }
+        assert!(is_throttling(None, 429), "a bare 429");
+        for code in [
+            "ConditionalCheckFailedException",
+            "ResourceNotFoundException",
+            "AccessDeniedException",
+            "ValidationException",
+            "InternalServerError",
+        ] {
+            assert!(!is_throttling(Some(code), 400), "{code}");
+        }
+        assert!(!is_throttling(None, 500));
+        assert_eq!(op_label("GetItem"), "get");
+        assert_eq!(op_label("PutItem"), "put");
+        assert_eq!(op_label("Scan"), "scan");
+        assert_eq!(op_label("DescribeTable"), "describe_table");
+    }
 
     #[test]
     fn backoff_is_bounded_and_jittered_under_the_cap() {

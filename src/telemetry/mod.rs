@@ -40,7 +40,9 @@ pub struct Metrics {
     /// `herald_processing_errors_total{reason}`: batches whose processing failed (left for
     /// redelivery).
     pub processing_errors: IntCounterVec,
-    /// `herald_store_requests_total{op,outcome}` (outcome includes `conflict`, `throttled`)
+    /// `herald_store_requests_total{op,outcome}`: `ok` and `conflict` from the engine's counters
+    /// (`herald run`'s ticker), `throttled` from the DynamoDB store as each throttled answer
+    /// arrives (retries included).
     pub store_requests: IntCounterVec,
     /// `herald_cache_lookups_total{result}`
     pub cache_lookups: IntCounterVec,
@@ -293,7 +295,13 @@ impl Metrics {
             m.processing_duration.with_label_values(&[st]);
         }
         m.processing_errors.with_label_values(&["unavailable"]);
-        for (op, o) in [("get", "ok"), ("put", "ok"), ("put", "conflict")] {
+        for (op, o) in [
+            ("get", "ok"),
+            ("put", "ok"),
+            ("put", "conflict"),
+            ("get", "throttled"),
+            ("put", "throttled"),
+        ] {
             m.store_requests.with_label_values(&[op, o]);
         }
         // Sink and enrichment series appear with their first request; a zero series per sink

@@ -169,6 +169,40 @@ impl Herald {
         Herald { child, port, log }
     }
 
+    /// Starts `herald run` with no `--config` (no `HERALD_CONFIG` either): the config comes
+    /// from the environment alone, e.g. `HERALD_CONFIG_SSM_PARAMETER`, or is the laptop default.
+    /// `HERALD_LISTEN` is set to a free port here; stdout goes to `<dir>/herald-N.out` and
+    /// stderr to `<dir>/herald-N.log`.
+    pub fn start_without_config(dir: &Path, n: usize, env: &[(&str, &str)]) -> Herald {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let log = dir.join(format!("herald-{n}.log"));
+        let err = std::fs::File::create(&log).expect("log");
+        let out = std::fs::File::create(dir.join(format!("herald-{n}.out"))).expect("out");
+        let child = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .arg("run")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("RUST_LOG", "info")
+            .env("HERALD_LISTEN", &listen)
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("HERALD_CONFIG")
+            .env_remove("HERALD_CONFIG_SSM_PARAMETER")
+            .envs(env.iter().copied())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn herald run");
+        Herald { child, port, log }
+    }
+
+    /// What the process wrote to stdout, for [`Herald::start_without_config`].
+    pub fn stdout_text(&self) -> String {
+        std::fs::read_to_string(self.log.with_extension("out")).unwrap_or_default()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
