@@ -169,12 +169,17 @@ fn current_stage(note: &Notification) -> Option<String> {
     })
 }
 
-/// What a delivery reference tells about where the message is. Slack references
-/// (`channel` + `ts`) open the channel through `app_redirect`: a permalink would need the
-/// workspace's domain, which the reference does not carry. Other providers' references
-/// (Discord message ids, Teams, SNS, files) name no place a browser can open.
+/// What a delivery reference tells about where the message is. Slack references carry the
+/// message's permalink (`chat.getPermalink` at post time); one without it (the lookup failed,
+/// or `permalinks = false`) opens the channel through `app_redirect`. Other providers'
+/// references (Discord message ids, Teams, SNS, files) name no place a browser can open.
 pub fn chat_ref(destination: &str, rec: &DeliveryRec) -> ChatRef {
     let url = rec.message.as_ref().and_then(|m| {
+        if let Some(link) = m.get("permalink").and_then(|v| v.as_str()) {
+            if link.starts_with("https://") {
+                return Some(link.to_owned());
+            }
+        }
         let channel = m.get("channel")?.as_str()?;
         m.get("ts")?.as_str()?;
         (!channel.is_empty()).then(|| {

@@ -97,6 +97,22 @@ async fn slack_posts_then_updates_the_same_message_and_replies_in_its_thread() {
         .expect("post");
     assert_eq!(posted["channel"], "C0DEPLOYS");
     let ts = posted["ts"].as_str().expect("a ts").to_string();
+    // The reference keeps the message's permalink (chat.getPermalink), for the status page.
+    assert_eq!(
+        posted["permalink"],
+        format!(
+            "https://herald-test.slack.com/archives/C0DEPLOYS/p{}",
+            ts.replace('.', "")
+        )
+    );
+    let asked = server.calls("chat.getPermalink");
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].method, "GET");
+    assert!(
+        asked[0].query.contains("channel=C0DEPLOYS"),
+        "{}",
+        asked[0].query
+    );
 
     let updated = sink
         .deliver(&delivery(

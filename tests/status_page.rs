@@ -80,6 +80,17 @@ fn slack_delivered() -> BTreeMap<String, DeliveryRec> {
         },
     );
     d.insert(
+        "dev-slack".to_owned(),
+        DeliveryRec {
+            message: Some(serde_json::json!({
+                "channel": "C0DEV",
+                "ts": "1714557600.000200",
+                "permalink": "https://acme.slack.com/archives/C0DEV/p1714557600000200",
+            })),
+            seq: 3,
+        },
+    );
+    d.insert(
         "audit".to_owned(),
         DeliveryRec {
             message: Some(serde_json::json!({"thread": "ex#111111111111#eu-west-1#api#0f4c"})),
@@ -136,6 +147,11 @@ fn a_row_tells_status_stage_age_console_and_chat() {
         chat,
         vec![
             ("audit", "posted", None),
+            (
+                "dev-slack",
+                "posted",
+                Some("https://acme.slack.com/archives/C0DEV/p1714557600000200"),
+            ),
             (
                 "ops-slack",
                 "posted",

@@ -201,7 +201,8 @@ async fn five_hundred_failures_in_a_minute_become_a_handful_of_messages() {
     let refused: Vec<_> = server
         .requests()
         .into_iter()
-        .filter(|r| r.status != 200 || r.body.is_null())
+        // chat.getPermalink is a GET with its arguments in the query: no body.
+        .filter(|r| r.status != 200 || (r.body.is_null() && r.method != "GET"))
         .collect();
     assert!(refused.is_empty(), "every request accepted: {refused:?}");
     let messages = server.messages();

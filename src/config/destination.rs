@@ -67,6 +67,7 @@ impl SinkKind {
                 "failure_reply",
                 "reply_broadcast",
                 "mention_authors",
+                "permalinks",
             ],
             SinkKind::Discord | SinkKind::Teams => &["webhook_url"],
             SinkKind::Amazonq => &["topic_arn", "endpoint"],
@@ -111,6 +112,10 @@ pub struct DestinationConfig {
     /// `slack`: mention the commit author found by `users.lookupByEmail` (default true).
     #[serde(default)]
     pub mention_authors: Option<bool>,
+    /// `slack`: ask `chat.getPermalink` for each posted message, so the status page links to
+    /// the message itself (default true).
+    #[serde(default)]
+    pub permalinks: Option<bool>,
 
     /// `discord`: the channel webhook URL; `teams`: the Workflows trigger URL. Both are
     /// credentials.
@@ -164,6 +169,7 @@ impl DestinationConfig {
         add("failure_reply", self.failure_reply.is_some());
         add("reply_broadcast", self.reply_broadcast.is_some());
         add("mention_authors", self.mention_authors.is_some());
+        add("permalinks", self.permalinks.is_some());
         add("webhook_url", self.webhook_url.is_some());
         add("url", self.url.is_some());
         add("signing_secret", self.signing_secret.is_some());

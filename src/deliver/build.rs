@@ -145,6 +145,7 @@ fn build_one(
             }
             c.reply_broadcast = d.reply_broadcast.unwrap_or(false);
             c.mention_authors = d.mention_authors.unwrap_or(true);
+            c.permalinks = d.permalinks.unwrap_or(true);
             c.timeout = timeout;
             let key = format!("slack:{channel}");
             let sink = SlackSink::new(c).map_err(|e| e.to_string())?;

@@ -30,6 +30,9 @@ pub struct SlackConfig {
     pub reply_broadcast: bool,
     /// Look up the commit author's email and mention them.
     pub mention_authors: bool,
+    /// Ask `chat.getPermalink` for each posted message and keep the link in its reference
+    /// (the status page links to it). Best effort: a failure leaves the reference without it.
+    pub permalinks: bool,
     /// Per request.
     pub timeout: Duration,
 }
@@ -42,6 +45,7 @@ impl SlackConfig {
             api_base: "https://slack.com".into(),
             reply_broadcast: false,
             mention_authors: true,
+            permalinks: true,
             timeout: Duration::from_secs(10),
         }
     }
@@ -65,6 +69,8 @@ struct Answer {
     ts: Option<String>,
     #[serde(default)]
     user: Option<User>,
+    #[serde(default)]
+    permalink: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,7 +104,11 @@ impl SlackSink {
                 body["unfurl_links"] = json!(false);
                 body["unfurl_media"] = json!(false);
                 let a = self.call("chat.postMessage", &body).await?;
-                message_ref(&a, &self.cfg.channel)
+                let mut r = message_ref(&a, &self.cfg.channel)?;
+                if self.cfg.permalinks {
+                    self.add_permalink(&mut r).await;
+                }
+                Ok(r)
             }
             Op::Update => {
                 let (channel, ts) = existing(d)?;
@@ -106,7 +116,9 @@ impl SlackSink {
                 body["channel"] = json!(channel);
                 body["ts"] = json!(ts);
                 let a = self.call("chat.update", &body).await?;
-                message_ref(&a, &channel)
+                let edited = message_ref(&a, &channel)?;
+                // The message is where it was: its reference (and permalink) stays.
+                Ok(d.message.clone().unwrap_or(edited))
             }
             Op::Reply => {
                 let (channel, ts) = existing(d)?;
@@ -217,6 +229,43 @@ impl SlackSink {
                 tracing::debug!(error = %e, "slack users.lookupByEmail failed; no mention");
                 None
             }
+        }
+    }
+
+    /// Adds `permalink` to a fresh message reference, from `chat.getPermalink` (a read method:
+    /// its arguments go in the query). Best effort: the message is posted either way.
+    async fn add_permalink(&self, r: &mut MessageRef) {
+        let Some((channel, ts)) = parts(Some(r)) else {
+            return;
+        };
+        let what = "slack chat.getPermalink";
+        let secrets = [&self.cfg.token];
+        let Ok(mut url) = reqwest::Url::parse(&format!(
+            "{}/api/chat.getPermalink",
+            self.cfg.api_base.trim_end_matches('/')
+        )) else {
+            return;
+        };
+        url.query_pairs_mut()
+            .append_pair("channel", &channel)
+            .append_pair("message_ts", &ts);
+        let sent = self
+            .http
+            .get(url)
+            .header(AUTHORIZATION, format!("Bearer {}", self.cfg.token.expose()))
+            .send()
+            .await
+            .map_err(|e| http::transport_error(what, e, &secrets));
+        let answer = match sent {
+            Ok(resp) => self.answer(what, resp).await,
+            Err(e) => Err(e),
+        };
+        match answer.map(|a| a.permalink) {
+            Ok(Some(link)) if link.starts_with("https://") => {
+                r["permalink"] = json!(link);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "no permalink for the message"),
         }
     }
 

@@ -1,4 +1,5 @@
-//! A Slack Web API test server: `chat.postMessage`, `chat.update`, `users.lookupByEmail`.
+//! A Slack Web API test server: `chat.postMessage`, `chat.update`, `chat.getPermalink`,
+//! `users.lookupByEmail`.
 //!
 //! Like Slack it checks the bot token (`{"ok":false,"error":"invalid_auth"}`), answers errors as
 //! HTTP 200 with `ok:false`, refuses blocks past Block Kit's limits (`invalid_blocks`) and
@@ -173,6 +174,27 @@ fn handle(st: &mut St, method: &str, query: &HashMap<String, String>, rec: &Reco
     match method {
         "chat.postMessage" => post(st, rec),
         "chat.update" => update(st, rec),
+        "chat.getPermalink" => {
+            let channel = query.get("channel").cloned().unwrap_or_default();
+            let ts = query.get("message_ts").cloned().unwrap_or_default();
+            if st
+                .messages
+                .iter()
+                .any(|m| m.channel == channel && m.ts == ts)
+            {
+                Json(json!({
+                    "ok": true,
+                    "channel": channel,
+                    "permalink": format!(
+                        "https://herald-test.slack.com/archives/{channel}/p{}",
+                        ts.replace('.', "")
+                    ),
+                }))
+                .into_response()
+            } else {
+                ok_false("message_not_found")
+            }
+        }
         "users.lookupByEmail" => {
             let email = query.get("email").cloned().unwrap_or_default();
             match st.users.get(&email) {
