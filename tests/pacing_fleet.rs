@@ -169,10 +169,20 @@ async fn two_workers_sharing_a_dynamodb_limiter_stay_under_the_limit_together() 
         .iter()
         .map(|l| l.stats.conflicts.load(Ordering::Relaxed))
         .sum();
+    let fallbacks: u64 = limiters
+        .iter()
+        .map(|l| l.stats.fallbacks.load(Ordering::Relaxed))
+        .sum();
+    // A write DynamoDB Local does not answer in time (a loaded test machine) sends that one
+    // post on the worker's own budget: counted, and rare.
     assert_eq!(
-        reserved,
+        reserved + fallbacks,
         2 * PER_WORKER as u64,
-        "one successful conditional write per post"
+        "one successful conditional write per post, or a counted fallback"
+    );
+    assert!(
+        fallbacks <= 2,
+        "{fallbacks} posts fell back to a worker's own budget"
     );
     eprintln!(
         "shared: {} posts in {took:?}, busiest second {busiest}, {conflicts} lost races",

@@ -71,6 +71,9 @@ pub struct FleetStats {
     pub reserved: AtomicU64,
     /// Conditional writes that lost a race and were retried.
     pub conflicts: AtomicU64,
+    /// Requests paced by the worker's own budget because the shared one could not be reached
+    /// (counted by the [`super::limiter::Limiter`] using this).
+    pub fallbacks: AtomicU64,
 }
 
 pub struct FleetLimiter {

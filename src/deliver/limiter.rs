@@ -195,6 +195,10 @@ impl Limiter {
                         return;
                     }
                     Err(e) => {
+                        fleet
+                            .stats
+                            .fallbacks
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         tracing::warn!(destination = key, error = %e, "pacing with this worker's own budget");
                         shared = None;
                         continue;
