@@ -96,6 +96,6 @@ cargo clippy --all-targets --quiet -- -D warnings
 # overflows in the routing table test.
 export RUST_MIN_STACK=16777216
 say "cargo test"
-cargo test --quiet 2>&1 | tee "$LOGS/test.log"
+cargo test --quiet --no-fail-fast 2>&1 | tee "$LOGS/test.log"
 status=${PIPESTATUS[0]}
 exit "$status"

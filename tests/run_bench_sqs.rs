@@ -7,9 +7,11 @@
 //!
 //! Measures events/s through a real queue on the emulator into `herald run` (memory store,
 //! jsonl sink) with 1, 4 and 16 pollers, the worker's CPU seconds per 10,000 events (from
-//! `/proc/PID/stat`), and next to it the emulator's own ceiling: a plain send / receive /
-//! delete loop against the same emulator with the same number of receivers. The worker is not
-//! the bottleneck when its rate is close to the ceiling while its CPU stays low.
+//! `/proc/PID/stat`) and the emulator's while it serves the worker, and next to them the
+//! emulator's own ceiling: a plain send / receive / delete loop against the same emulator with
+//! the same number of receivers, and the emulator's CPU for it. The worker is not the
+//! bottleneck when its rate is close to the ceiling while its CPU per event is a small fraction
+//! of the emulator's. `cargo test --release ...` measures the release build.
 
 mod support;
 mod worker;
@@ -33,9 +35,38 @@ fn cpu_secs(pid: u32) -> f64 {
     ticks / 100.0
 }
 
+/// The emulator's process, found by the port in its URL (the `moto_server` that
+/// `scripts/test.sh` started), so its CPU can be read too. `None` if it is not a local process.
+fn emulator_pid() -> Option<u32> {
+    let url = support::moto_endpoint();
+    let port = url.rsplit(':').next()?.trim_end_matches('/').to_owned();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let moto = args.iter().any(|a| a.contains("moto_server"));
+        if moto && args.iter().any(|a| a == &port) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// CPU seconds of the emulator, or 0 when it cannot be read.
+fn emulator_cpu() -> f64 {
+    emulator_pid().map(cpu_secs).unwrap_or(0.0)
+}
+
 /// A plain loop: `receivers` tasks receive (long poll 1 s) and batch-delete until `n` are gone.
-async fn ceiling(sqs: &aws_sdk_sqs::Client, receivers: usize, bodies: &[String]) -> f64 {
+/// Returns events/s and the emulator's CPU seconds per 10,000 events (sends included).
+async fn ceiling(sqs: &aws_sdk_sqs::Client, receivers: usize, bodies: &[String]) -> (f64, f64) {
     let (url, _) = queue_with_dlq(sqs, "bench-plain", 30, 5).await;
+    let emu0 = emulator_cpu();
     let done = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -87,14 +118,16 @@ async fn ceiling(sqs: &aws_sdk_sqs::Client, receivers: usize, bodies: &[String])
     for t in tasks {
         let _ = t.await;
     }
-    bodies.len() as f64 / started.elapsed().as_secs_f64()
+    let n = bodies.len() as f64;
+    let emu = emulator_cpu() - emu0;
+    (n / started.elapsed().as_secs_f64(), emu / n * 10_000.0)
 }
 
 async fn through_herald(
     sqs: &aws_sdk_sqs::Client,
     pollers: usize,
     bodies: &[String],
-) -> (f64, f64) {
+) -> (f64, f64, f64) {
     let (url, _) = queue_with_dlq(sqs, "bench-herald", 30, 5).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = format!(
@@ -121,6 +154,7 @@ wait_time_secs = 1
     let mut h = Herald::start(dir.path(), 0, &cfg);
     h.wait_ready().await;
     let cpu0 = cpu_secs(h.child.id());
+    let emu0 = emulator_cpu();
     let started = Instant::now();
     send_paced(sqs, &url, bodies, 500).await;
     let n = bodies.len() as f64;
@@ -136,9 +170,10 @@ wait_time_secs = 1
     assert!(ok, "herald did not finish");
     let secs = started.elapsed().as_secs_f64();
     let cpu = cpu_secs(h.child.id()) - cpu0;
+    let emu = emulator_cpu() - emu0;
     h.sigterm();
     let _ = h.wait_exit(Duration::from_secs(30)).await;
-    (n / secs, cpu / n * 10_000.0)
+    (n / secs, cpu / n * 10_000.0, emu / n * 10_000.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,11 +182,14 @@ async fn sqs_throughput_with_1_4_16_pollers() {
     let sqs = sqs().await;
     let execs = synthetic::executions(EVENTS / 10);
     let bodies = synthetic::interleaved(&execs);
-    println!("| pollers | emulator ceiling (events/s) | herald run (events/s) | herald CPU s per 10,000 events |");
-    println!("|---|---|---|---|");
+    if emulator_pid().is_none() {
+        println!("(the emulator's process was not found: its CPU reads 0)");
+    }
+    println!("| pollers | emulator ceiling (events/s) | emulator CPU s per 10,000 (plain loop) | herald run (events/s) | herald CPU s per 10,000 | emulator CPU s per 10,000 (serving herald) |");
+    println!("|---|---|---|---|---|---|");
     for pollers in [1usize, 4, 16] {
-        let plain = ceiling(&sqs, pollers, &bodies).await;
-        let (rate, cpu) = through_herald(&sqs, pollers, &bodies).await;
-        println!("| {pollers} | {plain:.0} | {rate:.0} | {cpu:.2} |");
+        let (plain, plain_emu) = ceiling(&sqs, pollers, &bodies).await;
+        let (rate, cpu, emu) = through_herald(&sqs, pollers, &bodies).await;
+        println!("| {pollers} | {plain:.0} | {plain_emu:.1} | {rate:.0} | {cpu:.2} | {emu:.1} |");
     }
 }

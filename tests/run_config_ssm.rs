@@ -11,20 +11,6 @@ mod worker;
 use std::time::Duration;
 use worker::Herald;
 
-fn s7_events() -> String {
-    let path = format!(
-        "{}/tests/fixtures/scenarios/s7-ecs-deployment-circuit-breaker-rollback.jsonl",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(path).expect("scenario");
-    let events: Vec<serde_json::Value> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
-    serde_json::Value::Array(events).to_string()
-}
-
 async fn post_events(herald: &Herald, body: String) {
     let resp = reqwest::Client::new()
         .post(herald.url("/events"))
@@ -89,7 +75,7 @@ listen = "127.0.0.1:{unused}"
     ];
     let mut herald = Herald::start_without_config(dir.path(), 0, &env);
     herald.wait_ready().await;
-    post_events(&herald, s7_events()).await;
+    post_events(&herald, worker::s7_events()).await;
 
     let done = worker::wait_until(Duration::from_secs(60), || {
         let jsonl = jsonl.clone();
@@ -172,7 +158,7 @@ async fn herald_run_without_any_config_runs_in_laptop_mode() {
         "{health:?}\n{}",
         herald.log_text()
     );
-    post_events(&herald, s7_events()).await;
+    post_events(&herald, worker::s7_events()).await;
 
     // The terminal sink prints the story on stdout (the default settle window is 5 s).
     let printed = worker::wait_until(Duration::from_secs(30), || {

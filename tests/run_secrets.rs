@@ -16,20 +16,6 @@ use worker::Herald;
 const HOOK_TOKEN: &str = "run-secrets-hook-token-5f1c";
 const SIGNING: &str = "run-secrets-signing-value-9a7e";
 
-fn s7_events() -> String {
-    let path = format!(
-        "{}/tests/fixtures/scenarios/s7-ecs-deployment-circuit-breaker-rollback.jsonl",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(path).expect("scenario");
-    let events: Vec<serde_json::Value> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
-    serde_json::Value::Array(events).to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn herald_run_resolves_secret_references_at_start() {
     let moto = support::moto_endpoint();
@@ -85,7 +71,7 @@ signing_secret = {{ ssm = "{param}" }}
     let resp = reqwest::Client::new()
         .post(herald.url("/events"))
         .header("content-type", "application/json")
-        .body(s7_events())
+        .body(worker::s7_events())
         .send()
         .await
         .expect("POST /events");

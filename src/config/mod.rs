@@ -615,6 +615,76 @@ mod tests {
     }
 
     #[test]
+    fn environment_overrides_apply_and_name_what_is_wrong() {
+        let vars: std::collections::HashMap<&str, &str> = [
+            ("HERALD_SOURCE", "sqs"),
+            (
+                "HERALD_SQS_QUEUE_URL",
+                "https://sqs.eu-west-1.amazonaws.com/111122223333/herald",
+            ),
+            ("HERALD_SQS_ENDPOINT", "http://127.0.0.1:5055"),
+            ("HERALD_SQS_POLLERS", "8"),
+            ("HERALD_STORE", "dynamodb"),
+            ("HERALD_DYNAMODB_TABLE", "herald-state"),
+            ("HERALD_DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
+            ("HERALD_LEASE_TABLE", "herald-leases-prod"),
+            ("HERALD_LISTEN", "0.0.0.0:9090"),
+            ("HERALD_EVENTS_SECRET", "s3cret"),
+            ("HERALD_SHUTDOWN_TIMEOUT_SECS", "20"),
+        ]
+        .into();
+        let mut cfg = Config::default();
+        cfg.apply_env(|k| vars.get(k).map(|v| v.to_string()))
+            .expect("valid");
+        assert_eq!(cfg.source.kind, SourceKind::Sqs);
+        assert_eq!(
+            cfg.source.queue_url.as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com/111122223333/herald")
+        );
+        assert_eq!(
+            cfg.source.sqs_endpoint.as_deref(),
+            Some("http://127.0.0.1:5055")
+        );
+        assert_eq!(cfg.source.pollers, 8);
+        assert_eq!(cfg.source.lease_table, "herald-leases-prod");
+        assert_eq!(cfg.store.kind, StoreKind::Dynamodb);
+        assert_eq!(cfg.store.table, "herald-state");
+        assert_eq!(cfg.store.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+        assert_eq!(cfg.server.listen, "0.0.0.0:9090");
+        assert_eq!(
+            cfg.server.events_secret.as_ref().map(|s| s.expose()),
+            Some("s3cret")
+        );
+        assert_eq!(cfg.server.shutdown_timeout_secs, 20);
+
+        // Wrong values name the variable; a source without what it needs says so.
+        let bad: std::collections::HashMap<&str, &str> = [
+            ("HERALD_SOURCE", "carrier-pigeon"),
+            ("HERALD_SQS_POLLERS", "many"),
+            ("HERALD_STORE", "postgres"),
+        ]
+        .into();
+        let err = Config::default()
+            .apply_env(|k| bad.get(k).map(|v| v.to_string()))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        for want in [
+            "HERALD_SOURCE=\"carrier-pigeon\"",
+            "HERALD_SQS_POLLERS=\"many\" is not a number",
+            "HERALD_STORE=\"postgres\"",
+        ] {
+            assert!(err.contains(want), "{want}: {err}");
+        }
+        let err = Config::default()
+            .apply_env(|k| (k == "HERALD_SOURCE").then(|| "sqs".to_string()))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("source.queue_url is required"), "{err}");
+    }
+
+    #[test]
     fn unknown_fields_are_rejected() {
         let r: Result<Config, _> = toml::from_str("[correlate]\nsettle_sec = 3\n");
         assert!(r.is_err());

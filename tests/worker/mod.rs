@@ -411,3 +411,19 @@ pub fn kinesis_endpoint() -> String {
         ),
     }
 }
+
+/// The s7 scenario (an ECS deployment rolled back by its circuit breaker) as one JSON array,
+/// the body `POST /events` takes.
+pub fn s7_events() -> String {
+    let path = format!(
+        "{}/tests/fixtures/scenarios/s7-ecs-deployment-circuit-breaker-rollback.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path).expect("scenario");
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    serde_json::Value::Array(events).to_string()
+}

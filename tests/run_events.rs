@@ -1,0 +1,84 @@
+//! `POST /events` on `herald run` (the local source, an EventBridge API-destination target):
+//! the shared secret header is required when configured (here from `HERALD_EVENTS_SECRET`),
+//! a body above SQS's 256 KiB message limit gets 413, a body that is not an event 400, and an
+//! array of events is processed before the 200 (the jsonl sink has its notifications).
+
+mod support;
+mod worker;
+
+use std::time::Duration;
+use worker::Herald;
+
+const SECRET: &str = "events-secret-3c9f";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_events_checks_the_secret_and_the_size_and_processes_what_it_accepts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jsonl = dir.path().join("out.jsonl");
+    let config = format!(
+        r#"default_destination = "out"
+[correlate]
+settle_secs = 0
+[[destinations]]
+name = "out"
+kind = "jsonl"
+path = "{}"
+"#,
+        jsonl.display()
+    );
+    let mut herald = Herald::start_env(dir.path(), 0, &config, &[("HERALD_EVENTS_SECRET", SECRET)]);
+    herald.wait_ready().await;
+    let http = reqwest::Client::new();
+    let post = |body: String, secret: Option<&str>| {
+        let mut r = http
+            .post(herald.url("/events"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(s) = secret {
+            r = r.header("x-herald-secret", s);
+        }
+        r.send()
+    };
+    let array = worker::s7_events();
+
+    let status = |r: reqwest::Result<reqwest::Response>| r.expect("answered").status().as_u16();
+    assert_eq!(status(post(array.clone(), None).await), 401, "no secret");
+    assert_eq!(
+        status(post(array.clone(), Some("wrong")).await),
+        401,
+        "wrong secret"
+    );
+    let big = format!("[{}]", "1,".repeat(140_000) + "1");
+    assert!(big.len() > 262_144);
+    assert_eq!(status(post(big, Some(SECRET)).await), 413, "above 256 KiB");
+    assert_eq!(
+        status(post("not json".into(), Some(SECRET)).await),
+        400,
+        "not an event"
+    );
+    assert!(
+        std::fs::read_to_string(&jsonl)
+            .unwrap_or_default()
+            .is_empty(),
+        "nothing refused was processed"
+    );
+
+    assert_eq!(status(post(array, Some(SECRET)).await), 200);
+    // The 200 comes once the events are handled: the notifications are already written.
+    let rec = worker::read_jsonl(std::slice::from_ref(&jsonl));
+    let finals: Vec<_> = rec
+        .threads
+        .values()
+        .filter(|(_, _, n)| n["final"] == true)
+        .map(|(_, _, n)| n["status"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(finals, vec!["ROLLED_BACK".to_string()], "{:?}", rec.threads);
+
+    herald.sigterm();
+    let (code, _) = herald.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(0));
+    assert!(
+        !herald.log_text().contains(SECRET),
+        "the secret is not logged"
+    );
+}
