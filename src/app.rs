@@ -274,8 +274,15 @@ impl Runner {
                 };
                 match sink.deliver(&delivery).await {
                     Ok(reference) => {
-                        // An edit keeps the message's original reference.
-                        let reference = existing.clone().unwrap_or(reference);
+                        // An edit keeps the message's original reference, plus the news that
+                        // the failure reply went out (so it is never sent twice).
+                        let replied = crate::deliver::retry::replied_in(Some(&reference));
+                        let mut reference = existing.clone().unwrap_or(reference);
+                        if replied {
+                            if let Some(r) = reference.as_object_mut() {
+                                r.insert(crate::deliver::retry::REPLIED.into(), true.into());
+                            }
+                        }
                         recorded = self
                             .engine
                             .record(key, dest, seq, reference, last, now)

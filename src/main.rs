@@ -217,7 +217,7 @@ fn main() -> ExitCode {
             if !no_serve {
                 let addr =
                     std::env::var("HERALD_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
-                eprintln!("herald demo: serving on http://{addr} (/healthz, /api/pipelines); Ctrl-C to stop");
+                eprintln!("herald demo: status page on http://{addr}/ (also /api/pipelines, /healthz); Ctrl-C to stop");
                 if let Err(e) = herald::server::serve(&addr, runner.engine.clone()).await {
                     eprintln!("server: {e}");
                     return ExitCode::from(1);

@@ -253,4 +253,12 @@ async fn a_failure_is_also_replied_in_its_thread_once() {
     assert!(posts[1].at - posts[0].at >= Duration::from_secs(1));
     assert_eq!(server.rate_limited(), 0);
     assert_eq!(server.calls("chat.update").len(), 1);
+
+    // The reference says the reply went out, so a worker that never saw it (another one, or
+    // this one restarted: new sinks, empty memory) edits without replying again.
+    assert_eq!(posted["replied"], true, "{posted}");
+    let restarted = build_sinks(&cfg).expect("sinks")["deploys"].clone();
+    restarted.deliver(&late).await.expect("edited again");
+    assert_eq!(server.calls("chat.postMessage").len(), 2, "no second reply");
+    assert_eq!(server.calls("chat.update").len(), 2);
 }

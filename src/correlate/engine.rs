@@ -592,10 +592,9 @@ impl Engine {
                 || None,
                 |t| {
                     let releasing = release && t.lease.as_ref().is_some_and(|l| l.owner == owner);
-                    let shown = t
-                        .deliveries
-                        .get(destination)
-                        .is_some_and(|r| r.message.is_some() && r.seq >= seq);
+                    let shown = t.deliveries.get(destination).is_some_and(|r| {
+                        r.seq >= seq && r.message.is_some() && !gains_reply(&r.message, &message)
+                    });
                     if shown && !releasing {
                         // Nothing to record: leave the thread untouched (the in-process store
                         // changes it in place).
@@ -604,6 +603,10 @@ impl Engine {
                     let rec = t.deliveries.entry(destination.to_owned()).or_default();
                     let mut changed = false;
                     if rec.message.is_none() {
+                        rec.message = Some(message.clone());
+                        changed = true;
+                    } else if gains_reply(&rec.message, &message) {
+                        // The same message, now with its failure reply sent.
                         rec.message = Some(message.clone());
                         changed = true;
                     }
@@ -660,6 +663,12 @@ impl Engine {
             .map(|(k, item)| decode_item(&k, &item).map(|t| (k, t)))
             .collect()
     }
+}
+
+/// Whether `new` records a failure reply that the stored reference does not.
+fn gains_reply(stored: &Option<MessageRef>, new: &MessageRef) -> bool {
+    use crate::deliver::retry::replied_in;
+    replied_in(Some(new)) && !replied_in(stored.as_ref())
 }
 
 /// An empty thread for a key reached through a pointer.

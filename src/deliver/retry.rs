@@ -226,8 +226,13 @@ impl Paced {
         } else {
             self.paced(|| self.inner.deliver(d)).await?
         };
-        if d.op != Op::Reply && self.wants_reply(d) {
-            self.reply(d, &reference).await;
+        let mut reference = reference;
+        if d.op != Op::Reply && self.wants_reply(d) && self.reply(d, &reference).await {
+            // Said in the reference, which the runner stores with the thread: another worker,
+            // or this one after a restart, does not reply again.
+            if let Some(r) = reference.as_object_mut() {
+                r.insert(REPLIED.into(), json!(true));
+            }
         }
         Ok(reference)
     }
@@ -257,11 +262,12 @@ impl Paced {
             && n.status == crate::notification::status::FAILED
             && n.failure.is_some()
             && !self.replied().contains(&d.thread)
+            && !replied_in(d.message.as_ref())
     }
 
     /// Best effort: the message itself already shows the failure, so a reply that cannot be
     /// sent is logged, and tried again with the thread's next update.
-    async fn reply(&self, d: &Delivery, reference: &MessageRef) {
+    async fn reply(&self, d: &Delivery, reference: &MessageRef) -> bool {
         let reply = Delivery {
             op: Op::Reply,
             message: Some(d.message.clone().unwrap_or_else(|| reference.clone())),
@@ -274,12 +280,22 @@ impl Paced {
                     replied.clear();
                 }
                 replied.insert(d.thread.clone());
+                true
             }
             Err(e) => {
-                tracing::warn!(destination = %d.destination, reason = e.reason(), error = %e, "failure reply not sent")
+                tracing::warn!(destination = %d.destination, reason = e.reason(), error = %e, "failure reply not sent");
+                false
             }
         }
     }
+}
+
+/// The key a message reference carries once its failure reply went out.
+pub const REPLIED: &str = "replied";
+
+/// Whether a message reference says its failure reply went out.
+pub fn replied_in(m: Option<&MessageRef>) -> bool {
+    m.and_then(|m| m.get(REPLIED)).and_then(|v| v.as_bool()) == Some(true)
 }
 
 /// Forgets an update's place as the newest of its thread when it is done (or cancelled).
