@@ -355,6 +355,22 @@ impl PipelineExec {
         })
     }
 
+    /// How a stage ended by its actions: `FAILED` if one failed, `SUCCEEDED` if every one
+    /// (at least one) succeeded; `None` while that is not known.
+    fn stage_from_actions(&self, stage: &str) -> Option<&'static str> {
+        let mut any = false;
+        let mut all_succeeded = true;
+        for a in self.actions.values().filter(|a| a.stage == stage) {
+            any = true;
+            match a.state.as_ref().map(|r| r.value.as_str()) {
+                Some("FAILED") => return Some(status::FAILED),
+                Some("SUCCEEDED") => {}
+                _ => all_succeeded = false,
+            }
+        }
+        (any && all_succeeded).then_some(status::SUCCEEDED)
+    }
+
     pub fn notification(&self) -> Notification {
         let (st, is_final) = self.status();
         let succeeded = st == status::SUCCEEDED;
@@ -369,10 +385,17 @@ impl PipelineExec {
                 status: if succeeded {
                     status::SUCCEEDED.to_owned()
                 } else {
-                    s.state
-                        .as_ref()
-                        .map(|r| r.value.clone())
-                        .unwrap_or_else(|| "STARTED".into())
+                    let own = s.state.as_ref().map(|r| r.value.as_str());
+                    match own {
+                        Some(v) if terminal(v) => v.to_owned(),
+                        // An execution that ended while a stage's own end never arrived: the
+                        // stage ended as its actions did (no stage events at all is common).
+                        _ if is_final => self
+                            .stage_from_actions(name)
+                            .unwrap_or(own.unwrap_or("STARTED"))
+                            .to_owned(),
+                        _ => own.unwrap_or("STARTED").to_owned(),
+                    }
                 },
             })
             .collect();
