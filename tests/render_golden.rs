@@ -5,6 +5,7 @@
 //! committing it: a golden file is a claim that the message is right, not that it is current.
 
 mod chat_servers;
+mod support;
 
 use chat_servers::samples::{self, JAPANESE_COMMIT};
 use herald::render;
@@ -15,24 +16,7 @@ fn golden(name: &str, got: &Value) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name);
-    let text = serde_json::to_string_pretty(got).expect("serialise") + "\n";
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
-        std::fs::write(&path, &text).expect("write golden");
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "{} is missing: run with UPDATE_GOLDEN=1, then review it",
-            path.display()
-        )
-    });
-    assert_eq!(
-        text,
-        want,
-        "{} differs from the render; if the change is intended, rerun with UPDATE_GOLDEN=1 and review the diff",
-        path.display()
-    );
+    support::golden(&path, got);
 }
 
 fn chars(v: &Value) -> usize {

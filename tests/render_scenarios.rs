@@ -8,6 +8,8 @@
 //! `UPDATE_GOLDEN=1 cargo test --test render_scenarios` rewrites the files; read the diff before
 //! committing it: a golden file is a claim that the message is right, not that it is current.
 
+mod support;
+
 use futures::future::BoxFuture;
 use herald::app::Runner;
 use herald::config::Mode;
@@ -90,24 +92,7 @@ fn render_all(sink: &str, notes: &BTreeMap<String, Notification>) -> Value {
 
 fn golden(name: &str, got: &Value) {
     let path = dir("tests/golden/scenarios").join(name);
-    let text = serde_json::to_string_pretty(got).expect("serialise") + "\n";
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
-        std::fs::write(&path, &text).expect("write golden");
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "{} is missing: run with UPDATE_GOLDEN=1, then review it",
-            path.display()
-        )
-    });
-    assert_eq!(
-        text,
-        want,
-        "{} differs from the render; if the change is intended, rerun with UPDATE_GOLDEN=1 and review the diff",
-        path.display()
-    );
+    support::golden(&path, got);
 }
 
 const SINKS: [&str; 4] = ["slack", "discord", "teams", "amazonq"];

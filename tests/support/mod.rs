@@ -52,3 +52,26 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 pub mod synthetic;
+
+/// Compares `got`, pretty-printed, with the golden file at `path`; with `UPDATE_GOLDEN` set,
+/// writes it instead (then review the diff).
+pub fn golden(path: &std::path::Path, got: &serde_json::Value) {
+    let text = serde_json::to_string_pretty(got).expect("serialise") + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(&path, &text).expect("write golden");
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run with UPDATE_GOLDEN=1, then review it",
+            path.display()
+        )
+    });
+    assert_eq!(
+        text,
+        want,
+        "{} differs from the render; if the change is intended, rerun with UPDATE_GOLDEN=1 and review the diff",
+        path.display()
+    );
+}
