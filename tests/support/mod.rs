@@ -59,10 +59,10 @@ pub fn golden(path: &std::path::Path, got: &serde_json::Value) {
     let text = serde_json::to_string_pretty(got).expect("serialise") + "\n";
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
-        std::fs::write(&path, &text).expect("write golden");
+        std::fs::write(path, &text).expect("write golden");
         return;
     }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+    let want = std::fs::read_to_string(path).unwrap_or_else(|_| {
         panic!(
             "{} is missing: run with UPDATE_GOLDEN=1, then review it",
             path.display()
