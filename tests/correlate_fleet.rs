@@ -6,11 +6,10 @@
 
 mod support;
 
-use futures::future::BoxFuture;
 use herald::app::Runner;
 use herald::config::Mode;
 use herald::correlate::engine::{Engine, EngineConfig};
-use herald::deliver::{Delivery, MessageRef, Op, Sink, SinkError};
+use herald::deliver::{Op, Sink};
 use herald::event::{decode, Event};
 use herald::notification::Notification;
 use herald::route::Router;
@@ -18,25 +17,8 @@ use herald::store::dynamo::DynamoStore;
 use herald::store::Store;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-
-#[derive(Default)]
-struct Recorder {
-    seen: Mutex<Vec<(Op, String, Notification)>>,
-}
-
-impl Sink for Recorder {
-    fn kind(&self) -> &'static str {
-        "recorder"
-    }
-    fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
-        self.seen
-            .lock()
-            .expect("lock")
-            .push((d.op, d.thread.clone(), d.notification.clone()));
-        Box::pin(async move { Ok(serde_json::json!({"thread": d.thread})) })
-    }
-}
+use std::sync::Arc;
+use support::Recorder;
 
 async fn dynamo_store() -> Arc<DynamoStore> {
     let cfg = support::sdk_config(&support::dynamodb_endpoint()).await;

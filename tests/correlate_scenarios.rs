@@ -2,36 +2,19 @@
 //! and however many duplicates: 200 random permutations with random duplicates per scenario give
 //! the same final notification, and exactly one post per chat message.
 
-use futures::future::BoxFuture;
+mod support;
+
 use herald::app::Runner;
 use herald::config::Mode;
 use herald::correlate::engine::{Engine, EngineConfig};
-use herald::deliver::{Delivery, MessageRef, Op, Sink, SinkError};
+use herald::deliver::{Op, Sink};
 use herald::event::{decode, Event};
 use herald::notification::Notification;
 use herald::route::Router;
 use herald::store::memory::MemoryStore;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
-/// Records deliveries in memory (the chat side of these tests is not what they test).
-#[derive(Default)]
-struct Recorder {
-    seen: Mutex<Vec<(Op, String, Notification)>>,
-}
-
-impl Sink for Recorder {
-    fn kind(&self) -> &'static str {
-        "recorder"
-    }
-    fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
-        self.seen
-            .lock()
-            .expect("lock")
-            .push((d.op, d.thread.clone(), d.notification.clone()));
-        Box::pin(async move { Ok(serde_json::json!({"thread": d.thread})) })
-    }
-}
+use std::sync::Arc;
+use support::Recorder;
 
 fn scenario(name: &str) -> Vec<Event> {
     let path = format!(

@@ -14,36 +14,18 @@ use aws_test_server::{
     action_execution, all_text, deployment_target, failed_build, failed_deployment, lifecycle,
     put_log_lines, unique_account, TestServer,
 };
-use futures::future::BoxFuture;
 use herald::app::Runner;
 use herald::config::Mode;
 use herald::correlate::engine::{Engine, EngineConfig};
-use herald::deliver::{Delivery, MessageRef, Op, Sink, SinkError};
+use herald::deliver::Sink;
 use herald::enrich::{Api, EnrichConfig, Enricher, Outcome};
 use herald::event::decode;
 use herald::notification::Notification;
 use herald::route::Router;
 use herald::store::memory::MemoryStore;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
-#[derive(Default)]
-struct Recorder {
-    seen: Mutex<Vec<(Op, String, Notification)>>,
-}
-
-impl Sink for Recorder {
-    fn kind(&self) -> &'static str {
-        "recorder"
-    }
-    fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<MessageRef, SinkError>> {
-        self.seen
-            .lock()
-            .expect("lock")
-            .push((d.op, d.thread.clone(), d.notification.clone()));
-        Box::pin(async move { Ok(serde_json::json!({"thread": d.thread})) })
-    }
-}
+use std::sync::Arc;
+use support::Recorder;
 
 /// The scenario's accounts as they appear in the corpus.
 const CORPUS_ACCOUNTS: [&str; 2] = ["164943972409", "000000000000"];

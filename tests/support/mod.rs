@@ -75,3 +75,34 @@ pub fn golden(path: &std::path::Path, got: &serde_json::Value) {
         path.display()
     );
 }
+
+/// A sink that records deliveries in memory, for tests whose subject is not the chat side.
+#[derive(Default)]
+pub struct Recorder {
+    pub seen: std::sync::Mutex<
+        Vec<(
+            herald::deliver::Op,
+            String,
+            herald::notification::Notification,
+        )>,
+    >,
+}
+
+impl herald::deliver::Sink for Recorder {
+    fn kind(&self) -> &'static str {
+        "recorder"
+    }
+    fn deliver<'a>(
+        &'a self,
+        d: &'a herald::deliver::Delivery,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<herald::deliver::MessageRef, herald::deliver::SinkError>,
+    > {
+        self.seen
+            .lock()
+            .expect("lock")
+            .push((d.op, d.thread.clone(), d.notification.clone()));
+        Box::pin(async move { Ok(serde_json::json!({"thread": d.thread})) })
+    }
+}
