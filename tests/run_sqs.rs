@@ -72,8 +72,10 @@ async fn ten_thousand_events_are_delivered_exactly_once_and_the_queue_ends_empty
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_messages_go_to_the_dead_letter_queue_and_are_counted() {
     let sqs = sqs().await;
-    // Two receives, then the redrive policy moves a message to the DLQ.
-    let (url, dlq) = queue_with_dlq(&sqs, "run-poison", 2, 2).await;
+    // Two receives, then the redrive policy moves a message to the DLQ. The visibility
+    // timeout is short so the poison gets there quickly, but not so short that a good message
+    // comes back before its delete on a loaded machine (2 s let two good ones through).
+    let (url, dlq) = queue_with_dlq(&sqs, "run-poison", 5, 2).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let jsonl = dir.path().join("deliveries.jsonl");
     let execs = synthetic::executions(30);
@@ -90,7 +92,7 @@ async fn poison_messages_go_to_the_dead_letter_queue_and_are_counted() {
         bodies.insert((i * 13) % bodies.len(), p.clone());
     }
 
-    let cfg = sqs_config(&url, &jsonl, &support::unique("run-poison"), 2, 2);
+    let cfg = sqs_config(&url, &jsonl, &support::unique("run-poison"), 2, 5);
     let mut herald = Herald::start(dir.path(), 0, &cfg);
     herald.wait_ready().await;
     send_all(&sqs, &url, &bodies).await;
