@@ -77,14 +77,16 @@ fn replay(lines: &[String], mode: Mode) {
 /// A phase's name and body.
 type Phase = (&'static str, fn(&[String]));
 
-/// `ratio N [PHASE]`: the synthetic stream of N executions (10 lines each) through every phase,
-/// or only PHASE (`value`, `decode`, `final_only`, `progress`). Under callgrind, run one phase
+/// `ratio N [PHASE [REPEAT]]`: the synthetic stream of N executions (10 lines each) through
+/// every phase, or only PHASE (`value`, `decode`, `final_only`, `progress`), REPEAT times (for
+/// `perf record`, so building the stream is a small part of the profile). Under callgrind, run one phase
 /// per process: a phase that ends in a tail call never "returns", so `--toggle-collect` would
 /// keep counting into the next one.
 fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(500);
     let only = args.next();
+    let repeat: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let lines = synthetic::by_time(&synthetic::executions(n));
     let phases: [Phase; 4] = [
         ("value", phase_value),
@@ -98,8 +100,10 @@ fn main() {
             continue;
         }
         let t = std::time::Instant::now();
-        phase(black_box(&lines));
-        out.push(format!("{name} {:?}", t.elapsed()));
+        for _ in 0..repeat {
+            phase(black_box(&lines));
+        }
+        out.push(format!("{name} {:?}", t.elapsed() / repeat.max(1)));
     }
     println!("{} lines: {}", lines.len(), out.join(", "));
 }

@@ -77,8 +77,8 @@ fn decode_into(
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
     match first {
         Some(b'{') => {
-            let top: Top = serde_json::from_slice(bytes)?;
-            decode_top(top, outer, depth, out)
+            let mut top: Top = serde_json::from_slice(bytes)?;
+            decode_top(&mut top, outer, depth, out)
         }
         Some(b'[') => {
             let items: Vec<&RawValue> = serde_json::from_slice(bytes)?;
@@ -631,7 +631,7 @@ struct HealthDescription {
 // ---- dispatch ----
 
 fn decode_top(
-    mut top: Top<'_>,
+    top: &mut Top<'_>,
     outer: &Outer,
     depth: usize,
     out: &mut Vec<Event>,
@@ -788,7 +788,7 @@ fn required(
 }
 
 fn decode_eventbridge(
-    mut top: Top<'_>,
+    top: &mut Top<'_>,
     detail_type: String,
     outer: &Outer,
 ) -> Result<Event, DecodeError> {
@@ -1234,7 +1234,7 @@ fn decode_ecs(
 }
 
 fn decode_approval(
-    mut top: Top<'_>,
+    top: &mut Top<'_>,
     mut a: RawApproval,
     outer: &Outer,
 ) -> Result<Event, DecodeError> {
@@ -1263,7 +1263,7 @@ fn decode_approval(
     }))
 }
 
-fn decode_classic_alarm(mut top: Top<'_>, outer: &Outer) -> Event {
+fn decode_classic_alarm(top: &mut Top<'_>, outer: &Outer) -> Event {
     let arn = top.alarm_arn_classic.take();
     let (arn_account, arn_region) = arn.as_deref().map(arn_account_region).unwrap_or_default();
     // The ARN is authoritative; the human region name ("US East (Ohio)") is the fallback.
@@ -1298,7 +1298,7 @@ fn decode_classic_alarm(mut top: Top<'_>, outer: &Outer) -> Event {
 }
 
 fn decode_alarm_action(
-    mut top: Top<'_>,
+    top: &mut Top<'_>,
     mut data: AlarmData,
     outer: &Outer,
 ) -> Result<Event, DecodeError> {
@@ -1334,7 +1334,7 @@ fn decode_alarm_action(
     }))
 }
 
-fn decode_codedeploy_trigger(mut top: Top<'_>, outer: &Outer) -> Result<Event, DecodeError> {
+fn decode_codedeploy_trigger(top: &mut Top<'_>, outer: &Outer) -> Result<Event, DecodeError> {
     let meta = Meta {
         id: outer.message_id.clone(),
         account: top.account_id.take().unwrap_or_default(),
