@@ -1,5 +1,8 @@
 //! A synthetic multi-account stream of raw EventBridge CodePipeline events: each execution
 //! starts, runs Source and Build, and ends SUCCEEDED or FAILED (every seventh fails in Build).
+//! Each event has the fields AWS sends today (the V2 shapes of the corpus's `*-doc.json`
+//! examples): the pipeline ARN in `resources`, `start-time`, `pipeline-execution-attempt`, and
+//! on actions `region`, `action-execution-id`, artifacts and the result's console URL.
 #![allow(dead_code)]
 
 /// One execution's events in the order AWS sends them, and its expected final status.
@@ -11,19 +14,36 @@ pub struct Execution {
     pub events: Vec<String>,
 }
 
-fn ev(account: &str, id: &str, detail_type: &str, secs: u64, detail: serde_json::Value) -> String {
-    let t = chrono::DateTime::from_timestamp(1_700_000_000 + secs as i64, 0)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default();
+const REGION: &str = "eu-west-1";
+
+fn rfc3339(secs: u64, millis: bool) -> String {
+    let format = if millis {
+        chrono::SecondsFormat::Millis
+    } else {
+        chrono::SecondsFormat::Secs
+    };
+    chrono::DateTime::from_timestamp(1_700_000_000 + secs as i64, 0)
+        .map(|t| t.to_rfc3339_opts(format, true))
+        .unwrap_or_default()
+}
+
+fn ev(
+    account: &str,
+    pipeline: &str,
+    id: &str,
+    detail_type: &str,
+    secs: u64,
+    detail: serde_json::Value,
+) -> String {
     serde_json::json!({
         "version": "0",
         "id": id,
         "detail-type": detail_type,
         "source": "aws.codepipeline",
         "account": account,
-        "time": t,
-        "region": "eu-west-1",
-        "resources": [],
+        "time": rfc3339(secs, false),
+        "region": REGION,
+        "resources": [format!("arn:aws:codepipeline:{REGION}:{account}:{pipeline}")],
         "detail": detail,
     })
     .to_string()
@@ -41,10 +61,18 @@ pub fn executions(n: usize) -> Vec<Execution> {
             let mut k = 0;
             let mut push = |dt: &str, secs: u64, detail: serde_json::Value| {
                 k += 1;
-                out.push(ev(&account, &format!("{execution_id}-{k}"), dt, base + secs, detail));
+                out.push(ev(
+                    &account,
+                    &pipeline,
+                    &format!("{execution_id}-{k}"),
+                    dt,
+                    base + secs,
+                    detail,
+                ));
             };
             let p = |extra: serde_json::Value| {
-                let mut d = serde_json::json!({"pipeline": pipeline, "execution-id": execution_id, "version": 1});
+                let mut d = serde_json::json!({"pipeline": pipeline, "execution-id": execution_id,
+                    "start-time": rfc3339(base, true), "version": 3.0, "pipeline-execution-attempt": 1.0});
                 if let (Some(o), Some(e)) = (d.as_object_mut(), extra.as_object()) {
                     for (k, v) in e {
                         o.insert(k.clone(), v.clone());
@@ -59,15 +87,30 @@ pub fn executions(n: usize) -> Vec<Execution> {
             let build = serde_json::json!({"owner": "AWS", "provider": "CodeBuild", "category": "Build", "version": "1"});
             push(PE, 0, p(serde_json::json!({"state": "STARTED", "execution-trigger": {"trigger-type": "Webhook"}})));
             push(SE, 1, p(serde_json::json!({"stage": "Source", "state": "STARTED"})));
-            push(AE, 1, p(serde_json::json!({"stage": "Source", "action": "Source", "state": "STARTED", "type": source})));
+            let action_id = |n: u64| format!("{:08x}-a902-44b2-ae61-{:012x}", i, n);
+            let bucket = format!("codepipeline-{REGION}-{account}");
+            let artifact = |name: &str| {
+                serde_json::json!([{"name": name, "s3location": {"bucket": bucket, "key": format!("{pipeline}/{name}/{i:x}")}}])
+            };
+            let commit = format!("{:040x}", i);
+            push(AE, 1, p(serde_json::json!({"stage": "Source", "action": "Source", "state": "STARTED", "type": source,
+                "region": REGION, "action-execution-id": action_id(1)})));
             push(AE, 5, p(serde_json::json!({"stage": "Source", "action": "Source", "state": "SUCCEEDED", "type": source,
-                "execution-result": {"external-execution-id": format!("{:040x}", i), "external-execution-summary": format!("change {i}")}})));
+                "region": REGION, "action-execution-id": action_id(1), "output-artifacts": artifact("SourceArtifact"),
+                "execution-result": {"external-execution-id": commit,
+                    "external-execution-url": format!("https://{REGION}.console.aws.amazon.com/codecommit/home#/repository/{pipeline}/commit/{commit}"),
+                    "external-execution-summary": format!("change {i}")}})));
             push(SE, 5, p(serde_json::json!({"stage": "Source", "state": "SUCCEEDED"})));
             push(SE, 6, p(serde_json::json!({"stage": "Build", "state": "STARTED"})));
-            push(AE, 6, p(serde_json::json!({"stage": "Build", "action": "Build", "state": "STARTED", "type": build})));
+            push(AE, 6, p(serde_json::json!({"stage": "Build", "action": "Build", "state": "STARTED", "type": build,
+                "region": REGION, "action-execution-id": action_id(2), "input-artifacts": artifact("SourceArtifact")})));
             let end = if failed { "FAILED" } else { "SUCCEEDED" };
             push(AE, 60, p(serde_json::json!({"stage": "Build", "action": "Build", "state": end, "type": build,
-                "execution-result": {"external-execution-id": format!("proj:{i}"), "external-execution-summary": format!("Build terminated with state: {end}"), "error-code": if failed { "JobFailed" } else { "" }}})));
+                "region": REGION, "action-execution-id": action_id(2), "input-artifacts": artifact("SourceArtifact"),
+                "output-artifacts": artifact("BuildArtifact"),
+                "execution-result": {"external-execution-id": format!("proj:{i}"),
+                    "external-execution-url": format!("https://console.aws.amazon.com/codebuild/home?region={REGION}#/builds/proj:{i}/view/new"),
+                    "external-execution-summary": format!("Build terminated with state: {end}"), "error-code": if failed { "JobFailed" } else { "" }}})));
             push(SE, 61, p(serde_json::json!({"stage": "Build", "state": end})));
             push(PE, 62, p(serde_json::json!({"state": end})));
             Execution {
