@@ -81,9 +81,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
             let wants = |_: &Thread, _: &herald::notification::Notification| false;
+            let done = std::collections::BTreeSet::new();
             rt.block_on(async {
                 for chunk in events.chunks(10) {
-                    let _ = black_box(engine.apply_batch(chunk, 0, &wants).await);
+                    let _ = black_box(engine.apply_batch(chunk, 0, &wants, &done).await);
                 }
             })
         })

@@ -37,6 +37,19 @@ pub struct Runner {
     enricher: Option<Arc<crate::enrich::Enricher>>,
 }
 
+/// What [`Runner::edit_in_place`] did with a thread's events.
+enum InPlace {
+    /// Nothing: the usual path applies them.
+    NotEligible,
+    /// Applied, edited and written.
+    Done(Delivered),
+    /// Applied and written with unsure destinations; the usual path delivers.
+    Handed(Delivered),
+}
+
+/// Lost races an edit in place tries before it hands the thread to the lease.
+const MAX_IN_PLACE: usize = 4;
+
 /// Counts of what a run delivered, by op.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Delivered {
@@ -77,14 +90,190 @@ impl Runner {
     /// are remembered and sent by [`Runner::deliver_due`] or [`Runner::flush`].
     pub async fn process(&self, events: &[Event], now: i64) -> Result<Delivered, RunError> {
         let wants = |t: &Thread, note: &Notification| self.has_work(t, note);
-        let changed = self.engine.apply_batch(events, now, &wants).await?;
         let mut total = Delivered::default();
-        for key in changed {
+        let mut done = BTreeSet::new();
+        let mut handed = Vec::new();
+        // On a shared store, a change that only edits messages is delivered first and written
+        // once with what it delivered (see `edit_in_place`).
+        if !self.engine.in_process() {
+            for (key, evs) in Engine::direct_groups(events) {
+                match self.edit_in_place(&key, &evs, now).await? {
+                    InPlace::NotEligible => {}
+                    InPlace::Done(d) => {
+                        total.updates += d.updates;
+                        done.insert(key);
+                    }
+                    InPlace::Handed(d) => {
+                        total.updates += d.updates;
+                        done.insert(key.clone());
+                        handed.push(key);
+                    }
+                }
+            }
+        }
+        let changed = self.engine.apply_batch(events, now, &wants, &done).await?;
+        for key in changed.into_iter().chain(handed) {
             let d = self.deliver_key(&key, now, false).await?;
             total.posts += d.posts;
             total.updates += d.updates;
         }
         Ok(total)
+    }
+
+    /// Applies a thread's events and, when all they leave to do is edit messages already
+    /// posted, edits them before writing: the one conditional write then records the change and
+    /// the edits together (a delivery under the lease costs two writes: take it, then record
+    /// and release). Only when nobody holds the lease (it guards posts), the settle window is
+    /// not running, and every destination has its message.
+    ///
+    /// A lost race means another worker wrote meanwhile and this worker's edits may have
+    /// reached the provider after its own: it drafts again from the winner's state and edits
+    /// again, until a write holds. A crash before the write leaves the messages unacknowledged,
+    /// and their redelivery edits again; a post is never made here, so nothing is posted twice.
+    async fn edit_in_place(
+        &self,
+        key: &str,
+        evs: &[&Event],
+        now: i64,
+    ) -> Result<InPlace, RunError> {
+        // Destinations edited by this call and not yet recorded by a write that held.
+        let mut edited: BTreeSet<String> = BTreeSet::new();
+        let mut total = Delivered::default();
+        for _ in 0..MAX_IN_PLACE {
+            let Some((version, mut thread)) = self.engine.draft(key).await? else {
+                // A new thread: its first message is a post, under the lease. Created here, as
+                // the store was just read and had none.
+                let wants = |t: &Thread, note: &Notification| self.has_work(t, note);
+                self.engine
+                    .apply_direct(key, evs, now, &wants, &edited, true)
+                    .await?;
+                return Ok(InPlace::Handed(total));
+            };
+            let mut changed = false;
+            for ev in evs {
+                changed |= thread.apply(ev);
+            }
+            let note = match (changed, edited.is_empty()) {
+                (false, true) => return Ok(InPlace::NotEligible),
+                (true, true) => thread.refresh(now),
+                // Edited before a lost race: the messages need the current notification even
+                // if these events change nothing any more.
+                (_, false) => {
+                    thread.refresh(now);
+                    thread.notification()
+                }
+            };
+            let Some(mut note) = note else {
+                return self.hand_over(key, evs, &edited, now, total).await;
+            };
+            let wanted = self.wanted(&thread, &note);
+            let mut targets: Vec<String> = thread.behind(&wanted).into_iter().cloned().collect();
+            for d in &edited {
+                if wanted.contains(d) && !targets.contains(d) {
+                    targets.push(d.clone());
+                }
+            }
+            let settling =
+                note.is_final && now < thread.final_since.unwrap_or(now) + self.settle_secs;
+            let eligible = !targets.is_empty()
+                && !settling
+                && thread.lease.as_ref().is_none_or(|l| l.until <= now)
+                && targets.iter().all(|d| {
+                    self.sinks.contains_key(d)
+                        && thread
+                            .deliveries
+                            .get(d)
+                            .is_some_and(|r| r.message.is_some())
+                });
+            if !eligible {
+                return self.hand_over(key, evs, &edited, now, total).await;
+            }
+            thread.lease = None;
+            if let Some(enricher) = &self.enricher {
+                if let Some(found) = enricher
+                    .enrich(key, &thread, &mut note, thread.enrichment.as_ref())
+                    .await
+                {
+                    thread.enrichment = Some(found);
+                }
+            }
+            let message_id = thread.message_id(key);
+            for dest in &targets {
+                let (Some(sink), Some(rec)) =
+                    (self.sinks.get(dest), thread.deliveries.get_mut(dest))
+                else {
+                    continue;
+                };
+                let delivery = Delivery {
+                    op: Op::Update,
+                    thread: message_id.clone(),
+                    destination: dest.clone(),
+                    notification: note.clone(),
+                    message: rec.message.clone(),
+                };
+                match sink.deliver(&delivery).await {
+                    Ok(reference) => {
+                        edited.insert(dest.clone());
+                        total.updates += 1;
+                        rec.seq = thread.seq;
+                        if crate::deliver::retry::replied_in(Some(&reference))
+                            && !crate::deliver::retry::replied_in(rec.message.as_ref())
+                        {
+                            if let Some(r) = rec.message.as_mut().and_then(|m| m.as_object_mut()) {
+                                r.insert(crate::deliver::retry::REPLIED.into(), true.into());
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            thread = key,
+                            destination = %dest,
+                            op = ?Op::Update,
+                            error = %e,
+                            "not delivered; left for redelivery"
+                        );
+                        // Keep the change (the edits already made are marked unsure).
+                        self.hand_over(key, evs, &edited, now, Delivered::default())
+                            .await?;
+                        return Err(RunError::Sink {
+                            destination: dest.clone(),
+                            source: e,
+                        });
+                    }
+                }
+            }
+            if self
+                .engine
+                .commit(key, version, thread, now)
+                .await?
+                .is_some()
+            {
+                self.pending().remove(key);
+                return Ok(InPlace::Done(total));
+            }
+        }
+        self.hand_over(key, evs, &edited, now, total).await
+    }
+
+    /// Leaves a thread to the usual path (write, then deliver under the lease). When this
+    /// worker already edited some of its messages, writes the events now with those
+    /// destinations marked unsure, so they are edited again.
+    async fn hand_over(
+        &self,
+        key: &str,
+        evs: &[&Event],
+        edited: &BTreeSet<String>,
+        now: i64,
+        total: Delivered,
+    ) -> Result<InPlace, RunError> {
+        if edited.is_empty() {
+            return Ok(InPlace::NotEligible);
+        }
+        let wants = |t: &Thread, note: &Notification| self.has_work(t, note);
+        self.engine
+            .apply_direct(key, evs, now, &wants, edited, false)
+            .await?;
+        Ok(InPlace::Handed(total))
     }
 
     /// Sends the final messages whose settle window has passed.
@@ -160,7 +349,7 @@ impl Runner {
         let mut total = Delivered::default();
         let wants = |t: &Thread, note: &Notification| self.has_work(t, note);
         for _ in 0..8 {
-            let Some((_, mut thread)) = self.engine.load(key).await? else {
+            let Some((mut basis, mut thread)) = self.engine.load(key).await? else {
                 break;
             };
             // final_only before the end, with nothing posted: no work, and no need to build the
@@ -192,7 +381,7 @@ impl Runner {
             self.pending().remove(key);
             if !self.engine.holds(&thread, now) {
                 match self.engine.acquire(key, now, &wants).await? {
-                    Some(t) => thread = t,
+                    Some((v, t)) => (basis, thread) = (v, t),
                     // Someone else holds the lease and will deliver, or nothing is left to do.
                     None => break,
                 }
@@ -209,13 +398,13 @@ impl Runner {
                     .enrich(key, &thread, &mut note, thread.enrichment.as_ref())
                     .await
                 {
-                    if let Some(t) = self
+                    if let Some((v, t, _)) = self
                         .engine
-                        .update(
+                        .update_at(
                             key,
                             now,
                             || None,
-                            |t| {
+                            |t, _| {
                                 let new = t.enrichment.as_ref() != Some(&found);
                                 if new {
                                     t.enrichment = Some(found.clone());
@@ -225,7 +414,7 @@ impl Runner {
                         )
                         .await?
                     {
-                        thread = t.0;
+                        (basis, thread) = (v, t);
                     }
                 }
             }
@@ -285,8 +474,11 @@ impl Runner {
                         }
                         recorded = self
                             .engine
-                            .record(key, dest, seq, reference, last, now)
+                            .record(key, dest, seq, reference, last, basis, now)
                             .await?;
+                        if let Some((v, _)) = &recorded {
+                            basis = *v;
+                        }
                         match op {
                             Op::Post => total.posts += 1,
                             _ => total.updates += 1,
@@ -309,9 +501,11 @@ impl Runner {
                 }
             }
             // Done, unless the thread moved on while this worker delivered (the record's
-            // write re-reads on a lost race, so it shows what other workers changed): then
-            // go round again for the newer notification.
-            if recorded.is_some_and(|t| t.seq == seq && !self.engine.holds(&t, now)) {
+            // write re-reads on a lost race, so it shows what other workers changed) or a
+            // destination was marked unsure meanwhile: then go round again.
+            if recorded
+                .is_some_and(|(_, t)| t.seq == seq && !self.engine.holds(&t, now) && !t.unsure())
+            {
                 break;
             }
         }

@@ -9,7 +9,7 @@ use crate::deliver::MessageRef;
 use crate::event::Event;
 use crate::notification::Notification;
 use crate::store::{Item, Put, Store, StoreError};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +56,12 @@ impl Stats {
 }
 
 const MAX_ATTEMPTS: usize = 16;
+
+/// The `seq` recorded for a destination whose message may show anything: a worker edited it in
+/// place and lost the race to record the edit, so its edit may have landed after a newer one.
+/// Every real notification has a seq of 1 or more, so the destination is behind and is edited
+/// again by the next delivery.
+pub const UNSURE: u64 = 0;
 
 pub struct Engine {
     store: Arc<dyn Store>,
@@ -153,10 +159,35 @@ impl Engine {
         init: impl Fn() -> Option<Thread>,
         mut f: impl FnMut(&mut Thread) -> bool,
     ) -> Result<Option<(Arc<Thread>, bool)>, StoreError> {
+        let r = self.update_at(key, now, init, |t, _| f(t)).await?;
+        Ok(r.map(|(_, t, changed)| (t, changed)))
+    }
+
+    /// [`Engine::update`], telling `f` the version of the thread it changes (`None` for a new
+    /// one) and returning the version written (or found).
+    pub async fn update_at(
+        &self,
+        key: &str,
+        now: i64,
+        init: impl Fn() -> Option<Thread>,
+        f: impl FnMut(&mut Thread, Option<u64>) -> bool,
+    ) -> Result<Option<(u64, Arc<Thread>, bool)>, StoreError> {
         if let Some(mut local) = self.local() {
             return Ok(self.update_local(&mut local, key, now, init, f));
         }
-        let mut current = self.load(key).await?;
+        let current = self.load(key).await?;
+        self.update_from(key, now, current, init, f).await
+    }
+
+    /// [`Engine::update_at`] on a shared store, from a thread already loaded.
+    async fn update_from(
+        &self,
+        key: &str,
+        now: i64,
+        mut current: Option<(u64, Arc<Thread>)>,
+        init: impl Fn() -> Option<Thread>,
+        mut f: impl FnMut(&mut Thread, Option<u64>) -> bool,
+    ) -> Result<Option<(u64, Arc<Thread>, bool)>, StoreError> {
         for _ in 0..MAX_ATTEMPTS {
             // Optimistic concurrency: mutate a copy, publish it only if the version still holds.
             let (version, original, mut thread) = match current.take() {
@@ -166,39 +197,90 @@ impl Engine {
                     None => return Ok(None),
                 },
             };
-            if !f(&mut thread) {
-                return Ok(Some((original.unwrap_or_else(|| Arc::new(thread)), false)));
+            if !f(&mut thread, version) {
+                let found = original.unwrap_or_else(|| Arc::new(thread));
+                return Ok(Some((version.unwrap_or(0), found, false)));
             }
-            self.stats.store_writes.fetch_add(1, Ordering::Relaxed);
-            let state = serde_json::to_vec(&thread)
-                .map_err(|e| StoreError::Rejected(format!("serialising {key}: {e}")))?;
-            let item = Item {
-                version: version.map_or(1, |v| v + 1),
-                state,
-                expires_at: now + self.cfg.ttl_secs,
-            };
-            match self.store.put(key, &item, version).await? {
-                Put::Written => {
-                    let thread = Arc::new(thread);
-                    self.cache.put(key, item.version, thread.clone());
-                    return Ok(Some((thread, true)));
-                }
-                Put::Conflict(Some(found)) => {
-                    self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
-                    let t = Arc::new(decode_item(key, &found)?);
-                    self.cache.put(key, found.version, t.clone());
-                    current = Some((found.version, t));
-                }
-                Put::Conflict(None) => {
-                    self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
-                    self.cache.invalidate(key);
-                    current = self.read(key).await?;
-                }
+            match self.put_thread(key, version, thread, now).await? {
+                Some((v, t)) => return Ok(Some((v, t, true))),
+                // The cache now holds the winner's state (or nothing, to be read again).
+                None => current = self.load(key).await?,
             }
         }
         Err(StoreError::Unavailable(format!(
             "{key}: still conflicting after {MAX_ATTEMPTS} attempts"
         )))
+    }
+
+    /// One conditional write of `thread` over `version` (`None`: create). Returns the version
+    /// written, or `None` after a lost race, with the cache refreshed from the conflict's
+    /// returned item (or emptied, so the next load reads the store).
+    async fn put_thread(
+        &self,
+        key: &str,
+        version: Option<u64>,
+        thread: Thread,
+        now: i64,
+    ) -> Result<Option<(u64, Arc<Thread>)>, StoreError> {
+        self.stats.store_writes.fetch_add(1, Ordering::Relaxed);
+        if let Some(mut local) = self.local() {
+            let current = local.items.get(key).map(|(v, _, _)| *v);
+            if current != version {
+                self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                return Ok(None);
+            }
+            let v = version.map_or(1, |v| v + 1);
+            let thread = Arc::new(thread);
+            local.writes += 1;
+            local
+                .items
+                .insert(key.to_owned(), (v, now + self.cfg.ttl_secs, thread.clone()));
+            return Ok(Some((v, thread)));
+        }
+        let state = serde_json::to_vec(&thread)
+            .map_err(|e| StoreError::Rejected(format!("serialising {key}: {e}")))?;
+        let item = Item {
+            version: version.map_or(1, |v| v + 1),
+            state,
+            expires_at: now + self.cfg.ttl_secs,
+        };
+        match self.store.put(key, &item, version).await? {
+            Put::Written => {
+                let thread = Arc::new(thread);
+                self.cache.put(key, item.version, thread.clone());
+                Ok(Some((item.version, thread)))
+            }
+            Put::Conflict(Some(found)) => {
+                self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                let t = Arc::new(decode_item(key, &found)?);
+                self.cache.put(key, found.version, t);
+                Ok(None)
+            }
+            Put::Conflict(None) => {
+                self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                self.cache.invalidate(key);
+                Ok(None)
+            }
+        }
+    }
+
+    /// A copy of the stored thread and its version, to change and then [`Engine::commit`]
+    /// (used to edit a message before the one write that records both the change and the
+    /// edit).
+    pub async fn draft(&self, key: &str) -> Result<Option<(u64, Thread)>, StoreError> {
+        Ok(self.load(key).await?.map(|(v, t)| (v, Thread::clone(&t))))
+    }
+
+    /// Writes a [`Engine::draft`] if the thread is still at `version`; `None` when another
+    /// write came first (the next draft then starts from it).
+    pub async fn commit(
+        &self,
+        key: &str,
+        version: u64,
+        thread: Thread,
+        now: i64,
+    ) -> Result<Option<(u64, Arc<Thread>)>, StoreError> {
+        self.put_thread(key, Some(version), thread, now).await
     }
 
     /// [`Engine::update`] on the in-process store: under its lock, so no other writer can
@@ -210,28 +292,28 @@ impl Engine {
         key: &str,
         now: i64,
         init: impl Fn() -> Option<Thread>,
-        mut f: impl FnMut(&mut Thread) -> bool,
-    ) -> Option<(Arc<Thread>, bool)> {
+        mut f: impl FnMut(&mut Thread, Option<u64>) -> bool,
+    ) -> Option<(u64, Arc<Thread>, bool)> {
         let expires = now + self.cfg.ttl_secs;
-        let written = match local.items.get_mut(key) {
+        let (version, written) = match local.items.get_mut(key) {
             Some((version, until, thread)) => {
-                if !f(Arc::make_mut(thread)) {
-                    return Some((thread.clone(), false));
+                if !f(Arc::make_mut(thread), Some(*version)) {
+                    return Some((*version, thread.clone(), false));
                 }
                 *version += 1;
                 *until = expires;
-                thread.clone()
+                (*version, thread.clone())
             }
             None => {
                 let mut thread = init()?;
-                if !f(&mut thread) {
-                    return Some((Arc::new(thread), false));
+                if !f(&mut thread, None) {
+                    return Some((0, Arc::new(thread), false));
                 }
                 let thread = Arc::new(thread);
                 local
                     .items
                     .insert(key.to_owned(), (1, expires, thread.clone()));
-                thread
+                (1, thread)
             }
         };
         self.stats.store_writes.fetch_add(1, Ordering::Relaxed);
@@ -239,18 +321,22 @@ impl Engine {
         if local.writes.is_multiple_of(SWEEP_EVERY) {
             local.items.retain(|_, (_, until, _)| *until > now);
         }
-        Some((written, true))
+        Some((version, written, true))
     }
 
     /// Applies a batch of events; returns the keys of every thread the batch touched (changed
     /// or not: a redelivered message finds its thread unchanged but maybe not yet delivered).
     /// A change that leaves delivery work takes the thread's delivery lease in the same write
     /// when it is free, so the worker that made the change delivers it.
+    ///
+    /// `done` names threads whose own events the caller has already applied and written (see
+    /// `Runner::process`); their events still teach the pointers.
     pub async fn apply_batch(
         &self,
         events: &[Event],
         now: i64,
         wants: Wants<'_>,
+        done: &BTreeSet<String>,
     ) -> Result<Vec<String>, StoreError> {
         let mut direct: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
         let mut via: Vec<(Target, &Event)> = Vec::new();
@@ -263,7 +349,13 @@ impl Engine {
         }
         let mut changed = Vec::new();
         for (key, evs) in &direct {
-            if self.apply_direct(key, evs, now, wants).await? {
+            if done.contains(key) {
+                continue;
+            }
+            if self
+                .apply_direct(key, evs, now, wants, &BTreeSet::new(), false)
+                .await?
+            {
                 changed.push(key.clone());
             }
         }
@@ -493,32 +585,64 @@ impl Engine {
         }
     }
 
-    async fn apply_direct(
+    /// Applies a thread's own events in one write. `unsure` names destinations whose message
+    /// this worker edited without recording it (an edit in place that lost its race): they are
+    /// marked [`UNSURE`], so whoever delivers next edits them again. `absent`: the caller just
+    /// found no such thread in the store, so it is created without reading again.
+    pub async fn apply_direct(
         &self,
         key: &str,
         evs: &[&Event],
         now: i64,
         wants: Wants<'_>,
+        unsure: &BTreeSet<String>,
+        absent: bool,
     ) -> Result<bool, StoreError> {
-        let first = evs[0];
-        let r = self
-            .update(
-                key,
-                now,
-                || new_thread(first),
-                |t| {
-                    let mut c = false;
-                    for ev in evs {
-                        c |= t.apply(ev);
+        let Some(first) = evs.first() else {
+            return Ok(false);
+        };
+        let init = || new_thread(first);
+        let f = |t: &mut Thread, _: Option<u64>| {
+            let mut c = false;
+            for ev in evs {
+                c |= t.apply(ev);
+            }
+            for d in unsure {
+                if let Some(r) = t.deliveries.get_mut(d) {
+                    if r.message.is_some() && r.seq != UNSURE {
+                        r.seq = UNSURE;
+                        c = true;
                     }
-                    if c {
-                        self.after_change(key, t, now, wants);
-                    }
-                    c
-                },
-            )
-            .await?;
+                }
+            }
+            if c {
+                self.after_change(key, t, now, wants);
+            }
+            c
+        };
+        let r = if absent && !self.in_process() {
+            self.update_from(key, now, None, init, f).await?
+        } else {
+            self.update_at(key, now, init, f).await?
+        };
         Ok(r.is_some())
+    }
+
+    /// Whether the store is this process's memory (no other worker shares it).
+    pub fn in_process(&self) -> bool {
+        self.local.is_some()
+    }
+
+    /// The batch's events by the thread they name themselves (events reached through a
+    /// pointer, builds and approvals, are left out).
+    pub fn direct_groups(events: &[Event]) -> BTreeMap<String, Vec<&Event>> {
+        let mut direct: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+        for ev in events {
+            if let Target::Thread(k) = target(ev) {
+                direct.entry(k).or_default().push(ev);
+            }
+        }
+        direct
     }
 
     fn take_lease(&self, t: &mut Thread, now: i64) {
@@ -547,14 +671,14 @@ impl Engine {
         key: &str,
         now: i64,
         wants: Wants<'_>,
-    ) -> Result<Option<Arc<Thread>>, StoreError> {
+    ) -> Result<Option<(u64, Arc<Thread>)>, StoreError> {
         let owner = self.cfg.owner.clone();
         let r = self
-            .update(
+            .update_at(
                 key,
                 now,
                 || None,
-                |t| {
+                |t, _| {
                     if !t.lease_free_for(&owner, now) || self.holds(t, now) {
                         return false;
                     }
@@ -569,12 +693,18 @@ impl Engine {
                 },
             )
             .await?;
-        Ok(r.map(|(t, _)| t).filter(|t| self.holds(t, now)))
+        Ok(r.map(|(v, t, _)| (v, t))
+            .filter(|(_, t)| self.holds(t, now)))
     }
 
     /// Records that `destination` now shows notification `seq` (and where the message is),
-    /// releasing the lease when `release` is set. Returns the thread as written: a write that
-    /// lost a race re-reads, so changes other workers made meanwhile are in it.
+    /// releasing the lease when `release` is set. `basis` is the version this worker wrote
+    /// (or read) before it delivered. Returns the thread as written, and its version: a write
+    /// that lost a race re-reads, so changes other workers made meanwhile are in it.
+    ///
+    /// A destination another worker marked [`UNSURE`] after `basis` stays so: that worker's
+    /// edit may have reached the provider after this one.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record(
         &self,
         key: &str,
@@ -582,15 +712,16 @@ impl Engine {
         seq: u64,
         message: MessageRef,
         release: bool,
+        basis: u64,
         now: i64,
-    ) -> Result<Option<Arc<Thread>>, StoreError> {
+    ) -> Result<Option<(u64, Arc<Thread>)>, StoreError> {
         let owner = self.cfg.owner.clone();
         let r = self
-            .update(
+            .update_at(
                 key,
                 now,
                 || None,
-                |t| {
+                |t, version| {
                     let releasing = release && t.lease.as_ref().is_some_and(|l| l.owner == owner);
                     let shown = t.deliveries.get(destination).is_some_and(|r| {
                         r.seq >= seq && r.message.is_some() && !gains_reply(&r.message, &message)
@@ -601,6 +732,8 @@ impl Engine {
                         return false;
                     }
                     let rec = t.deliveries.entry(destination.to_owned()).or_default();
+                    let marked_since =
+                        version != Some(basis) && rec.message.is_some() && rec.seq == UNSURE;
                     let mut changed = false;
                     if rec.message.is_none() {
                         rec.message = Some(message.clone());
@@ -610,11 +743,11 @@ impl Engine {
                         rec.message = Some(message.clone());
                         changed = true;
                     }
-                    if seq > rec.seq {
+                    if seq > rec.seq && !marked_since {
                         rec.seq = seq;
                         changed = true;
                     }
-                    if release && t.lease.as_ref().is_some_and(|l| l.owner == owner) {
+                    if releasing {
                         t.lease = None;
                         changed = true;
                     }
@@ -622,7 +755,7 @@ impl Engine {
                 },
             )
             .await?;
-        Ok(r.map(|(t, _)| t))
+        Ok(r.map(|(v, t, _)| (v, t)))
     }
 
     /// Gives the lease up (after a failed delivery) so the next attempt, here or on another

@@ -121,6 +121,14 @@ impl Thread {
         }
     }
 
+    /// Whether a destination's message is marked [`engine::UNSURE`]: edited by a worker
+    /// whose record of it lost a race.
+    pub fn unsure(&self) -> bool {
+        self.deliveries
+            .values()
+            .any(|r| r.message.is_some() && r.seq == engine::UNSURE)
+    }
+
     /// Destinations among `wanted` whose message is missing or behind the notification.
     pub fn behind<'a>(&self, wanted: &'a [String]) -> Vec<&'a String> {
         wanted
