@@ -89,6 +89,18 @@ impl Runner {
     /// Applies a batch and delivers what is due now; final messages inside their settle window
     /// are remembered and sent by [`Runner::deliver_due`] or [`Runner::flush`].
     pub async fn process(&self, events: &[Event], now: i64) -> Result<Delivered, RunError> {
+        self.process_with(events, now, &BTreeSet::new()).await
+    }
+
+    /// [`Runner::process`], editing again every posted message of the threads in `recheck`
+    /// (those of messages received again: the worker that had them may have died between an
+    /// edit and its write, leaving a message that shows an older notification).
+    pub async fn process_with(
+        &self,
+        events: &[Event],
+        now: i64,
+        recheck: &BTreeSet<String>,
+    ) -> Result<Delivered, RunError> {
         let wants = |t: &Thread, note: &Notification| self.has_work(t, note);
         let mut total = Delivered::default();
         let mut done = BTreeSet::new();
@@ -97,7 +109,8 @@ impl Runner {
         // once with what it delivered (see `edit_in_place`).
         if !self.engine.in_process() {
             for (key, evs) in Engine::direct_groups(events) {
-                match self.edit_in_place(&key, &evs, now).await? {
+                let again = recheck.contains(&key);
+                match self.edit_in_place(&key, &evs, now, again).await? {
                     InPlace::NotEligible => {}
                     InPlace::Done(d) => {
                         total.updates += d.updates;
@@ -129,18 +142,31 @@ impl Runner {
     /// A lost race means another worker wrote meanwhile and this worker's edits may have
     /// reached the provider after its own: it drafts again from the winner's state and edits
     /// again, until a write holds. A crash before the write leaves the messages unacknowledged,
-    /// and their redelivery edits again; a post is never made here, so nothing is posted twice.
+    /// and their redelivery edits again (`again`: every posted message of the thread is edited,
+    /// whatever the events change); a post is never made here, so nothing is posted twice.
     async fn edit_in_place(
         &self,
         key: &str,
         evs: &[&Event],
         now: i64,
+        again: bool,
     ) -> Result<InPlace, RunError> {
-        // Destinations edited by this call and not yet recorded by a write that held.
+        // Destinations whose message may not show the stored notification: edited by this call
+        // and not yet recorded by a write that held, or (`again`) edited by a worker that died.
         let mut edited: BTreeSet<String> = BTreeSet::new();
         let mut total = Delivered::default();
-        for _ in 0..MAX_IN_PLACE {
-            let Some((version, mut thread)) = self.engine.draft(key).await? else {
+        for attempt in 0..MAX_IN_PLACE {
+            let draft = self.engine.draft(key).await?;
+            if let (0, true, Some((_, thread))) = (attempt, again, &draft) {
+                edited.extend(
+                    thread
+                        .deliveries
+                        .iter()
+                        .filter(|(_, r)| r.message.is_some())
+                        .map(|(d, _)| d.clone()),
+                );
+            }
+            let Some((version, mut thread)) = draft else {
                 // A new thread: its first message is a post, under the lease. Created here, as
                 // the store was just read and had none.
                 let wants = |t: &Thread, note: &Notification| self.has_work(t, note);

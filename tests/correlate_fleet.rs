@@ -277,6 +277,8 @@ struct GateSink {
     entered: Arc<tokio::sync::Notify>,
     open: Arc<tokio::sync::Notify>,
     held: std::sync::atomic::AtomicBool,
+    /// After the held edit lands, never answer (the worker dies before it hears back).
+    hang_after: bool,
 }
 
 impl Sink for GateSink {
@@ -291,7 +293,8 @@ impl Sink for GateSink {
         Result<herald::deliver::MessageRef, herald::deliver::SinkError>,
     > {
         Box::pin(async move {
-            if d.op == Op::Update && !self.held.swap(true, Ordering::SeqCst) {
+            let gated = d.op == Op::Update && !self.held.swap(true, Ordering::SeqCst);
+            if gated {
                 self.entered.notify_one();
                 self.open.notified().await;
             }
@@ -299,16 +302,22 @@ impl Sink for GateSink {
                 .lock()
                 .expect("lock")
                 .push((self.name.into(), d.op, d.notification.clone()));
+            if gated && self.hang_after {
+                std::future::pending::<()>().await;
+            }
             Ok(serde_json::json!({"thread": d.thread}))
         })
     }
 }
 
+/// A worker whose sink is a [`GateSink`]: `gate` holds its first edit, `hang_after` then
+/// never answers it.
 fn gated_runner(
     store: Arc<dyn Store>,
     log: &Log,
     name: &'static str,
     gate: bool,
+    hang_after: bool,
 ) -> (Runner, Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>) {
     let entered = Arc::new(tokio::sync::Notify::new());
     let open = Arc::new(tokio::sync::Notify::new());
@@ -318,6 +327,7 @@ fn gated_runner(
         entered: entered.clone(),
         open: open.clone(),
         held: std::sync::atomic::AtomicBool::new(!gate),
+        hang_after,
     });
     let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
     sinks.insert("r".into(), sink);
@@ -345,8 +355,8 @@ fn gated_runner(
 async fn an_edit_that_lands_late_is_made_again() {
     let store = dynamo_store().await;
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (a, a_entered, a_open) = gated_runner(store.clone(), &log, "a", true);
-    let (b, _, _) = gated_runner(store.clone(), &log, "b", false);
+    let (a, a_entered, a_open) = gated_runner(store.clone(), &log, "a", true, false);
+    let (b, _, _) = gated_runner(store.clone(), &log, "b", false, false);
     let exec = &support::synthetic::executions(1)[0];
     let ev = |i: usize| decode(exec.events[i].as_bytes()).expect("decodes");
     // Started, Source stage started: a posts.
@@ -404,7 +414,7 @@ async fn an_unsure_destination_is_edited_again() {
     use herald::correlate::engine::UNSURE;
     let store = dynamo_store().await;
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (a, _, _) = gated_runner(store.clone(), &log, "a", false);
+    let (a, _, _) = gated_runner(store.clone(), &log, "a", false, false);
     let exec = &support::synthetic::executions(1)[0];
     let ev = |i: usize| decode(exec.events[i].as_bytes()).expect("decodes");
     a.process(&ev(0), 1_000).await.expect("a posts");
@@ -416,7 +426,7 @@ async fn an_unsure_destination_is_edited_again() {
     let seq = before.seq;
 
     // Another worker marks "r" unsure (with a change of its own).
-    let (other, _, _) = gated_runner(store.clone(), &log, "other", false);
+    let (other, _, _) = gated_runner(store.clone(), &log, "other", false, false);
     let unsure: std::collections::BTreeSet<String> = ["r".to_string()].into();
     let source_started = ev(1);
     let refs: Vec<&Event> = source_started.iter().collect();
@@ -463,4 +473,66 @@ async fn an_unsure_destination_is_edited_again() {
     let log = log.lock().expect("lock");
     assert_eq!(log.len(), before_edits + 1);
     assert_eq!(Some(&log[before_edits].2), t.notification().as_ref());
+}
+
+/// A worker dies after its edit reached the provider and before its write: its edit, made from
+/// older state, landed after another worker's newer one, and the thread in the store does not
+/// know. The dead worker's message comes back (received again) with an event the store already
+/// has: the thread is edited again anyway, and the message ends on the stored notification.
+#[tokio::test]
+async fn a_message_received_again_edits_its_thread_again() {
+    let store = dynamo_store().await;
+    let log: Log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (a, a_entered, a_open) = gated_runner(store.clone(), &log, "a", true, true);
+    let (b, _, _) = gated_runner(store.clone(), &log, "b", false, false);
+    let exec = &support::synthetic::executions(1)[0];
+    let ev = |i: usize| decode(exec.events[i].as_bytes()).expect("decodes");
+    let key = format!(
+        "ex#{}#eu-west-1#{}#{}",
+        exec.account, exec.pipeline, exec.execution_id
+    );
+    let mut first = ev(0);
+    first.extend(ev(1));
+    a.process(&first, 1_000).await.expect("a posts");
+    // The Source action's end reaches a, and (a duplicate) b, with the next stage's start.
+    let source_done = ev(3);
+    let a = Arc::new(a);
+    let (a2, x) = (a.clone(), source_done.clone());
+    let dying = tokio::spawn(async move { a2.process(&x, 1_000).await });
+    a_entered.notified().await;
+    let mut newer = source_done.clone();
+    newer.extend(ev(5));
+    b.process(&newer, 1_000).await.expect("b edits");
+    // a's older edit lands last; a dies before its write.
+    a_open.notify_one();
+    while log.lock().expect("lock").len() < 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    dying.abort();
+    // What the message shows: the last edit to land.
+    let shown = |log: &Log| log.lock().expect("lock").last().map(|(_, _, n)| n.clone());
+    let (_, thread) = b.engine.load(&key).await.expect("load").expect("stored");
+    assert_ne!(
+        shown(&log),
+        thread.notification(),
+        "the message shows a's older edit"
+    );
+
+    // Processed as new, the event changes nothing and edits nothing.
+    b.process(&source_done, 1_000).await.expect("b again");
+    assert_ne!(shown(&log), thread.notification(), "still stale");
+    // Received again (as the source says after a's visibility timeout): edited again.
+    let recheck = [key.clone()].into();
+    let d = b
+        .process_with(&source_done, 1_000, &recheck)
+        .await
+        .expect("redelivered");
+    assert_eq!(d.updates, 1);
+    let (_, thread) = b.engine.load(&key).await.expect("load").expect("stored");
+    assert_eq!(
+        shown(&log),
+        thread.notification(),
+        "the message shows the stored thread"
+    );
+    assert_eq!(thread.deliveries["r"].seq, thread.seq);
 }

@@ -509,6 +509,8 @@ struct Work {
     id: String,
     events: Vec<Event>,
     token: AckToken,
+    /// Received before (an earlier worker may have died while delivering it).
+    again: bool,
 }
 
 /// Acks waiting for settle windows: each is released once every thread that was waiting when
@@ -620,6 +622,7 @@ pub async fn pump(
                         id: env.id,
                         events,
                         token: env.ack,
+                        again: env.receive_count > 1,
                     };
                     if senders[shard].send(work).await.is_err() {
                         tracing::error!("a processor ended early");
@@ -658,10 +661,19 @@ async fn process_loop(
             .iter()
             .flat_map(|w| w.events.iter().cloned())
             .collect();
+        // Threads of messages received again: a worker that died mid-edit may have left their
+        // messages showing an older notification, so they are edited again.
+        let recheck: BTreeSet<String> = batch
+            .iter()
+            .filter(|w| w.again)
+            .flat_map(|w| crate::correlate::engine::Engine::direct_groups(&w.events).into_keys())
+            .collect();
         let started = Instant::now();
         let result = {
             let _shared = gate.read().await;
-            runner.process(&events, crate::source::unix_now()).await
+            runner
+                .process_with(&events, crate::source::unix_now(), &recheck)
+                .await
         };
         m.processing_duration
             .with_label_values(&["process"])

@@ -462,6 +462,10 @@ async fn read_shard(shared: Arc<Shared>, lease: Lease, mut stop: watch::Receiver
     let tracker: Lock<Tracker> = Arc::default();
     let mut checkpoint: Option<String> = Some(lease.checkpoint.clone()).filter(|c| !c.is_empty());
     let mut last_read = checkpoint.clone();
+    // Reading past a checkpoint someone already read from (a previous owner, or this reader
+    // before a failed record): the first batch may hold records whose work was cut short, so
+    // they are marked as received again.
+    let mut again = checkpoint.is_some();
     let mut iter: Option<String> = None;
     let mut failures = 0u32;
     let mut ended = false;
@@ -481,6 +485,7 @@ async fn read_shard(shared: Arc<Shared>, lease: Lease, mut stop: watch::Receiver
                 t.records.clear();
             }
             last_read = checkpoint.clone();
+            again = true;
             iter = None;
             tokio::time::sleep(backoff(failures.max(3))).await;
         }
@@ -583,9 +588,12 @@ async fn read_shard(shared: Arc<Shared>, lease: Lease, mut stop: watch::Receiver
                     body: bytes::Bytes::copy_from_slice(rec.data().as_ref()),
                     ack: token,
                     received_at: now,
-                    receive_count: 1,
+                    receive_count: if again { 2 } else { 1 },
                 });
                 last_read = Some(seq);
+            }
+            if !batch.is_empty() {
+                again = false;
             }
             m.source_received
                 .with_label_values(&["kinesis"])

@@ -25,7 +25,8 @@ pub struct Envelope {
     /// Unix seconds when this worker received it.
     pub received_at: i64,
     /// How many times the source has handed it out (SQS `ApproximateReceiveCount`; 1 when
-    /// the source does not say).
+    /// the source does not say). Kinesis says 2 for the first records read past a checkpoint
+    /// another reader had read from (after a takeover, a restart or a failed record).
     pub receive_count: u32,
 }
 
