@@ -184,10 +184,7 @@ impl Runner {
                 (true, true) => thread.refresh(now),
                 // Edited before a lost race: the messages need the current notification even
                 // if these events change nothing any more.
-                (_, false) => {
-                    thread.refresh(now);
-                    thread.notification()
-                }
+                (_, false) => thread.refresh(now).or_else(|| thread.notification()),
             };
             let Some(mut note) = note else {
                 return self.hand_over(key, evs, &edited, now, total).await;
@@ -242,13 +239,10 @@ impl Runner {
                         edited.insert(dest.clone());
                         total.updates += 1;
                         rec.seq = thread.seq;
-                        if crate::deliver::retry::replied_in(Some(&reference))
-                            && !crate::deliver::retry::replied_in(rec.message.as_ref())
-                        {
-                            if let Some(r) = rec.message.as_mut().and_then(|m| m.as_object_mut()) {
-                                r.insert(crate::deliver::retry::REPLIED.into(), true.into());
-                            }
-                        }
+                        rec.message = Some(crate::deliver::retry::kept_reference(
+                            rec.message.take(),
+                            reference,
+                        ));
                     }
                     Err(e) => {
                         tracing::warn!(
@@ -489,15 +483,8 @@ impl Runner {
                 };
                 match sink.deliver(&delivery).await {
                     Ok(reference) => {
-                        // An edit keeps the message's original reference, plus the news that
-                        // the failure reply went out (so it is never sent twice).
-                        let replied = crate::deliver::retry::replied_in(Some(&reference));
-                        let mut reference = existing.clone().unwrap_or(reference);
-                        if replied {
-                            if let Some(r) = reference.as_object_mut() {
-                                r.insert(crate::deliver::retry::REPLIED.into(), true.into());
-                            }
-                        }
+                        let reference =
+                            crate::deliver::retry::kept_reference(existing.clone(), reference);
                         recorded = self
                             .engine
                             .record(key, dest, seq, reference, last, basis, now)

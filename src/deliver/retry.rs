@@ -298,6 +298,20 @@ pub fn replied_in(m: Option<&MessageRef>) -> bool {
     m.and_then(|m| m.get(REPLIED)).and_then(|v| v.as_bool()) == Some(true)
 }
 
+/// The reference to keep after a delivery: the message's own when it had one (an edit is of
+/// the same message), plus the news that this delivery sent the failure reply, so it is never
+/// sent twice.
+pub fn kept_reference(existing: Option<MessageRef>, returned: MessageRef) -> MessageRef {
+    let replied = replied_in(Some(&returned));
+    let mut kept = existing.unwrap_or(returned);
+    if replied {
+        if let Some(r) = kept.as_object_mut() {
+            r.insert(REPLIED.into(), true.into());
+        }
+    }
+    kept
+}
+
 /// Forgets an update's place as the newest of its thread when it is done (or cancelled).
 struct Newest<'a> {
     paced: &'a Paced,
