@@ -30,7 +30,7 @@ async fn dynamo_store() -> Arc<DynamoStore> {
     Arc::new(store)
 }
 
-fn runner(store: Arc<dyn Store>, sink: Arc<Recorder>, owner: &str) -> Runner {
+fn runner(store: Arc<dyn Store>, sink: Arc<dyn Sink>, owner: &str) -> Runner {
     let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
     sinks.insert("r".into(), sink);
     let engine = Engine::new(
@@ -329,22 +329,7 @@ fn gated_runner(
         held: std::sync::atomic::AtomicBool::new(!gate),
         hang_after,
     });
-    let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
-    sinks.insert("r".into(), sink);
-    let engine = Engine::new(
-        store,
-        EngineConfig {
-            owner: name.into(),
-            ..EngineConfig::default()
-        },
-    );
-    let runner = Runner::new(
-        Arc::new(engine),
-        Router::single("r"),
-        sinks,
-        Mode::Progress,
-        0,
-    );
+    let runner = runner(store, sink, name);
     (runner, entered, open)
 }
 
