@@ -8,13 +8,15 @@ use std::io::Write;
 use std::sync::Mutex;
 
 pub struct JsonlSink {
-    out: Mutex<Box<dyn Write + Send>>,
+    /// The output, and the buffer each line is built in (kept: a fresh one per line cost an
+    /// allocation large enough to make the allocator consolidate its free lists every time).
+    out: Mutex<(Box<dyn Write + Send>, Vec<u8>)>,
 }
 
 impl JsonlSink {
     pub fn new(out: Box<dyn Write + Send>) -> Self {
         Self {
-            out: Mutex::new(out),
+            out: Mutex::new((out, Vec::new())),
         }
     }
 
@@ -53,15 +55,20 @@ impl Sink for JsonlSink {
             notification: &d.notification,
         };
         let result = (|| {
-            let mut text = Vec::with_capacity(1024);
-            serde_json::to_writer(&mut text, &line)
+            let mut guard = self.out.lock().unwrap_or_else(|p| p.into_inner());
+            let (out, text) = &mut *guard;
+            text.clear();
+            serde_json::to_writer(&mut *text, &line)
                 .map_err(|e| SinkError::Rejected(e.to_string()))?;
             text.push(b'\n');
-            let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
             // One write call per line: lines from concurrent deliveries never interleave.
-            out.write_all(&text)
+            out.write_all(text)
                 .and_then(|_| out.flush())
                 .map_err(|e| SinkError::Transient(e.to_string()))?;
+            if text.capacity() > 1 << 20 {
+                // One huge notification does not keep its buffer for good.
+                *text = Vec::new();
+            }
             Ok(serde_json::json!({ "thread": d.thread }))
         })();
         Box::pin(async move { result })
