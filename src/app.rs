@@ -190,9 +190,13 @@ impl Runner {
                 return self.hand_over(key, evs, &edited, now, total).await;
             };
             let wanted = self.wanted(&thread, &note);
-            let mut targets: Vec<String> = thread.behind(&wanted).into_iter().cloned().collect();
+            let mut targets: Vec<String> = thread
+                .behind(&wanted)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
             for d in &edited {
-                if wanted.contains(d) && !targets.contains(d) {
+                if wanted.contains(&d.as_str()) && !targets.contains(d) {
                     targets.push(d.clone());
                 }
             }
@@ -333,8 +337,8 @@ impl Runner {
     }
 
     /// The destinations a notification should be at now, given routing and the mode.
-    fn wanted(&self, thread: &Thread, note: &Notification) -> Vec<String> {
-        let routed = self.router.route(note).destinations;
+    fn wanted(&self, thread: &Thread, note: &Notification) -> Vec<&str> {
+        let routed = self.router.destinations(note);
         match self.mode {
             Mode::Progress => routed,
             // final_only posts nothing before the end, but keeps editing what it posted.
@@ -344,7 +348,7 @@ impl Runner {
                     note.is_final
                         || thread
                             .deliveries
-                            .get(d)
+                            .get(*d)
                             .is_some_and(|r| r.message.is_some())
                 })
                 .collect(),
@@ -353,7 +357,9 @@ impl Runner {
 
     /// Whether some destination's message is missing or behind the thread's notification.
     pub fn has_work(&self, thread: &Thread, note: &Notification) -> bool {
-        !thread.behind(&self.wanted(thread, note)).is_empty()
+        self.wanted(thread, note)
+            .iter()
+            .any(|d| thread.is_behind(d))
     }
 
     /// Brings every destination of a thread up to date with its notification, under the
@@ -384,7 +390,8 @@ impl Runner {
             let Some(mut note) = fresh.or_else(|| thread.notification()) else {
                 break;
             };
-            if thread.behind(&self.wanted(&thread, &note)).is_empty() {
+            let mut behind = thread.behind(&self.wanted(&thread, &note));
+            if behind.is_empty() {
                 if self.engine.holds(&thread, now) {
                     self.engine.release(key, now).await?;
                 }
@@ -410,6 +417,7 @@ impl Runner {
                     Some(n) => n,
                     None => break,
                 };
+                behind = thread.behind(&self.wanted(&thread, &note));
             }
             // Enrichment runs only here, for a thread about to be delivered, bounded by its own
             // deadline; what it learns is stored with the thread so it is fetched once.
@@ -437,28 +445,30 @@ impl Runner {
                         (basis, thread) = (v, t);
                     }
                 }
+                // What enrichment added may route the notification elsewhere.
+                behind = thread.behind(&self.wanted(&thread, &note));
             }
             // What each destination shows now, taken out so the thread itself can be let go:
             // the in-process store then records in place instead of copying a shared thread.
-            let work: Vec<(String, Option<MessageRef>)> = thread
-                .behind(&self.wanted(&thread, &note))
+            let work: Vec<(&str, Option<MessageRef>)> = behind
                 .into_iter()
                 .map(|d| {
                     let shown = thread.deliveries.get(d).and_then(|r| r.message.clone());
-                    (d.clone(), shown)
+                    (d, shown)
                 })
                 .collect();
             let (seq, message_id) = (thread.seq, thread.message_id(key));
             drop(thread);
             let mut note = Some(note);
             let mut recorded = None;
-            for (i, (dest, existing)) in work.iter().enumerate() {
-                let last = i + 1 == work.len();
+            let count = work.len();
+            for (i, (dest, existing)) in work.into_iter().enumerate() {
+                let last = i + 1 == count;
                 let sink = match self.sinks.get(dest) {
                     Some(s) => s,
                     None => {
                         self.engine.release(key, now).await?;
-                        return Err(RunError::NoSink(dest.clone()));
+                        return Err(RunError::NoSink(dest.to_owned()));
                     }
                 };
                 let op = if existing.is_some() {
@@ -477,14 +487,14 @@ impl Runner {
                 let delivery = Delivery {
                     op,
                     thread: message_id.clone(),
-                    destination: dest.clone(),
+                    destination: dest.to_owned(),
                     notification,
-                    message: existing.clone(),
+                    message: existing,
                 };
                 match sink.deliver(&delivery).await {
                     Ok(reference) => {
                         let reference =
-                            crate::deliver::retry::kept_reference(existing.clone(), reference);
+                            crate::deliver::retry::kept_reference(delivery.message, reference);
                         recorded = self
                             .engine
                             .record(key, dest, seq, reference, last, basis, now)
@@ -507,7 +517,7 @@ impl Runner {
                         );
                         self.engine.release(key, now).await?;
                         return Err(RunError::Sink {
-                            destination: dest.clone(),
+                            destination: dest.to_owned(),
                             source: e,
                         });
                     }

@@ -280,6 +280,8 @@ async fn rules_go_in_order_continue_adds_and_the_default_catches_the_rest() {
         let n: herald::notification::Notification =
             serde_json::from_value(samples[name].clone()).expect("a notification");
         let r = router.route(&n);
+        // What delivery asks on every change, borrowed: the same destinations.
+        assert_eq!(router.destinations(&n), r.destinations, "{name}");
         (r.rules, r.destinations)
     };
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();

@@ -40,19 +40,11 @@ impl Router {
 
     pub fn route(&self, n: &Notification) -> Routed {
         let mut out = Routed::default();
-        if !self.rules.is_empty() {
-            let v = n.to_value();
-            for rule in &self.rules {
-                if rule.expr.matches(&v) {
-                    out.rules.push(rule.name.clone());
-                    for d in &rule.destinations {
-                        if !out.destinations.contains(d) {
-                            out.destinations.push(d.clone());
-                        }
-                    }
-                    if !rule.cont {
-                        break;
-                    }
+        for rule in self.matching(n) {
+            out.rules.push(rule.name.clone());
+            for d in &rule.destinations {
+                if !out.destinations.contains(d) {
+                    out.destinations.push(d.clone());
                 }
             }
         }
@@ -60,6 +52,43 @@ impl Router {
             if let Some(d) = &self.default {
                 out.destinations.push(d.clone());
                 out.rules.push("default".into());
+            }
+        }
+        out
+    }
+
+    /// [`Router::route`]'s destinations alone, borrowed from the rules: delivery asks this on
+    /// every change, so it allocates no names.
+    pub fn destinations(&self, n: &Notification) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for rule in self.matching(n) {
+            for d in &rule.destinations {
+                if !out.contains(&d.as_str()) {
+                    out.push(d);
+                }
+            }
+        }
+        if out.is_empty() {
+            if let Some(d) = &self.default {
+                out.push(d);
+            }
+        }
+        out
+    }
+
+    /// The rules that match, in order, up to the first that does not continue.
+    fn matching(&self, n: &Notification) -> Vec<&Rule> {
+        let mut out = Vec::new();
+        if self.rules.is_empty() {
+            return out;
+        }
+        let v = n.to_value();
+        for rule in &self.rules {
+            if rule.expr.matches(&v) {
+                out.push(rule);
+                if !rule.cont {
+                    break;
+                }
             }
         }
         out
