@@ -96,7 +96,7 @@ fn main() {
     ];
     let mut out = Vec::new();
     for (name, phase) in phases {
-        if only.as_deref().is_some_and(|o| o != name) {
+        if only.as_deref().is_some_and(|o| o != name && o != "all") {
             continue;
         }
         let t = std::time::Instant::now();

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 fn failed(state: &str) -> Option<Reg> {
     Some(Reg {
-        value: state.into(),
+        value: herald::correlate::name(state),
         time: None,
         rank: 3,
     })
@@ -200,7 +200,7 @@ async fn a_moto_pipeline_execution_gives_the_trigger() {
         .to_owned();
     let p = PipelineExec::new(&account, region, "web", &exec);
     let mut note = p.notification();
-    let thread = Thread::new(Body::Pipeline(p));
+    let thread = Thread::new(Body::Pipeline(Box::new(p)));
     assert_eq!(note.trigger, None);
     let e = enricher(config(&[])).await;
     let learned = e.enrich("ex#x", &thread, &mut note, None).await;
@@ -335,7 +335,7 @@ async fn the_action_list_explains_a_failure_whose_action_event_never_arrived() {
             reason: None
         })
     );
-    let thread = Thread::new(Body::Pipeline(p));
+    let thread = Thread::new(Body::Pipeline(Box::new(p)));
     let e = enricher(config(&[
         ("codepipeline", &server.url),
         ("codebuild", &server.url),

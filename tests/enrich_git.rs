@@ -140,7 +140,7 @@ fn pipeline(account: &str, provider: &str, url: &str, sha: &str) -> (Thread, Not
         url: Some(url.into()),
         ..Default::default()
     });
-    (Thread::new(Body::Pipeline(p)), note)
+    (Thread::new(Body::Pipeline(Box::new(p))), note)
 }
 
 async fn enricher(git: GitConfig, deadline_ms: u64) -> Enricher {

@@ -59,7 +59,7 @@ impl EcsDeploy {
                 };
                 let reason = d.reason.clone().unwrap_or_default();
                 let r = Reg {
-                    value: reason.clone(),
+                    value: super::Name::Owned(reason.clone()),
                     time,
                     rank: 1,
                 };
@@ -124,7 +124,7 @@ impl EcsDeploy {
             stage: None,
             actions: Vec::new(),
             reason: Some(
-                std::iter::once(f.value.clone())
+                std::iter::once(f.value.to_string())
                     .chain(self.stopped.iter().cloned())
                     .filter(|s| !s.is_empty())
                     .collect::<Vec<_>>()

@@ -808,9 +808,9 @@ fn gains_reply(stored: &Option<MessageRef>, new: &MessageRef) -> bool {
 fn thread_for(key: &str) -> Option<Thread> {
     let parts: Vec<&str> = key.split('#').collect();
     match parts.as_slice() {
-        ["ex", account, region, pipeline, exec] => Some(Thread::new(Body::Pipeline(
+        ["ex", account, region, pipeline, exec] => Some(Thread::new(Body::Pipeline(Box::new(
             super::pipeline::PipelineExec::new(account, region, pipeline, exec),
-        ))),
+        )))),
         ["ecs", account, region, cluster, service, id] => Some(Thread::new(Body::Ecs(
             super::ecs::EcsDeploy::new(account, region, cluster, service, id),
         ))),

@@ -23,9 +23,47 @@ use std::collections::BTreeMap;
 /// (time, rank): commutative and idempotent, so arrival order and duplicates do not matter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reg {
-    pub value: String,
+    #[serde(deserialize_with = "de_name")]
+    pub value: Name,
     pub time: Option<DateTime<Utc>>,
     pub rank: u8,
+}
+
+/// A name AWS sends from a small set (states, action providers and categories): the known
+/// ones are static, anything else is owned. A thread keeps many of them and an event brings
+/// one or two, and each known one saves an allocation, kept or passing.
+pub type Name = std::borrow::Cow<'static, str>;
+
+/// `s` as a [`Name`]: static when it is one of the known names.
+pub fn name(s: &str) -> Name {
+    macro_rules! known {
+        ($($k:literal)*) => {
+            match s {
+                $($k => Name::Borrowed($k),)*
+                _ => Name::Owned(s.to_owned()),
+            }
+        };
+    }
+    known!(
+        // Pipeline, stage, action, build and deployment states.
+        "STARTED" "SUCCEEDED" "FAILED" "STOPPED" "STOPPING" "SUPERSEDED" "CANCELED" "ABANDONED"
+        "RESUMED" "IN_PROGRESS" "READY" "CREATED" "QUEUED" "TIMED_OUT" "FAULT"
+        "SUCCESS" "FAILURE" ""
+        // Action categories.
+        "Source" "Build" "Test" "Deploy" "Approval" "Invoke" "Compute"
+        // Action providers.
+        "CodeBuild" "CodeCommit" "CodeStarSourceConnection" "S3" "ECR" "CodeDeploy" "ECS"
+        "CodeDeployToECS" "CloudFormation" "CloudFormationStackSet" "Manual" "Lambda"
+        "StepFunctions" "ElasticBeanstalk" "GitHub" "Commands"
+    )
+}
+
+fn de_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(match name(&s) {
+        Name::Borrowed(k) => Name::Borrowed(k),
+        Name::Owned(_) => Name::Owned(s),
+    })
 }
 
 /// Sets `slot` to `new` if `new` is later by (time, rank, value); true if it changed.
@@ -46,7 +84,9 @@ pub fn later(slot: &mut Option<Reg>, new: Reg) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {
-    Pipeline(pipeline::PipelineExec),
+    /// Boxed: the largest body by far, and a thread must stay small enough that creating one
+    /// is a small allocation (see the README's performance notes).
+    Pipeline(Box<pipeline::PipelineExec>),
     Ecs(ecs::EcsDeploy),
     Alarm(alarm::AlarmEpisodes),
     Build(standalone::Build),
@@ -130,14 +170,20 @@ impl Thread {
     }
 
     /// Destinations among `wanted` whose message is missing or behind the notification.
-    pub fn behind<'a>(&self, wanted: &'a [String]) -> Vec<&'a String> {
+    pub fn behind<'a>(&self, wanted: &[&'a str]) -> Vec<&'a str> {
         wanted
             .iter()
-            .filter(|d| match self.deliveries.get(*d) {
-                Some(r) => r.message.is_none() || r.seq < self.seq,
-                None => true,
-            })
+            .copied()
+            .filter(|d| self.is_behind(d))
             .collect()
+    }
+
+    /// Whether `destination`'s message is missing or behind the notification.
+    pub fn is_behind(&self, destination: &str) -> bool {
+        match self.deliveries.get(destination) {
+            Some(r) => r.message.is_none() || r.seq < self.seq,
+            None => true,
+        }
     }
 
     /// Applies an event to the thread's state machine; true if the state changed.
@@ -205,26 +251,48 @@ impl Thread {
 
 /// A stable content hash of the notification (std's default hasher is randomly seeded, and
 /// workers of different processes share the stored hash): FNV-1a's step over 8-byte words,
-/// with a shift after each multiply so every input bit reaches the low bits too. Eight times
-/// fewer steps than byte-wise FNV; the notification is hashed on every change.
-struct Fnv(u64);
+/// with a shift after each multiply so every input bit reaches the low bits too. Words go to
+/// four lanes in turn, so the multiplies of neighbouring words do not wait on each other; the
+/// notification is hashed on every change.
+struct Fnv {
+    lanes: [u64; 4],
+    words: u64,
+}
+
+const FNV_PRIME: u64 = 0x100000001b3;
 
 impl Default for Fnv {
     fn default() -> Self {
-        Fnv(0xcbf29ce484222325)
+        let o = 0xcbf29ce484222325;
+        Fnv {
+            lanes: [
+                o,
+                o ^ 0x9e37_79b9_7f4a_7c15,
+                o.rotate_left(16),
+                o.rotate_left(32),
+            ],
+            words: 0,
+        }
     }
+}
+
+fn fnv_mix(h: u64, word: u64) -> u64 {
+    let h = (h ^ word).wrapping_mul(FNV_PRIME);
+    h ^ (h >> 29)
 }
 
 impl Fnv {
     fn step(&mut self, word: u64) {
-        self.0 = (self.0 ^ word).wrapping_mul(0x100000001b3);
-        self.0 ^= self.0 >> 29;
+        let lane = &mut self.lanes[(self.words & 3) as usize];
+        *lane = fnv_mix(*lane, word);
+        self.words += 1;
     }
 }
 
 impl std::hash::Hasher for Fnv {
     fn finish(&self) -> u64 {
-        self.0
+        let [a, b, c, d] = self.lanes;
+        fnv_mix(fnv_mix(fnv_mix(fnv_mix(a, b), c), d), self.words)
     }
     fn write(&mut self, bytes: &[u8]) {
         let mut words = bytes.chunks_exact(8);
@@ -238,6 +306,18 @@ impl std::hash::Hasher for Fnv {
         b[..rest.len()].copy_from_slice(rest);
         // The length tells "ab" from "ab\0".
         self.step(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 59));
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.step(u64::from(i) | 1 << 59);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.step(u64::from(i) | 4 << 59);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.step(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
     }
 }
 
@@ -409,24 +489,24 @@ pub fn new_thread(ev: &Event) -> Option<Thread> {
     let m = ev.meta();
     let (a, r) = (m.account.as_str(), m.region.as_str());
     let body = match ev {
-        Event::PipelineExecution(e) => Body::Pipeline(pipeline::PipelineExec::new(
+        Event::PipelineExecution(e) => Body::Pipeline(Box::new(pipeline::PipelineExec::new(
             a,
             r,
             &e.pipeline,
             &e.execution_id,
-        )),
-        Event::StageExecution(e) => Body::Pipeline(pipeline::PipelineExec::new(
+        ))),
+        Event::StageExecution(e) => Body::Pipeline(Box::new(pipeline::PipelineExec::new(
             a,
             r,
             &e.pipeline,
             &e.execution_id,
-        )),
-        Event::ActionExecution(e) => Body::Pipeline(pipeline::PipelineExec::new(
+        ))),
+        Event::ActionExecution(e) => Body::Pipeline(Box::new(pipeline::PipelineExec::new(
             a,
             r,
             &e.pipeline,
             &e.execution_id,
-        )),
+        ))),
         Event::BuildState(b) => Body::Build(standalone::Build::new(a, r, &b.project, &b.build_id)),
         Event::BuildPhase(b) => Body::Build(standalone::Build::new(a, r, &b.project, &b.build_id)),
         Event::DeploymentState(d) => {
@@ -479,6 +559,29 @@ mod tests {
     }
 
     #[test]
+    fn known_names_are_static_and_stored_names_read_back_the_same() {
+        assert!(matches!(name("SUCCEEDED"), Name::Borrowed("SUCCEEDED")));
+        assert!(matches!(name("CodeBuild"), Name::Borrowed("CodeBuild")));
+        assert!(matches!(name("Succeeded"), Name::Owned(ref s) if s == "Succeeded"));
+        let reg = |v: Name| Reg {
+            value: v,
+            time: None,
+            rank: 1,
+        };
+        for r in [
+            reg(name("FAILED")),
+            reg(Name::Owned("Task stopped: OOM".into())),
+        ] {
+            let text = serde_json::to_string(&r).unwrap_or_default();
+            let back: Option<Reg> = serde_json::from_str(&text).ok();
+            assert_eq!(back.as_ref(), Some(&r), "{text}");
+        }
+        let back: Option<Reg> =
+            serde_json::from_str(r#"{"value":"STARTED","time":null,"rank":1}"#).ok();
+        assert!(back.is_some_and(|r| matches!(r.value, Name::Borrowed(_))));
+    }
+
+    #[test]
     fn the_content_hash_tells_small_differences_apart() {
         use std::hash::Hasher;
         let hash = |parts: &[&[u8]]| {
@@ -499,5 +602,14 @@ mod tests {
         let all: std::collections::BTreeSet<u64> = cases.iter().map(|c| hash(c)).collect();
         assert_eq!(all.len(), cases.len());
         assert_eq!(hash(&[b"same"]), hash(&[b"same"]), "stable");
+        // The lanes: the same words in another order, or one word more, hash differently.
+        assert_ne!(
+            hash(&[b"a", b"b", b"c", b"d", b"e"]),
+            hash(&[b"b", b"a", b"c", b"d", b"e"])
+        );
+        assert_ne!(
+            hash(&[b"a", b"b", b"c", b"d"]),
+            hash(&[b"a", b"b", b"c", b"d", b""])
+        );
     }
 }

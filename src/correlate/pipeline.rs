@@ -4,7 +4,7 @@
 //! rank), so applying events is commutative and idempotent: any arrival order and any number of
 //! duplicate deliveries give the same state, and a late STARTED never moves anything backwards.
 
-use super::{later, Reg};
+use super::{later, Name, Reg};
 use crate::event::{self, Event};
 use crate::notification::{self as n, status, Notification};
 use chrono::{DateTime, Utc};
@@ -21,7 +21,9 @@ pub struct PipelineExec {
     pub started_at: Option<DateTime<Utc>>,
     pub trigger: Option<event::Trigger>,
     pub stages: BTreeMap<String, StageRec>,
-    pub actions: BTreeMap<String, ActionRec>,
+    /// Boxed: a record is large, and a map node of eleven of them in place was a large
+    /// allocation per execution.
+    pub actions: BTreeMap<String, Box<ActionRec>>,
     pub builds: BTreeMap<String, BuildRec>,
     pub approval: Option<ApprovalRec>,
     /// Failed actions named by processed events' `additionalAttributes`, by stage.
@@ -40,8 +42,10 @@ pub struct ActionRec {
     pub stage: String,
     pub action: String,
     pub state: Option<Reg>,
-    pub provider: String,
-    pub category: String,
+    #[serde(deserialize_with = "super::de_name")]
+    pub provider: Name,
+    #[serde(deserialize_with = "super::de_name")]
+    pub category: Name,
     pub summary: Option<String>,
     pub error_code: Option<String>,
     pub external_id: Option<String>,
@@ -83,7 +87,7 @@ fn rank(state: &str) -> u8 {
 
 fn reg(state: &str, time: Option<DateTime<Utc>>) -> Reg {
     Reg {
-        value: state.to_owned(),
+        value: super::name(state),
         time,
         rank: rank(state),
     }
@@ -154,16 +158,18 @@ impl PipelineExec {
                 let rec = self
                     .actions
                     .entry(format!("{}/{}", e.stage, e.action))
-                    .or_insert_with(|| ActionRec {
-                        stage: e.stage.clone(),
-                        action: e.action.clone(),
-                        ..ActionRec::default()
+                    .or_insert_with(|| {
+                        Box::new(ActionRec {
+                            stage: e.stage.clone(),
+                            action: e.action.clone(),
+                            ..ActionRec::default()
+                        })
                     });
                 let newer = later(&mut rec.state, reg(&e.state, time));
                 changed |= newer;
                 if rec.provider.is_empty() && !e.provider.is_empty() {
-                    rec.provider = e.provider.clone();
-                    rec.category = e.category.clone();
+                    rec.provider = super::name(&e.provider);
+                    rec.category = super::name(&e.category);
                     changed = true;
                 }
                 // Details: the newest event's when it has them, else whatever arrived first.
@@ -262,7 +268,7 @@ impl PipelineExec {
     }
 
     fn pipeline_state(&self) -> Option<&str> {
-        self.state.as_ref().map(|r| r.value.as_str())
+        self.state.as_ref().map(|r| r.value.as_ref())
     }
 
     fn failed_stage(&self) -> Option<String> {
@@ -362,7 +368,7 @@ impl PipelineExec {
         let mut all_succeeded = true;
         for a in self.actions.values().filter(|a| a.stage == stage) {
             any = true;
-            match a.state.as_ref().map(|r| r.value.as_str()) {
+            match a.state.as_ref().map(|r| r.value.as_ref()) {
                 Some("FAILED") => return Some(status::FAILED),
                 Some("SUCCEEDED") => {}
                 _ => all_succeeded = false,
@@ -385,7 +391,7 @@ impl PipelineExec {
                 status: if succeeded {
                     status::SUCCEEDED.to_owned()
                 } else {
-                    let own = s.state.as_ref().map(|r| r.value.as_str());
+                    let own = s.state.as_ref().map(|r| r.value.as_ref());
                     match own {
                         Some(v) if terminal(v) => v.to_owned(),
                         // An execution that ended while a stage's own end never arrived: the
@@ -497,7 +503,7 @@ impl PipelineExec {
                 a.action.clone(),
                 n::FailedActionInfo {
                     action: a.action.clone(),
-                    provider: (!a.provider.is_empty()).then(|| a.provider.clone()),
+                    provider: (!a.provider.is_empty()).then(|| a.provider.to_string()),
                     reason: build_reason.or_else(|| a.summary.clone()),
                     error_code: a.error_code.clone(),
                     external_id: a.external_id.clone(),

@@ -70,7 +70,7 @@ impl PipelinePointer {
             changed |= later(
                 &mut x.state,
                 Reg {
-                    value: e.state.clone(),
+                    value: super::name(&e.state),
                     time,
                     rank,
                 },

@@ -44,7 +44,7 @@ impl Build {
                 let mut changed = later(
                     &mut self.state,
                     Reg {
-                        value: b.state.clone(),
+                        value: super::name(&b.state),
                         time,
                         rank: rank(&b.state),
                     },
@@ -90,7 +90,7 @@ impl Build {
         let raw = self
             .state
             .as_ref()
-            .map(|r| r.value.as_str())
+            .map(|r| r.value.as_ref())
             .unwrap_or("IN_PROGRESS");
         let (st, is_final) = match raw {
             "SUCCEEDED" => (status::SUCCEEDED, true),
@@ -203,7 +203,7 @@ impl Deployment {
                     | later(
                         &mut self.state,
                         Reg {
-                            value: d.state.clone(),
+                            value: super::name(&d.state),
                             time,
                             rank: rank(&d.state),
                         },
@@ -224,7 +224,7 @@ impl Deployment {
         let raw = self
             .state
             .as_ref()
-            .map(|r| r.value.as_str())
+            .map(|r| r.value.as_ref())
             .unwrap_or("START");
         let (st, is_final) = match raw {
             "SUCCESS" => (status::SUCCEEDED, true),
