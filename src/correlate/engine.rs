@@ -4,7 +4,9 @@
 //! Events of one batch that share a key are applied together in one write.
 
 use super::cache::Cache;
-use super::{new_thread, target, Body, Lease, PipelinePointer, ServicePointer, Target, Thread};
+use super::{
+    new_thread, target, Body, DeliveryRec, Lease, PipelinePointer, ServicePointer, Target, Thread,
+};
 use crate::deliver::MessageRef;
 use crate::event::Event;
 use crate::notification::Notification;
@@ -84,6 +86,19 @@ const FRESH_MAX: usize = 4096;
 struct Local {
     items: std::collections::HashMap<String, (u64, i64, Arc<Thread>)>,
     writes: u64,
+}
+
+impl Drop for Local {
+    /// Frees the threads in address order, near enough the order they were allocated in. In
+    /// the map's (hash) order nearly every one of a thread's many small blocks was a cache miss
+    /// inside the allocator: tearing down a 2,000-execution replay took about 10 ms that way,
+    /// about 6 ms this way (see the README, "Performance").
+    fn drop(&mut self) {
+        let mut all: Vec<(String, Arc<Thread>)> =
+            self.items.drain().map(|(k, (_, _, t))| (k, t)).collect();
+        all.sort_unstable_by_key(|(_, t)| Arc::as_ptr(t) as usize);
+        drop(all);
+    }
 }
 
 /// How often (in writes) the in-process store drops expired threads.
@@ -715,14 +730,14 @@ impl Engine {
         basis: u64,
         now: i64,
     ) -> Result<Option<(u64, Arc<Thread>)>, StoreError> {
-        let owner = self.cfg.owner.clone();
+        let owner = &self.cfg.owner;
         let r = self
             .update_at(
                 key,
                 now,
                 || None,
                 |t, version| {
-                    let releasing = release && t.lease.as_ref().is_some_and(|l| l.owner == owner);
+                    let releasing = release && t.lease.as_ref().is_some_and(|l| &l.owner == owner);
                     let shown = t.deliveries.get(destination).is_some_and(|r| {
                         r.seq >= seq && r.message.is_some() && !gains_reply(&r.message, &message)
                     });
@@ -731,7 +746,13 @@ impl Engine {
                         // changes it in place).
                         return false;
                     }
-                    let rec = t.deliveries.entry(destination.to_owned()).or_default();
+                    if !t.deliveries.contains_key(destination) {
+                        t.deliveries
+                            .insert(destination.to_owned(), DeliveryRec::default());
+                    }
+                    let Some(rec) = t.deliveries.get_mut(destination) else {
+                        return false;
+                    };
                     let marked_since =
                         version != Some(basis) && rec.message.is_some() && rec.seq == UNSURE;
                     let mut changed = false;
@@ -761,13 +782,13 @@ impl Engine {
     /// Gives the lease up (after a failed delivery) so the next attempt, here or on another
     /// worker, can deliver.
     pub async fn release(&self, key: &str, now: i64) -> Result<(), StoreError> {
-        let owner = self.cfg.owner.clone();
+        let owner = &self.cfg.owner;
         self.update(
             key,
             now,
             || None,
             |t| {
-                let mine = t.lease.as_ref().is_some_and(|l| l.owner == owner);
+                let mine = t.lease.as_ref().is_some_and(|l| &l.owner == owner);
                 if mine {
                     t.lease = None;
                 }
