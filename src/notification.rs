@@ -105,7 +105,11 @@ pub struct ApprovalInfo {
     pub action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_link: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::event::ser_time"
+    )]
     pub expires: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_data: Option<String>,
@@ -153,9 +157,17 @@ pub struct Notification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm_name: Option<String>,
     pub title: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::event::ser_time"
+    )]
     pub started_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::event::ser_time"
+    )]
     pub finished_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_secs: Option<i64>,

@@ -68,6 +68,16 @@ pub struct ApprovalRec {
     pub info: n::ApprovalInfo,
 }
 
+/// An action's key in [`PipelineExec::actions`]: `stage/action` (built by hand: this runs for
+/// every action event, and `format!` was a visible part of it).
+fn action_key(stage: &str, action: &str) -> String {
+    let mut key = String::with_capacity(stage.len() + 1 + action.len());
+    key.push_str(stage);
+    key.push('/');
+    key.push_str(action);
+    key
+}
+
 /// Pipeline states that end an execution.
 pub fn terminal(state: &str) -> bool {
     matches!(
@@ -157,7 +167,7 @@ impl PipelineExec {
                 let mut changed = earliest(&mut stage.first_seen, time);
                 let rec = self
                     .actions
-                    .entry(format!("{}/{}", e.stage, e.action))
+                    .entry(action_key(&e.stage, &e.action))
                     .or_insert_with(|| {
                         Box::new(ActionRec {
                             stage: e.stage.clone(),
@@ -327,7 +337,7 @@ impl PipelineExec {
         };
         let done = self
             .actions
-            .get(&format!("{}/{}", a.info.stage, a.info.action))
+            .get(&action_key(&a.info.stage, &a.info.action))
             .and_then(|r| r.state.as_ref())
             .is_some_and(|r| terminal(&r.value));
         !done
