@@ -78,8 +78,9 @@ fn replay(lines: &[String], mode: Mode) {
 type Phase = (&'static str, fn(&[String]));
 
 /// `ratio N [PHASE [REPEAT]]`: the synthetic stream of N executions (10 lines each) through
-/// every phase, or only PHASE (`value`, `decode`, `final_only`, `progress`), REPEAT times (for
-/// `perf record`, so building the stream is a small part of the profile). Under callgrind, run one phase
+/// every phase (PHASE absent or `all`), or only PHASE (`value`, `decode`, `final_only`,
+/// `progress`), REPEAT times each (for `perf record`, so building the stream is a small part of
+/// the profile; and so one run times every phase within the same few seconds). Under callgrind, run one phase
 /// per process: a phase that ends in a tail call never "returns", so `--toggle-collect` would
 /// keep counting into the next one.
 fn main() {
