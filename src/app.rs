@@ -355,6 +355,13 @@ impl Runner {
         }
     }
 
+    /// The destinations whose message is missing or behind the thread's notification.
+    fn behind(&self, thread: &Thread, note: &Notification) -> Vec<&str> {
+        let mut wanted = self.wanted(thread, note);
+        wanted.retain(|d| thread.is_behind(d));
+        wanted
+    }
+
     /// Whether some destination's message is missing or behind the thread's notification.
     pub fn has_work(&self, thread: &Thread, note: &Notification) -> bool {
         self.wanted(thread, note)
@@ -390,7 +397,7 @@ impl Runner {
             let Some(mut note) = fresh.or_else(|| thread.notification()) else {
                 break;
             };
-            let mut behind = thread.behind(&self.wanted(&thread, &note));
+            let mut behind = self.behind(&thread, &note);
             if behind.is_empty() {
                 if self.engine.holds(&thread, now) {
                     self.engine.release(key, now).await?;
@@ -417,7 +424,7 @@ impl Runner {
                     Some(n) => n,
                     None => break,
                 };
-                behind = thread.behind(&self.wanted(&thread, &note));
+                behind = self.behind(&thread, &note);
             }
             // Enrichment runs only here, for a thread about to be delivered, bounded by its own
             // deadline; what it learns is stored with the thread so it is fetched once.
@@ -446,7 +453,7 @@ impl Runner {
                     }
                 }
                 // What enrichment added may route the notification elsewhere.
-                behind = thread.behind(&self.wanted(&thread, &note));
+                behind = self.behind(&thread, &note);
             }
             // What each destination shows now, taken out so the thread itself can be let go:
             // the in-process store then records in place instead of copying a shared thread.
@@ -457,7 +464,7 @@ impl Runner {
                     (d, shown)
                 })
                 .collect();
-            let (seq, message_id) = (thread.seq, thread.message_id(key));
+            let (seq, mut message_id) = (thread.seq, thread.message_id(key));
             drop(thread);
             let mut note = Some(note);
             let mut recorded = None;
@@ -486,7 +493,11 @@ impl Runner {
                 };
                 let delivery = Delivery {
                     op,
-                    thread: message_id.clone(),
+                    thread: if last {
+                        std::mem::take(&mut message_id)
+                    } else {
+                        message_id.clone()
+                    },
                     destination: dest.to_owned(),
                     notification,
                     message: existing,
