@@ -190,10 +190,10 @@ impl Runner {
                 return self.hand_over(key, evs, &edited, now, total).await;
             };
             let wanted = self.wanted(&thread, &note);
-            let mut targets: Vec<String> = thread
-                .behind(&wanted)
-                .into_iter()
-                .map(str::to_owned)
+            let mut targets: Vec<String> = wanted
+                .iter()
+                .filter(|d| thread.is_behind(d))
+                .map(|d| d.to_string())
                 .collect();
             for d in &edited {
                 if wanted.contains(&d.as_str()) && !targets.contains(d) {

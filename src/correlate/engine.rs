@@ -4,9 +4,7 @@
 //! Events of one batch that share a key are applied together in one write.
 
 use super::cache::Cache;
-use super::{
-    new_thread, target, Body, DeliveryRec, Lease, PipelinePointer, ServicePointer, Target, Thread,
-};
+use super::{new_thread, target, Body, Lease, PipelinePointer, ServicePointer, Target, Thread};
 use crate::deliver::MessageRef;
 use crate::event::Event;
 use crate::notification::Notification;
@@ -746,13 +744,7 @@ impl Engine {
                         // changes it in place).
                         return false;
                     }
-                    if !t.deliveries.contains_key(destination) {
-                        t.deliveries
-                            .insert(destination.to_owned(), DeliveryRec::default());
-                    }
-                    let Some(rec) = t.deliveries.get_mut(destination) else {
-                        return false;
-                    };
+                    let rec = t.deliveries.entry(destination.to_owned()).or_default();
                     let marked_since =
                         version != Some(basis) && rec.message.is_some() && rec.seq == UNSURE;
                     let mut changed = false;

@@ -169,15 +169,6 @@ impl Thread {
             .any(|r| r.message.is_some() && r.seq == engine::UNSURE)
     }
 
-    /// Destinations among `wanted` whose message is missing or behind the notification.
-    pub fn behind<'a>(&self, wanted: &[&'a str]) -> Vec<&'a str> {
-        wanted
-            .iter()
-            .copied()
-            .filter(|d| self.is_behind(d))
-            .collect()
-    }
-
     /// Whether `destination`'s message is missing or behind the notification.
     pub fn is_behind(&self, destination: &str) -> bool {
         match self.deliveries.get(destination) {
