@@ -83,9 +83,25 @@ pub struct FailedActionInfo {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_url: Option<String>,
-    /// The last lines of the failing log (enrichment), oldest first.
+    /// The lines of the failing log that explain the failure (enrichment), oldest first: the
+    /// region around its first error marker, or its last lines (see `log_region`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log_tail: Vec<String>,
+    /// Where `log_tail` is in the log, when it came from a log Herald read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_region: Option<LogRegion>,
+}
+
+/// Where the lines shown are in the log: "from line 1,482 of 2,310".
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct LogRegion {
+    /// The first line shown, counted from 1 over the lines read.
+    pub from_line: usize,
+    /// How many lines were read (the whole log, up to the read limit).
+    pub of_lines: usize,
+    /// `error`: around the first error marker of the failing phase; `tail`: no marker was
+    /// found, so the last lines.
+    pub kind: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

@@ -103,9 +103,12 @@ async fn a_moto_build_and_its_log_tail_in_the_events_own_account() {
         .expect("build id")
         .to_owned();
     let uuid = build_id.split(':').nth(1).expect("uuid").to_owned();
-    let mut lines = log_lines(40, "ok");
-    lines.push(format!("[Container] {}", "x".repeat(2_000)));
+    // 40 lines of output, a very long one, then the error: the message shows the region of
+    // the first error (two lines of context), not the log's tail.
+    let mut lines: Vec<String> = (0..40).map(|i| format!("ok line {i}")).collect();
+    lines.push("x".repeat(2_000));
     lines.push("\u{1b}[31mnpm ERR!\u{1b}[0m Test failed.  See above for more details.".into());
+    lines.push("[Container] 2024/05/02 10:15:03.123456 Phase complete: BUILD State: FAILED".into());
     let base = support::sdk_config(&moto).await;
     put_log_lines(
         &base,
@@ -124,13 +127,18 @@ async fn a_moto_build_and_its_log_tail_in_the_events_own_account() {
         .await
         .expect("learned something");
     let a = &note.failure.as_ref().expect("failure").actions[0];
-    assert_eq!(a.log_tail.len(), 20, "{:?}", a.log_tail);
+    assert_eq!(a.log_tail.len(), 3, "{:?}", a.log_tail);
     assert_eq!(
         a.log_tail.last().map(String::as_str),
         Some("npm ERR! Test failed.  See above for more details.")
     );
     assert!(a.log_tail.iter().all(|l| l.chars().count() <= 300));
-    assert_eq!(a.log_tail[0], "[Container] ok line 22");
+    assert_eq!(a.log_tail[0], "ok line 39");
+    let at = a.log_region.as_ref().expect("where the lines are");
+    assert_eq!(
+        (at.from_line, at.of_lines, at.kind.as_str()),
+        (40, 43, "error")
+    );
     let log_url = a.log_url.as_deref().expect("log link");
     assert!(log_url.starts_with(&format!(
         "https://{region}.console.aws.amazon.com/cloudwatch/"

@@ -200,14 +200,38 @@ fn amazonq() {
 }
 
 #[test]
-fn the_build_failure_shows_its_log_tail_end_and_escapes_markup() {
+fn the_build_failure_shows_its_error_region_and_escapes_markup() {
+    // The sample's log is 40 lines: 24 passing suites, then the one failure. Every sink shows
+    // the region from the failure on (with two lines of context), says where it is in the log,
+    // and ends with the command's exit line; none shows the passing suites above it.
     let n = samples::build_failure();
     let slack = render::slack::render(&n).to_string();
-    assert!(slack.contains("Phase complete: BUILD State: FAILED"));
     assert!(slack.contains("renders &lt;CartTotal&gt; for 2 items &amp; a coupon"));
     assert!(!slack.contains("<CartTotal>"));
     let discord = render::discord::render(&n).to_string();
-    assert!(discord.contains("Phase complete: BUILD State: FAILED"));
     let teams = render::teams::render(&n).to_string();
-    assert!(teams.contains("Phase complete: BUILD State: FAILED"));
+    let amazonq = render::amazonq::render(&n, "t").to_string();
+    let text = render::text::render(&n);
+    for (sink, out) in [
+        ("slack", &slack),
+        ("discord", &discord),
+        ("teams", &teams),
+        ("amazonq", &amazonq),
+        ("text", &text),
+    ] {
+        assert!(
+            out.contains("FAIL src/checkout/Cart.test.tsx"),
+            "{sink}: {out}"
+        );
+        assert!(
+            out.contains("Command did not exit successfully npm test exit status 1"),
+            "{sink}: {out}"
+        );
+        assert!(
+            out.contains("Log from line 30 of 40, at the first error"),
+            "{sink}: {out}"
+        );
+        assert!(!out.contains("Widget01.test.tsx"), "{sink}: {out}");
+        assert!(!out.contains("2024/03/03 10:15:01.772"), "{sink}: {out}");
+    }
 }

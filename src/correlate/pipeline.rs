@@ -520,6 +520,7 @@ impl PipelineExec {
                     url: a.url.clone(),
                     log_url: build.and_then(|b| b.log_link.clone()),
                     log_tail: Vec::new(),
+                    log_region: None,
                 },
             );
         }

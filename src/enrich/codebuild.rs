@@ -4,7 +4,11 @@
 
 use super::accounts::Clients;
 use super::{Api, BuildDetail, CallError, Ctx, Outcome, TailLimits};
+use crate::notification::LogRegion;
 use std::collections::BTreeMap;
+
+/// Log events read per failed build: GetLogEvents' largest page.
+const LOG_READ_EVENTS: i32 = 10_000;
 
 /// `BatchGetBuilds` takes at most 100 ids.
 const BATCH_MAX: usize = 100;
@@ -128,8 +132,9 @@ pub async fn fetch(
             _ => false,
         };
         match res {
-            Ok(lines) if !lines.is_empty() || !moved => {
+            Ok((lines, region)) if !lines.is_empty() || !moved => {
                 d.log_tail = lines;
+                d.log_region = region;
                 d.tail_done = true;
                 if d.log_group.is_none() || d.log_stream.is_none() {
                     d.log_group = Some(g.clone());
@@ -163,8 +168,9 @@ pub async fn fetch(
     for (id, res) in again {
         if let Some(d) = out.get_mut(&id) {
             match res {
-                Ok(lines) => {
+                Ok((lines, region)) => {
                     d.log_tail = lines;
+                    d.log_region = region;
                     d.tail_done = true;
                 }
                 Err(e) if e.outcome == Outcome::NotFound => d.tail_done = true,
@@ -260,30 +266,31 @@ async fn batch_get_builds(
     Ok((found, missing))
 }
 
-/// The last lines of a log stream, oldest first, within `limits`.
+/// The lines of a log stream that explain the failure ([`excerpt`](super::excerpt::excerpt)),
+/// oldest first, within `limits`, and where they are in what was read.
 pub async fn tail(
     ctx: &Ctx,
     c: &Clients,
     group: &str,
     stream: &str,
     limits: &TailLimits,
-) -> Result<Vec<String>, CallError> {
-    // One event is usually one line; ask for a few more in case some are blank or multi-line.
-    let limit = i32::try_from(limits.lines.saturating_mul(2).clamp(1, 10_000)).unwrap_or(100);
+) -> Result<(Vec<String>, Option<LogRegion>), CallError> {
+    // The end of the log, as much as one call returns (10,000 events or 1 MB): the first error
+    // is often far above the last lines (a test run prints on after its one failure).
     let req = c
         .logs
         .get_log_events()
         .log_group_name(group)
         .log_stream_name(stream)
         .start_from_head(false)
-        .limit(limit);
+        .limit(LOG_READ_EVENTS);
     let out = ctx
         .call(Api::GetLogEvents, async {
             req.send().await.map_err(|e| CallError::from_sdk(&e))
         })
         .await?;
     let messages: Vec<&str> = out.events().iter().filter_map(|e| e.message()).collect();
-    Ok(limits.trim(messages))
+    Ok(super::excerpt::excerpt(&messages, limits))
 }
 
 /// The CodeBuild console page of a build.

@@ -205,6 +205,11 @@ fn failure(t: &DeploymentTarget, limits: &TailLimits) -> Option<TargetFailure> {
         .iter()
         .find(|e| e.status().is_some_and(|s| s.as_str() == "Failed"));
     let diag = failed.and_then(|e| e.diagnostics());
+    // The script's output: the region of its first error, as for a build's log.
+    let excerpt = match diag.and_then(|d| d.log_tail()) {
+        Some(t) => super::excerpt::excerpt(&[t], limits),
+        None => (Vec::new(), None),
+    };
     let nonempty = |s: Option<&str>| {
         s.map(str::trim)
             .filter(|s| !s.is_empty())
@@ -221,9 +226,7 @@ fn failure(t: &DeploymentTarget, limits: &TailLimits) -> Option<TargetFailure> {
             .map(|c| c.as_str().to_owned())
             .filter(|s| !s.is_empty()),
         message: nonempty(diag.and_then(|d| d.message())),
-        log_tail: diag
-            .and_then(|d| d.log_tail())
-            .map(|t| limits.trim(vec![t]))
-            .unwrap_or_default(),
+        log_tail: excerpt.0,
+        log_region: excerpt.1,
     })
 }

@@ -16,6 +16,7 @@ mod calls;
 pub mod codebuild;
 pub mod codedeploy;
 pub mod codepipeline;
+pub mod excerpt;
 pub mod git;
 mod model;
 

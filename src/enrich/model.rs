@@ -1,7 +1,9 @@
 //! What enrichment learned about one thread ([`Enrichment`], stored with the thread so it is
 //! never fetched twice) and how it is added to a notification ([`apply`], pure).
 
-use crate::notification::{status, CommitInfo, FailedActionInfo, Failure, Kind, Notification};
+use crate::notification::{
+    status, CommitInfo, FailedActionInfo, Failure, Kind, LogRegion, Notification,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -77,6 +79,8 @@ pub struct BuildDetail {
     pub console_url: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log_tail: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_region: Option<LogRegion>,
     /// `BatchGetBuilds` answered with the build in a final state.
     #[serde(default)]
     pub fetched: bool,
@@ -137,6 +141,8 @@ pub struct TargetFailure {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log_tail: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_region: Option<LogRegion>,
 }
 
 impl TargetFailure {
@@ -212,7 +218,7 @@ impl TailLimits {
 }
 
 /// Removes ANSI escape sequences (CSI `ESC [ … letter`, and lone escapes).
-fn strip_ansi(s: &str) -> String {
+pub(super) fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -340,6 +346,7 @@ pub fn apply(e: &Enrichment, note: &mut Notification) {
                     url: a.url.clone(),
                     log_url: None,
                     log_tail: Vec::new(),
+                    log_region: None,
                 }),
             }
         }
@@ -386,6 +393,7 @@ fn apply_build(b: &BuildDetail, a: &mut FailedActionInfo) {
     }
     if a.log_tail.is_empty() {
         a.log_tail = b.log_tail.clone();
+        a.log_region = b.log_region.clone();
     }
 }
 
@@ -412,6 +420,7 @@ fn apply_deployment(d: &DeploymentDetail, a: &mut FailedActionInfo, standalone: 
     if a.log_tail.is_empty() {
         if let Some(t) = d.targets.iter().find(|t| !t.log_tail.is_empty()) {
             a.log_tail = t.log_tail.clone();
+            a.log_region = t.log_region.clone();
         }
     }
 }
@@ -439,6 +448,7 @@ fn deployment_targets(d: &DeploymentDetail, f: &mut Failure, id: Option<&str>, r
             url: url.clone(),
             log_url: None,
             log_tail: t.log_tail.clone(),
+            log_region: t.log_region.clone(),
         });
     }
 }

@@ -7,7 +7,7 @@
 //! section shows (Amazon Q renders `description` into one), so nothing is cut by the service.
 
 use super::slack::{esc, fit};
-use super::{duration, first_line, short_sha, status_label, tail_fitting, who};
+use super::{duration, first_line, log_caption, log_fitting, short_sha, status_label, who};
 use super::{status_emoji, truncate};
 use crate::notification::Notification;
 use serde_json::{json, Map, Value};
@@ -120,7 +120,7 @@ fn description(n: &Notification) -> String {
             }
             lines.push(l);
             if tail.is_none() && !a.log_tail.is_empty() {
-                tail = Some(&a.log_tail);
+                tail = Some(a);
             }
         }
         if f.actions.len() > 5 {
@@ -145,19 +145,23 @@ fn description(n: &Notification) -> String {
         lines.push(format!("⚠️ {}", esc(&truncate(w, 300))));
     }
     let mut out = fit(&lines.join("\n"), DESCRIPTION_MAX);
-    if let Some(t) = tail {
+    if let Some(a) = tail {
+        let caption = log_caption(a.log_region.as_ref(), a.log_tail.len())
+            .map(|c| format!("\n_{c}_"))
+            .unwrap_or_default();
         let room = DESCRIPTION_MAX
-            .saturating_sub(out.chars().count() + 40)
+            .saturating_sub(out.chars().count() + caption.chars().count() + 40)
             .min(LOG_TAIL_MAX);
-        let (kept, dropped) =
-            tail_fitting(t, room, LOG_LINE_MAX, |l| esc(&l.replace("```", "'''")));
+        let (kept, note) = log_fitting(
+            &a.log_tail,
+            a.log_region.as_ref(),
+            room,
+            LOG_LINE_MAX,
+            |l| esc(&l.replace("```", "'''")),
+        );
         if !kept.is_empty() {
-            let note = if dropped > 0 {
-                format!("…({dropped} earlier lines)\n")
-            } else {
-                String::new()
-            };
-            out.push_str(&format!("\n```\n{note}{}\n```", kept.join("\n")));
+            let note = note.map(|n| n + "\n").unwrap_or_default();
+            out.push_str(&format!("{caption}\n```\n{note}{}\n```", kept.join("\n")));
         }
     }
     out

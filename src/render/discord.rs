@@ -2,8 +2,8 @@
 //! embed limits, mentioning nobody.
 
 use super::{
-    duration, failure_summary, first_line, headline, short_sha, status_label, tail_fitting, tone,
-    who, Tone,
+    duration, failure_summary, first_line, headline, log_caption, log_fitting, short_sha,
+    status_label, tone, who, Tone,
 };
 use super::{status_emoji, truncate};
 use crate::notification::Notification;
@@ -151,7 +151,7 @@ fn description(n: &Notification, budget: usize) -> String {
             .collect();
         parts.push(s.join(" → "));
     }
-    let mut tail: Option<&[String]> = None;
+    let mut tail: Option<&crate::notification::FailedActionInfo> = None;
     if let Some(f) = &n.failure {
         let mut head = Vec::new();
         if let Some(stage) = &f.stage {
@@ -185,7 +185,7 @@ fn description(n: &Notification, budget: usize) -> String {
             }
             parts.push(line);
             if tail.is_none() && !a.log_tail.is_empty() {
-                tail = Some(&a.log_tail);
+                tail = Some(a);
             }
         }
         if f.actions.len() > ACTIONS_SHOWN {
@@ -229,18 +229,23 @@ fn description(n: &Notification, budget: usize) -> String {
     }
 
     let mut out = fit(&parts.join("\n"), budget);
-    if let Some(lines) = tail {
-        let used = out.chars().count();
+    if let Some(a) = tail {
+        let caption = log_caption(a.log_region.as_ref(), a.log_tail.len())
+            .map(|c| format!("\n*{c}*"))
+            .unwrap_or_default();
+        let used = out.chars().count() + caption.chars().count();
         // "\n```\n" + "\n```" + an "…(N earlier lines)" note.
         let room = budget.saturating_sub(used + 10 + 30).min(LOG_TAIL_MAX);
-        let (kept, dropped) = tail_fitting(lines, room, LOG_LINE_MAX, |l| l.replace("```", "'''"));
+        let (kept, note) = log_fitting(
+            &a.log_tail,
+            a.log_region.as_ref(),
+            room,
+            LOG_LINE_MAX,
+            |l| l.replace("```", "'''"),
+        );
         if !kept.is_empty() {
-            let note = if dropped > 0 {
-                format!("…({dropped} earlier lines)\n")
-            } else {
-                String::new()
-            };
-            out.push_str(&format!("\n```\n{note}{}\n```", kept.join("\n")));
+            let note = note.map(|n| n + "\n").unwrap_or_default();
+            out.push_str(&format!("{caption}\n```\n{note}{}\n```", kept.join("\n")));
         }
     }
     out

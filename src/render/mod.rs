@@ -133,9 +133,122 @@ pub fn tail_fitting(
     (kept, dropped)
 }
 
+/// Says which lines of a log a message shows: "Log from line 1,482 of 2,310, at the first
+/// error" or "Last 40 of 2,310 log lines". None when the lines came from no log Herald read.
+pub fn log_caption(
+    region: Option<&crate::notification::LogRegion>,
+    shown: usize,
+) -> Option<String> {
+    let r = region?;
+    Some(if r.kind == "error" {
+        format!(
+            "Log from line {} of {}, at the first error",
+            thousands(r.from_line),
+            thousands(r.of_lines)
+        )
+    } else {
+        format!(
+            "Last {} of {} log lines",
+            thousands(shown),
+            thousands(r.of_lines)
+        )
+    })
+}
+
+/// `1482` → `1,482`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The lines of a log excerpt that fit in `budget`, with the note on what was left out: an
+/// error region keeps its first lines (the error is at its top) and its last (the exit line),
+/// a tail its last ones ([`tail_fitting`]).
+pub fn log_fitting(
+    lines: &[String],
+    region: Option<&crate::notification::LogRegion>,
+    budget: usize,
+    line_max: usize,
+    map: impl Fn(&str) -> String,
+) -> (Vec<String>, Option<String>) {
+    if region.is_none_or(|r| r.kind != "error") {
+        let (kept, dropped) = tail_fitting(lines, budget, line_max, map);
+        return (
+            kept,
+            (dropped > 0).then(|| format!("…({dropped} earlier lines)")),
+        );
+    }
+    let mapped: Vec<String> = lines.iter().map(|l| map(&truncate(l, line_max))).collect();
+    let cost = |l: &String| l.chars().count() + 1;
+    if mapped.iter().map(cost).sum::<usize>() <= budget {
+        return (mapped, None);
+    }
+    // Room for the note, then the last line, then as many first lines as fit.
+    let last = mapped.last().cloned().unwrap_or_default();
+    let mut used = cost(&last) + 24;
+    let mut kept = Vec::new();
+    for l in &mapped[..mapped.len() - 1] {
+        if used + cost(l) > budget {
+            break;
+        }
+        used += cost(l);
+        kept.push(l.clone());
+    }
+    let dropped = mapped.len() - 1 - kept.len();
+    kept.push(format!("…({dropped} more lines)"));
+    kept.push(last);
+    (kept, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(7), "7");
+        assert_eq!(thousands(1482), "1,482");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn an_error_region_keeps_its_top_and_its_exit_line() {
+        let r = crate::notification::LogRegion {
+            from_line: 10,
+            of_lines: 100,
+            kind: "error".into(),
+        };
+        let lines: Vec<String> = (0..10).map(|i| format!("line {i}")).collect();
+        let (kept, note) = log_fitting(&lines, Some(&r), 60, 100, str::to_owned);
+        assert_eq!(note, None);
+        assert_eq!(
+            kept,
+            [
+                "line 0",
+                "line 1",
+                "line 2",
+                "line 3",
+                "…(5 more lines)",
+                "line 9"
+            ]
+        );
+        let (kept, note) = log_fitting(&lines, None, 20, 100, str::to_owned);
+        assert_eq!(
+            (kept.len(), note.as_deref()),
+            (2, Some("…(8 earlier lines)"))
+        );
+        assert_eq!(
+            log_caption(Some(&r), 6).as_deref(),
+            Some("Log from line 10 of 100, at the first error")
+        );
+    }
 
     #[test]
     fn truncation_counts_characters_and_shows_an_ellipsis() {

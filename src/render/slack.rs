@@ -2,10 +2,10 @@
 //! attachment), kept within Slack's documented limits, plus the thread reply with the failure.
 //!
 use super::{
-    duration, failure_summary, first_line, headline, short_sha, status_emoji, status_label,
-    tail_fitting, tone, truncate, who, Tone,
+    duration, failure_summary, first_line, headline, log_caption, log_fitting, short_sha,
+    status_emoji, status_label, tone, truncate, who, Tone,
 };
-use crate::notification::{status, ApprovalInfo, FailedActionInfo, Notification};
+use crate::notification::{status, ApprovalInfo, FailedActionInfo, LogRegion, Notification};
 use serde_json::{json, Value};
 
 /// Slack's limits (Block Kit reference): header text, section text, blocks per message.
@@ -174,7 +174,14 @@ fn failure_blocks(n: &Notification, f: &crate::notification::Failure) -> Vec<Val
     for a in f.actions.iter().take(ACTIONS_SHOWN) {
         blocks.push(section(&action_text(a)));
         if !a.log_tail.is_empty() {
-            blocks.push(section(&code_block(&a.log_tail, SECTION_MAX)));
+            if let Some(c) = log_caption(a.log_region.as_ref(), a.log_tail.len()) {
+                blocks.push(context(&c));
+            }
+            blocks.push(section(&code_block(
+                &a.log_tail,
+                a.log_region.as_ref(),
+                SECTION_MAX,
+            )));
         }
     }
     if f.actions.len() > ACTIONS_SHOWN {
@@ -336,14 +343,19 @@ fn usable_url(u: &str) -> bool {
     (u.starts_with("https://") || u.starts_with("http://")) && u.chars().count() <= URL_MAX
 }
 
-fn code_block(lines: &[String], max: usize) -> String {
+fn code_block(lines: &[String], region: Option<&LogRegion>, max: usize) -> String {
     // "```\n" + "\n```" around the lines.
-    let (kept, dropped) = tail_fitting(lines, max.saturating_sub(8 + 40), LOG_LINE_MAX, |l| {
-        esc(&l.replace("```", "'''"))
-    });
+    let (kept, note) = log_fitting(
+        lines,
+        region,
+        max.saturating_sub(8 + 40),
+        LOG_LINE_MAX,
+        |l| esc(&l.replace("```", "'''")),
+    );
     let mut body = String::new();
-    if dropped > 0 {
-        body.push_str(&format!("…({dropped} earlier lines)\n"));
+    if let Some(n) = note {
+        body.push_str(&n);
+        body.push('\n');
     }
     body.push_str(&kept.join("\n"));
     format!("```\n{body}\n```")
@@ -520,7 +532,7 @@ mod tests {
     #[test]
     fn the_log_tail_keeps_the_end() {
         let lines: Vec<String> = (0..1000).map(|i| format!("line {i}")).collect();
-        let c = code_block(&lines, 200);
+        let c = code_block(&lines, None, 200);
         assert!(c.contains("line 999"));
         assert!(!c.contains("line 0\n"));
         assert!(c.contains("earlier lines"));

@@ -2,10 +2,11 @@
 //! (schema 1.4: what Teams renders everywhere), with a FactSet and `Action.OpenUrl` buttons.
 
 use super::{
-    duration, first_line, headline, short_sha, status_label, tail_fitting, tone, who, Tone,
+    duration, first_line, headline, log_caption, log_fitting, short_sha, status_label, tone, who,
+    Tone,
 };
 use super::{status_emoji, truncate};
-use crate::notification::Notification;
+use crate::notification::{LogRegion, Notification};
 use serde_json::{json, Value};
 
 /// Teams refuses messages over about 28 KB; keep clear of it.
@@ -140,7 +141,12 @@ fn card(n: &Notification, log_lines: usize) -> Value {
             // One log tail is enough to read; a card with eight is a wall.
             if !tail_shown && !a.log_tail.is_empty() && log_lines > 0 {
                 tail_shown = true;
-                items.push(log_tail(&a.log_tail, log_lines));
+                if let Some(c) = log_caption(a.log_region.as_ref(), a.log_tail.len()) {
+                    let mut t = text(&c);
+                    t["isSubtle"] = json!(true);
+                    items.push(t);
+                }
+                items.push(log_tail(&a.log_tail, a.log_region.as_ref(), log_lines));
             }
             if let Some(u) = &a.log_url {
                 actions.push(open_url(&format!("Logs: {}", truncate(&a.action, 40)), u));
@@ -213,14 +219,21 @@ fn fact(title: &str, value: &str) -> Value {
 
 /// One monospace block per line: Teams' markdown joins single newlines, which would turn a log
 /// into one paragraph.
-fn log_tail(lines: &[String], max_lines: usize) -> Value {
-    let start = lines.len().saturating_sub(max_lines);
-    let (kept, dropped) =
-        tail_fitting(&lines[start..], usize::MAX, LOG_LINE_MAX, |l| l.to_string());
+fn log_tail(lines: &[String], region: Option<&LogRegion>, max_lines: usize) -> Value {
+    let error = region.is_some_and(|r| r.kind == "error");
+    // An error region's first lines hold the error; a tail's last lines.
+    let (shown, dropped) = if error {
+        (&lines[..lines.len().min(max_lines)], 0)
+    } else {
+        let start = lines.len().saturating_sub(max_lines);
+        (&lines[start..], start)
+    };
+    let (kept, note) = log_fitting(shown, region, usize::MAX, LOG_LINE_MAX, |l| l.to_string());
     let mut items = Vec::new();
-    let dropped = dropped + start;
     if dropped > 0 {
         items.push(mono(&format!("…({dropped} earlier lines)")));
+    } else if let Some(n) = note {
+        items.push(mono(&n));
     }
     items.extend(kept.iter().map(|l| mono(l)));
     json!({"type": "Container", "style": "emphasis", "items": items})

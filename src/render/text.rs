@@ -77,6 +77,9 @@ pub fn render(n: &Notification) -> String {
             if let Some(l) = a.log_url.as_ref().or(a.url.as_ref()) {
                 let _ = write!(out, "\n    {l}");
             }
+            if let Some(c) = super::log_caption(a.log_region.as_ref(), a.log_tail.len()) {
+                let _ = write!(out, "\n    ({c})");
+            }
             for line in &a.log_tail {
                 let _ = write!(out, "\n    | {line}");
             }

@@ -117,6 +117,15 @@ pub fn build_failure() -> Notification {
         stage("Build", status::FAILED),
         stage("Deploy", status::CANCELED),
     ];
+    // What enrichment makes of the build's log: the region of its first error.
+    let raw = log_tail();
+    let chunks: Vec<&str> = raw.iter().map(String::as_str).collect();
+    let limits = herald::enrich::TailLimits {
+        lines: 40,
+        line_chars: 300,
+        total_chars: 3_000,
+    };
+    let (log_tail, log_region) = herald::enrich::excerpt::excerpt(&chunks, &limits);
     n.failure = Some(Failure {
         stage: Some("Build".into()),
         reason: None,
@@ -128,7 +137,8 @@ pub fn build_failure() -> Notification {
             external_id: Some("web-app-build:0f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a".into()),
             url: Some("https://eu-west-1.console.aws.amazon.com/codesuite/codebuild/111122223333/projects/web-app-build/build/web-app-build%3A0f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a".into()),
             log_url: Some("https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/$252Faws$252Fcodebuild$252Fweb-app-build/log-events/0f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a".into()),
-            log_tail: log_tail(),
+            log_tail,
+            log_region,
         }],
     });
     n.links = vec![Link {

@@ -1,0 +1,294 @@
+//! Which lines of a failed log explain the failure (pure): the region around the first error
+//! marker of the failing CodeBuild phase, with a little context and the command's exit line,
+//! or the log's tail when no marker is found. ANSI codes and CodeBuild's `[Container] <time>`
+//! prefixes are stripped.
+
+use super::TailLimits;
+use crate::notification::LogRegion;
+
+/// Lines kept above the first marker (what the tool printed just before it failed).
+const CONTEXT_BEFORE: usize = 2;
+
+/// Substrings that start the explanation of a failure in the common toolchains' output:
+/// compilers (`error:`, `error[E`), test runners (jest's `FAIL`, go's `--- FAIL`, pytest's
+/// `FAILURES`, dotnet's `Failed `), npm, Python, Rust panics, Maven and Gradle, Docker
+/// (`ERROR [`, `ERROR:`), and JVM exceptions. CodeBuild's own `[Container]` lines never count.
+const MARKERS: &[&str] = &[
+    "error:",
+    "error[E",
+    "FAIL",
+    "Error:",
+    "npm ERR!",
+    "Traceback",
+    "panicked at",
+    "BUILD FAILURE",
+    "Exception",
+    "[ERROR]",
+    "ERROR:",
+    "ERROR [",
+];
+
+/// A line that is CodeBuild's, not the build's.
+fn container(line: &str) -> Option<&str> {
+    line.strip_prefix("[Container] ")
+}
+
+/// `[Container] 2024/05/02 10:15:03.123456 Running command npm test` → `Running command npm test`.
+fn clean(line: &str) -> &str {
+    let Some(rest) = container(line) else {
+        return line;
+    };
+    // Date and time, when present (`YYYY/MM/DD HH:MM:SS[.ffffff] `).
+    let b = rest.as_bytes();
+    let dated = b.len() > 20
+        && b[4] == b'/'
+        && b[7] == b'/'
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[..4].iter().all(u8::is_ascii_digit);
+    if !dated {
+        return rest;
+    }
+    match rest[19..].find(' ') {
+        Some(i) => &rest[19 + i + 1..],
+        None => "",
+    }
+}
+
+fn is_marker(line: &str) -> bool {
+    if container(line).is_some() {
+        return false;
+    }
+    let t = line.trim_start();
+    t.starts_with("Failed ") || MARKERS.iter().any(|m| line.contains(m))
+}
+
+/// The lines of `chunks` (log events, each one or more lines) with ANSI codes removed, one
+/// trailing newline per event dropped.
+fn split(chunks: &[&str]) -> Vec<String> {
+    chunks
+        .iter()
+        .flat_map(|c| c.strip_suffix('\n').unwrap_or(c).split('\n'))
+        .map(|l| super::model::strip_ansi(l.trim_end_matches(['\r', ' ', '\t'])))
+        .collect()
+}
+
+/// The failing phase's lines, `(first, end)` as indexes into `lines` (end exclusive): from
+/// `Entering phase X` to `Phase complete: X State: FAILED`. The whole log when it has no such
+/// phase (a CodeDeploy script's output, a log cut before its end).
+fn failing_phase(lines: &[String]) -> (usize, usize) {
+    let end = lines.iter().rposition(|l| {
+        container(l).is_some() && l.contains("Phase complete:") && l.contains("State: FAILED")
+    });
+    let Some(end) = end else {
+        return (0, lines.len());
+    };
+    let name = clean(&lines[end])
+        .strip_prefix("Phase complete: ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or("");
+    let entering = format!("Entering phase {name}");
+    let start = lines[..end]
+        .iter()
+        .rposition(|l| container(l).is_some() && clean(l) == entering)
+        .map_or(0, |i| i + 1);
+    (start, end + 1)
+}
+
+/// The lines that explain the failure, and where they are in the log. Each line cut to
+/// `limits.line_chars`; at most `limits.lines` lines and `limits.total_chars` characters.
+pub fn excerpt(chunks: &[&str], limits: &TailLimits) -> (Vec<String>, Option<LogRegion>) {
+    let lines = split(chunks);
+    let of_lines = lines.len();
+    if lines.iter().all(|l| l.trim().is_empty()) || limits.lines == 0 {
+        return (Vec::new(), None);
+    }
+    let (start, end) = failing_phase(&lines);
+    let marker = (start..end).find(|&i| is_marker(&lines[i]));
+    let keep = |i: &usize| !clean(&lines[*i]).trim().is_empty();
+    let (picked, error) = match marker {
+        Some(m) => {
+            let exit = (m..end).find(|&i| {
+                container(&lines[i]).is_some()
+                    && clean(&lines[i]).starts_with("Command did not exit successfully")
+            });
+            let first = m.saturating_sub(CONTEXT_BEFORE).max(start);
+            let budget = limits
+                .lines
+                .saturating_sub(usize::from(exit.is_some()))
+                .max(1);
+            let mut picked: Vec<usize> = (first..end)
+                .filter(keep)
+                .filter(|&i| container(&lines[i]).is_none() || Some(i) == exit)
+                .take(budget)
+                .collect();
+            if let Some(x) = exit {
+                if !picked.contains(&x) {
+                    picked.push(x);
+                }
+            }
+            (picked, true)
+        }
+        None => {
+            let all: Vec<usize> = (0..lines.len()).filter(keep).collect();
+            let from = all.len().saturating_sub(limits.lines);
+            (all[from..].to_vec(), false)
+        }
+    };
+    let mut out: Vec<String> = picked
+        .iter()
+        .map(|&i| {
+            let l = clean(&lines[i]);
+            if l.chars().count() > limits.line_chars {
+                let cut: String = l
+                    .chars()
+                    .take(limits.line_chars.saturating_sub(1))
+                    .collect();
+                format!("{cut}…")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    // Within the total: an error region keeps its first lines (and its exit line), a tail its
+    // last ones.
+    let size = |v: &[String]| v.iter().map(|l| l.chars().count() + 1).sum::<usize>();
+    let mut from = picked.first().copied().unwrap_or(0);
+    while out.len() > 1 && size(&out) > limits.total_chars {
+        if error {
+            let at = out.len() - if out.len() > 2 { 2 } else { 1 };
+            out.remove(at);
+        } else {
+            out.remove(0);
+            from = picked[picked.len() - out.len()];
+        }
+    }
+    let region = LogRegion {
+        from_line: from + 1,
+        of_lines,
+        kind: if error { "error" } else { "tail" }.to_owned(),
+    };
+    (out, Some(region))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(lines: usize) -> TailLimits {
+        TailLimits {
+            lines,
+            line_chars: 200,
+            total_chars: 10_000,
+        }
+    }
+
+    #[test]
+    fn container_timestamps_go_and_other_lines_stay() {
+        assert_eq!(
+            clean("[Container] 2024/05/02 10:15:03.123456 Running command npm test"),
+            "Running command npm test"
+        );
+        assert_eq!(
+            clean("[Container] Phase is DOWNLOAD_SOURCE"),
+            "Phase is DOWNLOAD_SOURCE"
+        );
+        assert_eq!(clean("  at Object.<anonymous>"), "  at Object.<anonymous>");
+    }
+
+    #[test]
+    fn the_first_marker_of_the_failing_phase_not_of_an_earlier_one() {
+        let log = [
+            "[Container] 2024/05/02 10:00:00.000000 Entering phase INSTALL",
+            "warning: Error: this one is in a phase that succeeded",
+            "[Container] 2024/05/02 10:00:01.000000 Phase complete: INSTALL State: SUCCEEDED",
+            "[Container] 2024/05/02 10:00:02.000000 Entering phase BUILD",
+            "[Container] 2024/05/02 10:00:02.000000 Running command make",
+            "compiling a",
+            "compiling b",
+            "compiling c",
+            "src/c.c:3: error: expected ';'",
+            "1 error generated.",
+            "make: *** [c.o] Error 1",
+            "",
+            "[Container] 2024/05/02 10:00:05.000000 Command did not exit successfully make exit status 2",
+            "[Container] 2024/05/02 10:00:05.000000 Phase complete: BUILD State: FAILED",
+            "[Container] 2024/05/02 10:00:05.000000 Entering phase POST_BUILD",
+            "tail noise",
+        ];
+        let (lines, region) = excerpt(&log, &limits(40));
+        assert_eq!(
+            lines,
+            [
+                "compiling b",
+                "compiling c",
+                "src/c.c:3: error: expected ';'",
+                "1 error generated.",
+                "make: *** [c.o] Error 1",
+                "Command did not exit successfully make exit status 2",
+            ]
+        );
+        let region = region.expect("a region");
+        assert_eq!(
+            (region.from_line, region.of_lines, region.kind.as_str()),
+            (7, 16, "error")
+        );
+    }
+
+    #[test]
+    fn the_exit_line_stays_when_the_region_is_cut() {
+        let mut log =
+            vec!["[Container] 2024/05/02 10:00:02.000000 Entering phase BUILD".to_owned()];
+        log.push("FAIL src/a.test.ts".to_owned());
+        log.extend((0..100).map(|i| format!("  detail {i}")));
+        log.push("[Container] 2024/05/02 10:00:05.000000 Command did not exit successfully npm test exit status 1".to_owned());
+        log.push(
+            "[Container] 2024/05/02 10:00:05.000000 Phase complete: BUILD State: FAILED".to_owned(),
+        );
+        let chunks: Vec<&str> = log.iter().map(String::as_str).collect();
+        let (lines, region) = excerpt(&chunks, &limits(5));
+        assert_eq!(
+            lines,
+            [
+                "FAIL src/a.test.ts",
+                "  detail 0",
+                "  detail 1",
+                "  detail 2",
+                "Command did not exit successfully npm test exit status 1"
+            ]
+        );
+        assert_eq!(region.map(|r| r.from_line), Some(2));
+    }
+
+    #[test]
+    fn no_marker_means_the_tail_and_says_so() {
+        let log: Vec<String> = (1..=50).map(|i| format!("line {i}")).collect();
+        let chunks: Vec<&str> = log.iter().map(String::as_str).collect();
+        let (lines, region) = excerpt(&chunks, &limits(3));
+        assert_eq!(lines, ["line 48", "line 49", "line 50"]);
+        let region = region.expect("a region");
+        assert_eq!(
+            (region.from_line, region.of_lines, region.kind.as_str()),
+            (48, 50, "tail")
+        );
+    }
+
+    #[test]
+    fn colour_codes_are_stripped_and_events_may_hold_several_lines() {
+        let (lines, region) = excerpt(
+            &[
+                "ok\n",
+                "\u{1b}[31mFAIL\u{1b}[39m src/x.test.ts\n  expected 1\n",
+            ],
+            &limits(10),
+        );
+        assert_eq!(lines, ["ok", "FAIL src/x.test.ts", "  expected 1"]);
+        assert_eq!(region.map(|r| r.kind), Some("error".to_owned()));
+    }
+
+    #[test]
+    fn an_empty_log_has_no_region() {
+        assert_eq!(excerpt(&["", "\n"], &limits(10)), (Vec::new(), None));
+    }
+}
