@@ -90,6 +90,36 @@ pub struct FailedActionInfo {
     /// Where `log_tail` is in the log, when it came from a log Herald read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_region: Option<LogRegion>,
+    /// The failed test cases of the build's test reports (enrichment), at most
+    /// [`TESTS_KEPT`], FAILED before ERROR, in the reports' order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<FailedTest>,
+    /// How many test cases failed (FAILED and ERROR) across the build's test reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests_failed: Option<u64>,
+    /// How many test cases the build's test reports hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests_total: Option<u64>,
+}
+
+/// Failed test cases kept per action: enough to show the first few in any chat, and to route on.
+pub const TESTS_KEPT: usize = 20;
+
+/// A failed test case, from CodeBuild's `DescribeTestCases`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct FailedTest {
+    pub name: String,
+    /// The suite or prefix (`Cart`, `com.example.CartTest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    /// The report file the case came from (`reports/junit.xml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// `FAILED` or `ERROR`.
+    pub status: String,
+    /// The first lines of the failure message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Where the lines shown are in the log: "from line 1,482 of 2,310".

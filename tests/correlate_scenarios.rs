@@ -389,3 +389,47 @@ async fn final_only_posts_once_per_finished_story() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_failed_ecs_deployment_names_its_stopped_tasks_reasons_and_exit_codes() {
+    // A real task STOPPED event (its essential container `app` exited 2), and the circuit
+    // breaker's SERVICE_DEPLOYMENT_FAILED for the deployment that started it, in either order.
+    let dir = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let task = std::fs::read_to_string(format!(
+        "{dir}/ecs-task-state-change-stopped-essential-container-exit2-fivexl.json"
+    ))
+    .expect("task fixture");
+    let mut failed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/ecs-deployment-state-change-failed-doc.json"))
+            .expect("deployment fixture"),
+    )
+    .expect("json");
+    // The same service, cluster, account and region as the task, and its deployment id.
+    failed["account"] = "111111111111".into();
+    failed["region"] = "eu-central-1".into();
+    failed["time"] = "2020-03-16T15:40:00Z".into();
+    failed["resources"] =
+        serde_json::json!(["arn:aws:ecs:eu-central-1:111111111111:service/test/example-api-v1"]);
+    failed["detail"]["deploymentId"] = "ecs-svc/9300480928766973637".into();
+    let failed = failed.to_string();
+    for order in [[&task, &failed], [&failed, &task]] {
+        let events: Vec<Event> = order
+            .iter()
+            .flat_map(|l| decode(l.as_bytes()).expect("decodes"))
+            .collect();
+        let o = run(&events, &[1]).await;
+        let n = by_title(&o);
+        assert_eq!(n.len(), 1, "{n:#?}");
+        assert_eq!(n[0].status, "FAILED");
+        let reason = n[0]
+            .failure
+            .as_ref()
+            .and_then(|f| f.reason.as_deref())
+            .unwrap_or_default();
+        assert!(reason.contains("circuit breaker"), "{reason}");
+        assert!(
+            reason.contains("Essential container in task exited (app exited 2)"),
+            "{reason}"
+        );
+    }
+}

@@ -383,6 +383,129 @@ async fn the_action_list_explains_a_failure_whose_action_event_never_arrived() {
         .all(|s| s.region == region && s.access_key != "testing" && !s.access_key.is_empty()));
 }
 
+/// A test case as `DescribeTestCases` returns it.
+fn test_case(
+    report: &str,
+    suite: &str,
+    name: &str,
+    status: &str,
+    message: &str,
+) -> serde_json::Value {
+    json!({
+        "reportArn": report, "testRawDataPath": "reports/junit.xml", "prefix": suite,
+        "name": name, "status": status, "durationInNanoSeconds": 1_000_000,
+        "message": message, "testSuiteName": suite,
+    })
+}
+
+#[tokio::test]
+async fn failed_tests_come_from_the_builds_test_reports() {
+    let moto = support::moto_endpoint();
+    let server = TestServer::start(Some(moto.clone())).await;
+    let account = unique_account();
+    let region = "eu-west-1";
+    let build_id = "web-tests:5e6f7a8b-1111-4222-8333-444455556666";
+    let report = format!(
+        "arn:aws:codebuild:{region}:{account}:report/web-jest:{}",
+        "5e6f7a8b"
+    );
+    let coverage = format!(
+        "arn:aws:codebuild:{region}:{account}:report/web-cov:{}",
+        "5e6f7a8b"
+    );
+    // A 2,000-test report: 14 FAILED (the Cart one first) and 1 ERROR among 1,985 that passed.
+    let mut cases = Vec::new();
+    for i in 0..2_000 {
+        let (status, name, message) = match i {
+            700 => (
+                "FAILED",
+                "renders <CartTotal> for 2 items & a coupon".to_owned(),
+                "Error: expect(received).toBe(expected)\n\nExpected: \"¥1,980\"\nReceived: \"¥2,200\"\n    at Object.<anonymous> (src/Cart.test.tsx:42:7)".to_owned(),
+            ),
+            1_500 => ("ERROR", "checkout flow".to_owned(), "Timeout - Async callback was not invoked".to_owned()),
+            i if i % 150 == 1 && i < 1_950 => ("FAILED", format!("widget {i} renders"), format!("expected {i}")),
+            _ => ("SUCCEEDED", format!("widget {i} renders"), String::new()),
+        };
+        let suite = if i == 700 { "Cart" } else { "Widgets" };
+        cases.push(test_case(&report, suite, &name, status, &message));
+    }
+    let failing = cases.iter().filter(|c| c["status"] != "SUCCEEDED").count();
+    assert_eq!(failing, 15);
+    server.add_report(&report, cases);
+    server.data().reports.insert(
+        coverage.clone(),
+        json!({"arn": coverage, "type": "CODE_COVERAGE", "status": "SUCCEEDED",
+               "codeCoverageSummary": {"lineCoveragePercentage": 81.5}}),
+    );
+    let mut build = failed_build(
+        build_id,
+        &account,
+        region,
+        "BUILD",
+        (
+            "COMMAND_EXECUTION_ERROR",
+            "Error while executing command: npm test. Reason: exit status 1",
+        ),
+        "/aws/codebuild/web-tests",
+        "5e6f7a8b-1111-4222-8333-444455556666",
+    );
+    build["reportArns"] = json!([report, coverage]);
+    server.add_build(build);
+
+    let e = enricher(config(&[("codebuild", &server.url)])).await;
+    let (thread, mut note) = build_thread(&account, region, build_id);
+    let learned = e
+        .enrich("cb#tests", &thread, &mut note, None)
+        .await
+        .expect("learned");
+    let a = &note.failure.as_ref().expect("failure").actions[0];
+    assert_eq!((a.tests_failed, a.tests_total), (Some(15), Some(2_000)));
+    assert_eq!(a.tests.len(), 15, "{:#?}", a.tests);
+    // In the report's order, FAILED before ERROR.
+    assert_eq!(a.tests[0].name, "widget 1 renders");
+    let cart = a
+        .tests
+        .iter()
+        .find(|t| t.suite.as_deref() == Some("Cart"))
+        .expect("the Cart test");
+    assert_eq!(cart.name, "renders <CartTotal> for 2 items & a coupon");
+    assert_eq!(cart.status, "FAILED");
+    assert_eq!(cart.file.as_deref(), Some("reports/junit.xml"));
+    // The message's first three non-blank lines.
+    assert_eq!(
+        cart.message.as_deref(),
+        Some("Error: expect(received).toBe(expected)\nExpected: \"¥1,980\"\nReceived: \"¥2,200\"")
+    );
+    assert_eq!(a.tests.last().map(|t| t.status.as_str()), Some("ERROR"));
+    // One BatchGetReports; DescribeTestCases in pages of 7 (the server's), FAILED then ERROR,
+    // only for the test report, in the event's account and region.
+    assert_eq!(server.seen_op("BatchGetReports").len(), 1);
+    let pages = server.seen_op("DescribeTestCases");
+    let filters: Vec<&str> = pages
+        .iter()
+        .map(|p| p.body["filter"]["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(filters, ["FAILED", "FAILED", "ERROR"], "{pages:#?}");
+    assert!(pages.iter().all(|p| p.body["reportArn"] == json!(report)));
+    assert_eq!(pages[1].body["nextToken"], json!("n7"));
+    assert!(server
+        .seen()
+        .iter()
+        .all(|s| s.region == region && s.access_key != "testing"));
+    // Stored, the reports are not read again.
+    let stored = learned.builds.get(build_id).expect("stored");
+    assert!(stored.reports_done && stored.tests.len() == 15);
+    let (_, mut again) = build_thread(&account, region, build_id);
+    e.enrich("cb#tests", &thread, &mut again, Some(&learned))
+        .await;
+    assert_eq!(server.seen_op("DescribeTestCases").len(), 3);
+    assert_eq!(again.failure, note.failure);
+    // Routable: a rule can match a failed test by name.
+    let rule = herald::route::expr::Expr::parse(r#"failure.actions.tests.name~"CartTotal""#)
+        .expect("parse");
+    assert!(rule.matches(&note.to_value()));
+}
+
 #[tokio::test]
 async fn failed_targets_of_every_kind_are_listed_in_pages_and_read_in_chunks_of_25() {
     let moto = support::moto_endpoint();

@@ -249,7 +249,7 @@ async fn a_failure_is_also_replied_in_its_thread_once() {
     assert!(posts[1]
         .body
         .to_string()
-        .contains("Command did not exit successfully npm test exit status 1"));
+        .contains("Command did not exit successfully npm test -- --ci"));
     assert!(posts[1].at - posts[0].at >= Duration::from_secs(1));
     assert_eq!(server.rate_limited(), 0);
     assert_eq!(server.calls("chat.update").len(), 1);

@@ -201,9 +201,11 @@ fn amazonq() {
 
 #[test]
 fn the_build_failure_shows_its_error_region_and_escapes_markup() {
-    // The sample's log is 40 lines: 24 passing suites, then the one failure. Every sink shows
-    // the region from the failure on (with two lines of context), says where it is in the log,
-    // and ends with the command's exit line; none shows the passing suites above it.
+    // The sample's log is a 2,298-line jest run whose one failure is 1,494 lines above its
+    // end, and its 2,000-test report has 15 failed cases. Every sink shows the failed tests
+    // first (the Cart one among them, the rest counted), then the log from two lines above its
+    // first error to the exit line, saying where that is in the log; none shows the passing
+    // suites far from it.
     let n = samples::build_failure();
     let slack = render::slack::render(&n).to_string();
     assert!(slack.contains("renders &lt;CartTotal&gt; for 2 items &amp; a coupon"));
@@ -220,18 +222,30 @@ fn the_build_failure_shows_its_error_region_and_escapes_markup() {
         ("text", &text),
     ] {
         assert!(
-            out.contains("FAIL src/checkout/Cart.test.tsx"),
+            out.contains("FAIL  src/components/Cart.test.tsx"),
+            "{sink}: {out}"
+        );
+        assert!(out.contains("15 of 2,000 tests failed"), "{sink}: {out}");
+        assert!(out.contains("Cart › renders"), "{sink}: {out}");
+        // The chats list the first few and count the rest; the terminal lists all it has.
+        let more = match sink {
+            "slack" => Some("…and 7 more failed tests"),
+            "text" => None,
+            _ => Some("…and 10 more failed tests"),
+        };
+        match more {
+            Some(m) => assert!(out.contains(m), "{sink}: {out}"),
+            None => assert!(!out.contains("more failed tests"), "{sink}: {out}"),
+        }
+        assert!(
+            out.contains("Command did not exit successfully npm test -- --ci"),
             "{sink}: {out}"
         );
         assert!(
-            out.contains("Command did not exit successfully npm test exit status 1"),
+            out.contains("Log from line 804 of 2,298, at the first error"),
             "{sink}: {out}"
         );
-        assert!(
-            out.contains("Log from line 30 of 40, at the first error"),
-            "{sink}: {out}"
-        );
-        assert!(!out.contains("Widget01.test.tsx"), "{sink}: {out}");
-        assert!(!out.contains("2024/03/03 10:15:01.772"), "{sink}: {out}");
+        assert!(!out.contains("Widget0001.test.tsx"), "{sink}: {out}");
+        assert!(!out.contains("[Container]"), "{sink}: {out}");
     }
 }

@@ -138,7 +138,7 @@ async fn slack_posts_then_updates_the_same_message_and_replies_in_its_thread() {
     let shown = m.body.to_string();
     assert!(shown.contains("<@U0TARO>"), "the author is mentioned");
     assert!(shown.contains(JAPANESE_COMMIT));
-    assert!(shown.contains("Command did not exit successfully npm test exit status 1"));
+    assert!(shown.contains("Command did not exit successfully npm test -- --ci"));
 
     let posts = server.calls("chat.postMessage");
     assert_eq!(
@@ -560,7 +560,7 @@ async fn teams_posts_and_posts_again_only_for_the_final_state() {
     assert!(accepted[1]
         .body
         .to_string()
-        .contains("Command did not exit successfully npm test exit status 1"));
+        .contains("Command did not exit successfully npm test -- --ci"));
     assert_eq!(
         accepted[1].body["attachments"][0]["content"]["version"],
         "1.4"

@@ -521,6 +521,7 @@ impl PipelineExec {
                     log_url: build.and_then(|b| b.log_link.clone()),
                     log_tail: Vec::new(),
                     log_region: None,
+                    ..Default::default()
                 },
             );
         }

@@ -17,6 +17,8 @@ pub enum Api {
     GetPipelineExecution,
     ListActionExecutions,
     BatchGetBuilds,
+    BatchGetReports,
+    DescribeTestCases,
     GetLogEvents,
     GetDeployment,
     ListDeploymentTargets,
@@ -27,12 +29,14 @@ pub enum Api {
 }
 
 impl Api {
-    pub const ALL: [Api; 12] = [
+    pub const ALL: [Api; 14] = [
         Api::AssumeRole,
         Api::ListAccounts,
         Api::GetPipelineExecution,
         Api::ListActionExecutions,
         Api::BatchGetBuilds,
+        Api::BatchGetReports,
+        Api::DescribeTestCases,
         Api::GetLogEvents,
         Api::GetDeployment,
         Api::ListDeploymentTargets,
@@ -49,6 +53,8 @@ impl Api {
             Api::GetPipelineExecution => "codepipeline_get_pipeline_execution",
             Api::ListActionExecutions => "codepipeline_list_action_executions",
             Api::BatchGetBuilds => "codebuild_batch_get_builds",
+            Api::BatchGetReports => "codebuild_batch_get_reports",
+            Api::DescribeTestCases => "codebuild_describe_test_cases",
             Api::GetLogEvents => "logs_get_log_events",
             Api::GetDeployment => "codedeploy_get_deployment",
             Api::ListDeploymentTargets => "codedeploy_list_deployment_targets",
@@ -165,7 +171,7 @@ impl CallError {
 /// [`Enricher`]: super::Enricher
 #[derive(Debug, Default)]
 pub struct Stats {
-    counts: [[AtomicU64; 6]; 12],
+    counts: [[AtomicU64; Outcome::ALL.len()]; Api::ALL.len()],
 }
 
 /// One row of [`Stats::snapshot`].

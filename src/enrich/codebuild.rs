@@ -1,10 +1,12 @@
 //! CodeBuild and CloudWatch Logs: the failed phase and its context (which names the failing
-//! command), the log group and stream, a console link (`BatchGetBuilds`), and the last lines of
-//! the build's log (`GetLogEvents`), trimmed so chat messages stay within their limits.
+//! command), the log group and stream, a console link (`BatchGetBuilds`), the failed test cases
+//! of its test reports (`BatchGetReports`, `DescribeTestCases`), and the lines of the build's
+//! log that explain the failure (`GetLogEvents`), trimmed so chat messages stay within their
+//! limits.
 
 use super::accounts::Clients;
 use super::{Api, BuildDetail, CallError, Ctx, Outcome, TailLimits};
-use crate::notification::LogRegion;
+use crate::notification::{FailedTest, LogRegion, TESTS_KEPT};
 use std::collections::BTreeMap;
 
 /// Log events read per failed build: GetLogEvents' largest page.
@@ -118,6 +120,15 @@ pub async fn fetch(
             if b.log_stream.is_some() {
                 d.log_stream = b.log_stream;
             }
+            d.report_arns = b.report_arns;
+            // Only a failed build's reports say why; a build without reports has none to read.
+            let failed = d
+                .status
+                .as_deref()
+                .is_some_and(|s| terminal(s) && s != "SUCCEEDED");
+            if d.fetched && (!failed || d.report_arns.is_empty()) {
+                d.reports_done = true;
+            }
             d.log_url = b.log_url.or(d.log_url.take());
             d.console_url = Some(console_url(region, account, &b.id));
         }
@@ -178,6 +189,40 @@ pub async fn fetch(
             }
         }
     }
+    // A build known without report ARNs (also one stored before Herald read reports) has none.
+    for d in out.values_mut() {
+        if d.fetched && d.report_arns.is_empty() {
+            d.reports_done = true;
+        }
+    }
+    // The failed tests, from the failed builds' test reports.
+    let reading: Vec<(String, Vec<String>)> = out
+        .iter()
+        .filter(|(_, d)| d.fetched && !d.reports_done && !d.report_arns.is_empty())
+        .map(|(id, d)| (id.clone(), d.report_arns.clone()))
+        .collect();
+    let read = futures::future::join_all(
+        reading
+            .iter()
+            .map(|(_, arns)| failed_tests(ctx, c, arns, limits)),
+    )
+    .await;
+    for ((id, _), res) in reading.into_iter().zip(read) {
+        let Some(d) = out.get_mut(&id) else {
+            continue;
+        };
+        match res {
+            Ok(t) => {
+                d.tests = t.tests;
+                d.tests_failed = Some(t.failed);
+                d.tests_total = Some(t.total);
+                d.reports_done = true;
+            }
+            // Expired or deleted reports will not come back; other errors may pass.
+            Err(e) if e.outcome == Outcome::NotFound => d.reports_done = true,
+            Err(_) => {}
+        }
+    }
     for d in out.values_mut() {
         if d.log_url.is_none() {
             if let (Some(g), Some(s)) = (&d.log_group, &d.log_stream) {
@@ -198,6 +243,7 @@ struct BuildFacts {
     log_group: Option<String>,
     log_stream: Option<String>,
     log_url: Option<String>,
+    report_arns: Vec<String>,
 }
 
 /// The builds found, and the ids CodeBuild does not know.
@@ -260,6 +306,7 @@ async fn batch_get_builds(
                 log_group: real(logs.and_then(|l| l.group_name())),
                 log_stream: real(logs.and_then(|l| l.stream_name())),
                 log_url,
+                report_arns: b.report_arns().to_vec(),
             })
         })
         .collect();
@@ -291,6 +338,134 @@ pub async fn tail(
         .await?;
     let messages: Vec<&str> = out.events().iter().filter_map(|e| e.message()).collect();
     Ok(super::excerpt::excerpt(&messages, limits))
+}
+
+/// What a build's test reports say about its failed tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportTests {
+    /// The first failed cases, FAILED before ERROR, at most [`TESTS_KEPT`].
+    pub tests: Vec<FailedTest>,
+    /// FAILED and ERROR cases, all test reports together.
+    pub failed: u64,
+    pub total: u64,
+}
+
+/// `DescribeTestCases` page size (its maximum).
+const TEST_CASES_PAGE: i32 = 100;
+
+/// The failed test cases of `arns` (a build's reports; coverage reports are skipped): the
+/// counts from each test report's summary (`BatchGetReports`), and the first failed cases
+/// (`DescribeTestCases` filtered to FAILED, then ERROR, paginated until [`TESTS_KEPT`]).
+pub async fn failed_tests(
+    ctx: &Ctx,
+    c: &Clients,
+    arns: &[String],
+    limits: &TailLimits,
+) -> Result<ReportTests, CallError> {
+    let mut out = ReportTests::default();
+    let mut failing: Vec<String> = Vec::new();
+    // BatchGetReports takes at most 100 ARNs.
+    for chunk in arns.chunks(BATCH_MAX) {
+        let req = c
+            .codebuild
+            .batch_get_reports()
+            .set_report_arns(Some(chunk.to_vec()));
+        let got = ctx
+            .call(Api::BatchGetReports, async {
+                req.send().await.map_err(|e| CallError::from_sdk(&e))
+            })
+            .await?;
+        for r in got.reports() {
+            if r.r#type().is_some_and(|t| t.as_str() != "TEST") {
+                continue;
+            }
+            let Some(summary) = r.test_summary() else {
+                continue;
+            };
+            let count = |status: &str| {
+                summary
+                    .status_counts()
+                    .get(status)
+                    .map_or(0, |n| u64::try_from(*n).unwrap_or(0))
+            };
+            let failed = count("FAILED") + count("ERROR");
+            out.failed += failed;
+            out.total += u64::try_from(summary.total()).unwrap_or(0);
+            if failed > 0 {
+                if let Some(arn) = r.arn() {
+                    failing.push(arn.to_owned());
+                }
+            }
+        }
+        if got.reports().is_empty() && !got.reports_not_found().is_empty() {
+            return Err(CallError {
+                outcome: Outcome::NotFound,
+                message: "no such report".into(),
+            });
+        }
+    }
+    'statuses: for status in ["FAILED", "ERROR"] {
+        for arn in &failing {
+            let mut token: Option<String> = None;
+            loop {
+                let room = TESTS_KEPT - out.tests.len();
+                let filter = aws_sdk_codebuild::types::TestCaseFilter::builder()
+                    .status(status)
+                    .build();
+                let req = c
+                    .codebuild
+                    .describe_test_cases()
+                    .report_arn(arn)
+                    .filter(filter)
+                    .max_results(TEST_CASES_PAGE.min(i32::try_from(room).unwrap_or(1)).max(1))
+                    .set_next_token(token.take());
+                let page = ctx
+                    .call(Api::DescribeTestCases, async {
+                        req.send().await.map_err(|e| CallError::from_sdk(&e))
+                    })
+                    .await?;
+                for t in page.test_cases() {
+                    if out.tests.len() >= TESTS_KEPT {
+                        break 'statuses;
+                    }
+                    out.tests.push(FailedTest {
+                        name: t.name().unwrap_or("(unnamed test)").to_owned(),
+                        suite: t
+                            .test_suite_name()
+                            .or(t.prefix())
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned),
+                        file: t
+                            .test_raw_data_path()
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned),
+                        status: t.status().unwrap_or(status).to_owned(),
+                        message: t.message().and_then(|m| first_lines(m, limits)),
+                    });
+                }
+                match page.next_token() {
+                    Some(n) if !n.is_empty() && out.tests.len() < TESTS_KEPT => {
+                        token = Some(n.to_owned());
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A test's failure message as chat shows it: its first three non-blank lines, ANSI codes
+/// removed, each cut to the log line limit.
+fn first_lines(m: &str, limits: &TailLimits) -> Option<String> {
+    let lines: Vec<String> = m
+        .lines()
+        .map(|l| super::model::strip_ansi(l.trim_end()))
+        .filter(|l| !l.trim().is_empty())
+        .take(3)
+        .map(|l| crate::render::truncate(&l, limits.line_chars).into_owned())
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 /// The CodeBuild console page of a build.

@@ -1,7 +1,7 @@
 //! Which lines of a failed log explain the failure (pure): the region around the first error
 //! marker of the failing CodeBuild phase, with a little context and the command's exit line,
 //! or the log's tail when no marker is found. ANSI codes and CodeBuild's `[Container] <time>`
-//! prefixes are stripped.
+//! prefixes are stripped; lines reporting passed tests are left out of an error region.
 
 use super::TailLimits;
 use crate::notification::LogRegion;
@@ -54,6 +54,13 @@ fn clean(line: &str) -> &str {
         Some(i) => &rest[19 + i + 1..],
         None => "",
     }
+}
+
+/// A line that reports a test that passed (jest's `PASS`, go's `--- PASS` and `ok`): noise in
+/// an error region, however near the error it is.
+fn passed(line: &str) -> bool {
+    let t = line.trim_start();
+    t.starts_with("PASS ") || t.starts_with("--- PASS") || t.starts_with("ok  ")
 }
 
 fn is_marker(line: &str) -> bool {
@@ -121,6 +128,7 @@ pub fn excerpt(chunks: &[&str], limits: &TailLimits) -> (Vec<String>, Option<Log
             let mut picked: Vec<usize> = (first..end)
                 .filter(keep)
                 .filter(|&i| container(&lines[i]).is_none() || Some(i) == exit)
+                .filter(|&i| !passed(&lines[i]))
                 .take(budget)
                 .collect();
             if let Some(x) = exit {

@@ -2,7 +2,7 @@
 //! never fetched twice) and how it is added to a notification ([`apply`], pure).
 
 use crate::notification::{
-    status, CommitInfo, FailedActionInfo, Failure, Kind, LogRegion, Notification,
+    status, CommitInfo, FailedActionInfo, FailedTest, Failure, Kind, LogRegion, Notification,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -81,18 +81,33 @@ pub struct BuildDetail {
     pub log_tail: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_region: Option<LogRegion>,
+    /// The build's report ARNs (`BatchGetBuilds`): test and coverage reports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub report_arns: Vec<String>,
+    /// Its failed test cases (`DescribeTestCases`), at most
+    /// [`TESTS_KEPT`](crate::notification::TESTS_KEPT).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<FailedTest>,
+    /// Failed (FAILED and ERROR) and all test cases of its test reports (`BatchGetReports`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests_failed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests_total: Option<u64>,
     /// `BatchGetBuilds` answered with the build in a final state.
     #[serde(default)]
     pub fetched: bool,
     /// The log was read (or is known not to exist).
     #[serde(default)]
     pub tail_done: bool,
+    /// The test reports were read (or there are none to read).
+    #[serde(default)]
+    pub reports_done: bool,
 }
 
 impl BuildDetail {
     /// Nothing more to learn about it.
     pub fn complete(&self) -> bool {
-        self.fetched && self.tail_done
+        self.fetched && self.tail_done && self.reports_done
     }
 }
 
@@ -347,6 +362,7 @@ pub fn apply(e: &Enrichment, note: &mut Notification) {
                     log_url: None,
                     log_tail: Vec::new(),
                     log_region: None,
+                    ..Default::default()
                 }),
             }
         }
@@ -394,6 +410,11 @@ fn apply_build(b: &BuildDetail, a: &mut FailedActionInfo) {
     if a.log_tail.is_empty() {
         a.log_tail = b.log_tail.clone();
         a.log_region = b.log_region.clone();
+    }
+    if a.tests.is_empty() && a.tests_failed.is_none() {
+        a.tests = b.tests.clone();
+        a.tests_failed = b.tests_failed;
+        a.tests_total = b.tests_total;
     }
 }
 
@@ -449,6 +470,7 @@ fn deployment_targets(d: &DeploymentDetail, f: &mut Failure, id: Option<&str>, r
             log_url: None,
             log_tail: t.log_tail.clone(),
             log_region: t.log_region.clone(),
+            ..Default::default()
         });
     }
 }

@@ -7,7 +7,9 @@
 //! section shows (Amazon Q renders `description` into one), so nothing is cut by the service.
 
 use super::slack::{esc, fit};
-use super::{duration, first_line, log_caption, log_fitting, short_sha, status_label, who};
+use super::{
+    duration, first_line, log_caption, log_fitting, short_sha, status_label, test_lines, who,
+};
 use super::{status_emoji, truncate};
 use crate::notification::Notification;
 use serde_json::{json, Map, Value};
@@ -119,6 +121,7 @@ fn description(n: &Notification) -> String {
                 l.push_str(&format!(": {}", esc(&truncate(r, 300))));
             }
             lines.push(l);
+            lines.extend(test_lines(a, 5, 200, esc));
             if tail.is_none() && !a.log_tail.is_empty() {
                 tail = Some(a);
             }

@@ -3,7 +3,7 @@
 
 use super::{
     duration, failure_summary, first_line, headline, log_caption, log_fitting, short_sha,
-    status_label, tone, who, Tone,
+    status_label, test_lines, tone, who, Tone,
 };
 use super::{status_emoji, truncate};
 use crate::notification::Notification;
@@ -22,6 +22,8 @@ pub const EMBED_TOTAL_MAX: usize = 6000;
 const LOG_TAIL_MAX: usize = 1500;
 const LOG_LINE_MAX: usize = 200;
 const ACTIONS_SHOWN: usize = 8;
+/// Failed tests listed per action (the rest counted).
+const TESTS_SHOWN: usize = 5;
 
 /// The body for `POST {webhook}?wait=true` and `PATCH {webhook}/messages/{id}`.
 pub fn render(n: &Notification) -> Value {
@@ -184,6 +186,10 @@ fn description(n: &Notification, budget: usize) -> String {
                 line.push_str(&format!(" · [details]({})", link_url(u)));
             }
             parts.push(line);
+            let tests = test_lines(a, TESTS_SHOWN, 200, esc);
+            if !tests.is_empty() {
+                parts.push(tests.join("\n"));
+            }
             if tail.is_none() && !a.log_tail.is_empty() {
                 tail = Some(a);
             }

@@ -133,6 +133,65 @@ pub fn tail_fitting(
     (kept, dropped)
 }
 
+/// An action's failed tests as lines, first under the action in every sink: "🧪 13 of 2,002
+/// tests failed", the first `max` cases ("✗ Cart › renders <CartTotal>: Expected: "¥1,980" ·
+/// Received: "¥2,200"", the message's lines joined, each case cut to `line_max` before `map`,
+/// the sink's escaping), then "…and 11 more failed tests". Empty when the action has no test
+/// report.
+pub fn test_lines(
+    a: &crate::notification::FailedActionInfo,
+    max: usize,
+    line_max: usize,
+    map: impl Fn(&str) -> String,
+) -> Vec<String> {
+    let failed = a
+        .tests_failed
+        .unwrap_or(0)
+        .max(u64::try_from(a.tests.len()).unwrap_or(u64::MAX));
+    if failed == 0 {
+        return Vec::new();
+    }
+    let noun = if failed == 1 { "test" } else { "tests" };
+    let mut out = vec![map(&match a.tests_total {
+        Some(total) if total >= failed => format!(
+            "🧪 {} of {} {noun} failed",
+            thousands(usize::try_from(failed).unwrap_or(usize::MAX)),
+            thousands(usize::try_from(total).unwrap_or(usize::MAX))
+        ),
+        _ => format!(
+            "🧪 {} {noun} failed",
+            thousands(usize::try_from(failed).unwrap_or(usize::MAX))
+        ),
+    })];
+    let shown = a.tests.iter().take(max);
+    for t in shown.clone() {
+        let mut l = match &t.suite {
+            Some(s) if !t.name.starts_with(s.as_str()) => format!("✗ {s} › {}", t.name),
+            _ => format!("✗ {}", t.name),
+        };
+        if t.status != "FAILED" {
+            l.push_str(&format!(" ({})", t.status));
+        }
+        if let Some(m) = &t.message {
+            let m: Vec<&str> = m.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            if !m.is_empty() {
+                l.push_str(": ");
+                l.push_str(&m.join(" · "));
+            }
+        }
+        out.push(map(&truncate(&l, line_max)));
+    }
+    let more = failed.saturating_sub(u64::try_from(shown.count()).unwrap_or(0));
+    if more > 0 {
+        out.push(format!(
+            "…and {} more failed {}",
+            thousands(usize::try_from(more).unwrap_or(usize::MAX)),
+            if more == 1 { "test" } else { "tests" }
+        ));
+    }
+    out
+}
+
 /// Says which lines of a log a message shows: "Log from line 1,482 of 2,310, at the first
 /// error" or "Last 40 of 2,310 log lines". None when the lines came from no log Herald read.
 pub fn log_caption(
@@ -248,6 +307,48 @@ mod tests {
             log_caption(Some(&r), 6).as_deref(),
             Some("Log from line 10 of 100, at the first error")
         );
+    }
+
+    #[test]
+    fn failed_tests_are_counted_listed_and_the_rest_summed_up() {
+        use crate::notification::{FailedActionInfo, FailedTest};
+        let t = |name: &str, status: &str, message: Option<&str>| FailedTest {
+            name: name.into(),
+            suite: Some("Cart".into()),
+            file: None,
+            status: status.into(),
+            message: message.map(str::to_owned),
+        };
+        let mut a = FailedActionInfo {
+            tests: vec![
+                t(
+                    "renders <CartTotal>",
+                    "FAILED",
+                    Some("Expected: 1\n\n  Received: 2"),
+                ),
+                t("Cart totals", "ERROR", None),
+            ],
+            tests_failed: Some(14),
+            tests_total: Some(2_002),
+            ..Default::default()
+        };
+        assert_eq!(
+            test_lines(&a, 5, 300, str::to_owned),
+            [
+                "🧪 14 of 2,002 tests failed",
+                "✗ Cart › renders <CartTotal>: Expected: 1 · Received: 2",
+                "✗ Cart totals (ERROR)",
+                "…and 12 more failed tests",
+            ]
+        );
+        assert_eq!(test_lines(&a, 1, 300, str::to_owned).len(), 3);
+        a.tests_total = None;
+        a.tests_failed = None;
+        assert_eq!(
+            test_lines(&a, 5, 300, str::to_owned)[0],
+            "🧪 2 tests failed"
+        );
+        assert!(test_lines(&FailedActionInfo::default(), 5, 300, str::to_owned).is_empty());
     }
 
     #[test]

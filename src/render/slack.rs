@@ -3,7 +3,7 @@
 //!
 use super::{
     duration, failure_summary, first_line, headline, log_caption, log_fitting, short_sha,
-    status_emoji, status_label, tone, truncate, who, Tone,
+    status_emoji, status_label, test_lines, tone, truncate, who, Tone,
 };
 use crate::notification::{status, ApprovalInfo, FailedActionInfo, LogRegion, Notification};
 use serde_json::{json, Value};
@@ -19,6 +19,8 @@ const BUTTON_TEXT_MAX: usize = 75;
 const URL_MAX: usize = 3000;
 /// More failed actions than this fold into "…and N more": a message is read, not scrolled.
 const ACTIONS_SHOWN: usize = 10;
+/// Failed tests listed per action (the rest counted).
+const TESTS_SHOWN: usize = 8;
 /// One absurdly long log line must not eat the whole tail.
 const LOG_LINE_MAX: usize = 300;
 const REASON_MAX: usize = 1500;
@@ -173,6 +175,10 @@ fn failure_blocks(n: &Notification, f: &crate::notification::Failure) -> Vec<Val
     }
     for a in f.actions.iter().take(ACTIONS_SHOWN) {
         blocks.push(section(&action_text(a)));
+        let tests = test_lines(a, TESTS_SHOWN, 300, esc);
+        if !tests.is_empty() {
+            blocks.push(section(&fit(&tests.join("\n"), SECTION_MAX)));
+        }
         if !a.log_tail.is_empty() {
             if let Some(c) = log_caption(a.log_region.as_ref(), a.log_tail.len()) {
                 blocks.push(context(&c));

@@ -2,8 +2,8 @@
 //! (schema 1.4: what Teams renders everywhere), with a FactSet and `Action.OpenUrl` buttons.
 
 use super::{
-    duration, first_line, headline, log_caption, log_fitting, short_sha, status_label, tone, who,
-    Tone,
+    duration, first_line, headline, log_caption, log_fitting, short_sha, status_label, test_lines,
+    tone, who, Tone,
 };
 use super::{status_emoji, truncate};
 use crate::notification::{LogRegion, Notification};
@@ -14,6 +14,8 @@ pub const MESSAGE_BYTES_MAX: usize = 27_000;
 /// Teams shows a handful of buttons before folding the rest into "…".
 const ACTIONS_MAX: usize = 6;
 const ACTIONS_SHOWN: usize = 8;
+/// Failed tests listed per action (the rest counted).
+const TESTS_SHOWN: usize = 5;
 const LOG_LINES_MAX: usize = 20;
 const LOG_LINE_MAX: usize = 200;
 
@@ -138,6 +140,12 @@ fn card(n: &Notification, log_lines: usize) -> Value {
                 t["spacing"] = json!("None");
                 items.push(t);
             }
+            let tests = test_lines(a, TESTS_SHOWN, 200, str::to_owned);
+            if !tests.is_empty() {
+                let mut t = text(&tests.join("\n\n"));
+                t["spacing"] = json!("None");
+                items.push(t);
+            }
             // One log tail is enough to read; a card with eight is a wall.
             if !tail_shown && !a.log_tail.is_empty() && log_lines > 0 {
                 tail_shown = true;
@@ -221,21 +229,32 @@ fn fact(title: &str, value: &str) -> Value {
 /// into one paragraph.
 fn log_tail(lines: &[String], region: Option<&LogRegion>, max_lines: usize) -> Value {
     let error = region.is_some_and(|r| r.kind == "error");
-    // An error region's first lines hold the error; a tail's last lines.
-    let (shown, dropped) = if error {
-        (&lines[..lines.len().min(max_lines)], 0)
+    let mut items = Vec::new();
+    if error {
+        // An error region's first lines hold the error, its last the exit line.
+        let mut shown: Vec<&String> = lines.iter().collect();
+        if shown.len() > max_lines {
+            let dropped = shown.len() - max_lines;
+            let last = shown[shown.len() - 1];
+            shown.truncate(max_lines.saturating_sub(1));
+            items.extend(shown.iter().map(|l| mono(&truncate(l, LOG_LINE_MAX))));
+            items.push(mono(&format!("…({dropped} more lines)")));
+            items.push(mono(&truncate(last, LOG_LINE_MAX)));
+        } else {
+            items.extend(shown.iter().map(|l| mono(&truncate(l, LOG_LINE_MAX))));
+        }
     } else {
         let start = lines.len().saturating_sub(max_lines);
-        (&lines[start..], start)
-    };
-    let (kept, note) = log_fitting(shown, region, usize::MAX, LOG_LINE_MAX, |l| l.to_string());
-    let mut items = Vec::new();
-    if dropped > 0 {
-        items.push(mono(&format!("…({dropped} earlier lines)")));
-    } else if let Some(n) = note {
-        items.push(mono(&n));
+        let (kept, note) = log_fitting(&lines[start..], region, usize::MAX, LOG_LINE_MAX, |l| {
+            l.to_string()
+        });
+        if start > 0 {
+            items.push(mono(&format!("…({start} earlier lines)")));
+        } else if let Some(n) = note {
+            items.push(mono(&n));
+        }
+        items.extend(kept.iter().map(|l| mono(l)));
     }
-    items.extend(kept.iter().map(|l| mono(l)));
     json!({"type": "Container", "style": "emphasis", "items": items})
 }
 

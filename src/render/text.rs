@@ -77,6 +77,9 @@ pub fn render(n: &Notification) -> String {
             if let Some(l) = a.log_url.as_ref().or(a.url.as_ref()) {
                 let _ = write!(out, "\n    {l}");
             }
+            for t in super::test_lines(a, crate::notification::TESTS_KEPT, 300, str::to_owned) {
+                let _ = write!(out, "\n    {t}");
+            }
             if let Some(c) = super::log_caption(a.log_region.as_ref(), a.log_tail.len()) {
                 let _ = write!(out, "\n    ({c})");
             }

@@ -1,6 +1,7 @@
 //! A small AWS test server speaking AWS JSON 1.1 (`POST /`, `X-Amz-Target: Service_Version.Op`)
 //! for what moto cannot do: CodePipeline `ListActionExecutions`, CodeDeploy
-//! `ListDeploymentTargets` and `BatchGetDeploymentTargets` (moto answers HTTP 500), and the
+//! `ListDeploymentTargets` and `BatchGetDeploymentTargets` (moto answers HTTP 500), CodeBuild
+//! test reports (`BatchGetReports`, `DescribeTestCases` with its status filter and pages), and the
 //! failed builds, failed deployments and executions with source revisions that moto's models
 //! cannot represent (its builds always succeed, its deployments never fail, its executions carry
 //! no revisions). Request and response shapes, pagination tokens, the 25-target limit and the
@@ -41,6 +42,10 @@ pub struct Data {
     pub action_executions: BTreeMap<String, Vec<Value>>,
     /// build id -> `Build`.
     pub builds: BTreeMap<String, Value>,
+    /// report ARN -> `Report` (CodeBuild test reports).
+    pub reports: BTreeMap<String, Value>,
+    /// report ARN -> its `TestCase`s, in listing order.
+    pub test_cases: BTreeMap<String, Vec<Value>>,
     /// deployment id -> `DeploymentInfo`.
     pub deployments: BTreeMap<String, Value>,
     /// deployment id -> `DeploymentTarget`s, in listing order.
@@ -55,6 +60,8 @@ pub struct Shared {
     upstream: Option<String>,
     /// `ListDeploymentTargets` page size (AWS does not document one; small to exercise paging).
     pub target_page: usize,
+    /// `DescribeTestCases` page size, below the 100 a caller may ask for, to exercise paging.
+    pub test_page: usize,
     http: reqwest::Client,
 }
 
@@ -71,6 +78,7 @@ impl TestServer {
             seen: Mutex::new(Vec::new()),
             upstream,
             target_page: 10,
+            test_page: 7,
             http: reqwest::Client::new(),
         });
         let app = axum::Router::new()
@@ -125,6 +133,26 @@ impl TestServer {
             .entry(pipeline.to_owned())
             .or_default()
             .push(detail);
+    }
+
+    /// A test report and its cases; the summary's counts are the cases' own.
+    pub fn add_report(&self, arn: &str, cases: Vec<Value>) {
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for c in &cases {
+            *counts
+                .entry(c["status"].as_str().unwrap_or("UNKNOWN").to_owned())
+                .or_default() += 1;
+        }
+        let report = json!({
+            "arn": arn,
+            "type": "TEST",
+            "name": arn.rsplit('/').next().unwrap_or(arn),
+            "status": if counts.contains_key("FAILED") || counts.contains_key("ERROR") { "FAILED" } else { "SUCCEEDED" },
+            "testSummary": {"total": cases.len(), "statusCounts": counts, "durationInNanoSeconds": 1_000_000},
+        });
+        let mut d = self.data();
+        d.reports.insert(arn.to_owned(), report);
+        d.test_cases.insert(arn.to_owned(), cases);
     }
 
     pub fn add_build(&self, build: Value) {
@@ -292,6 +320,23 @@ fn target_id(t: &Value) -> Option<&str> {
     .and_then(|x| str_of(x, "targetId"))
 }
 
+/// One page of `items` as `{field: [...], "nextToken"?}`: up to the request's `maxResults`
+/// (1 to 100, default 100) and at most `cap`, from its `nextToken`. None for a bad token.
+fn page(items: &[&Value], input: &Value, cap: usize, field: &str) -> Option<Value> {
+    let max = input
+        .get("maxResults")
+        .and_then(Value::as_u64)
+        .map_or(100, |m| m.clamp(1, 100) as usize)
+        .min(cap);
+    let from = parse_token(str_of(input, "nextToken")).ok()?;
+    let page: Vec<&Value> = items.iter().skip(from).take(max).copied().collect();
+    let mut out = json!({ field: page });
+    if from + max < items.len() {
+        out["nextToken"] = json!(format!("n{}", from + max));
+    }
+    Some(out)
+}
+
 fn answer(s: &Shared, target: &str, input: &Value) -> Answer {
     let d = s.data.lock().expect("data lock");
     match target {
@@ -312,22 +357,13 @@ fn answer(s: &Shared, target: &str, input: &Value) -> Answer {
                 .iter()
                 .filter(|a| want.is_none_or(|w| str_of(a, "pipelineExecutionId") == Some(w)))
                 .collect();
-            let max = input
-                .get("maxResults")
-                .and_then(Value::as_u64)
-                .map_or(100, |m| m.clamp(1, 100) as usize);
-            let Ok(from) = parse_token(str_of(input, "nextToken")) else {
-                return Answer::Here(error(
+            match page(&matching, input, 100, "actionExecutionDetails") {
+                Some(out) => Answer::Here(ok(out)),
+                None => Answer::Here(error(
                     "InvalidNextTokenException",
                     "The next token was specified in an invalid format.",
-                ));
-            };
-            let page: Vec<&Value> = matching.iter().skip(from).take(max).copied().collect();
-            let mut out = json!({"actionExecutionDetails": page});
-            if from + max < matching.len() {
-                out["nextToken"] = json!(format!("n{}", from + max));
+                )),
             }
-            Answer::Here(ok(out))
         }
         "CodePipeline_20150709.GetPipelineExecution" => {
             let key = (
@@ -357,6 +393,43 @@ fn answer(s: &Shared, target: &str, input: &Value) -> Answer {
                 ids.iter().partition(|i| d.builds.contains_key(**i));
             let builds: Vec<&Value> = found.iter().filter_map(|i| d.builds.get(*i)).collect();
             Answer::Here(ok(json!({"builds": builds, "buildsNotFound": missing})))
+        }
+        "CodeBuild_20161006.BatchGetReports" => {
+            let arns: Vec<&str> = input
+                .get("reportArns")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if arns.is_empty() || arns.len() > 100 {
+                return Answer::Here(error(
+                    "InvalidInputException",
+                    "reportArns must hold 1 to 100 ARNs",
+                ));
+            }
+            let (found, missing): (Vec<&str>, Vec<&str>) =
+                arns.iter().partition(|a| d.reports.contains_key(**a));
+            let reports: Vec<&Value> = found.iter().filter_map(|a| d.reports.get(*a)).collect();
+            Answer::Here(ok(json!({"reports": reports, "reportsNotFound": missing})))
+        }
+        "CodeBuild_20161006.DescribeTestCases" => {
+            let Some(arn) = str_of(input, "reportArn") else {
+                return Answer::Here(error("InvalidInputException", "reportArn is required"));
+            };
+            let Some(all) = d.test_cases.get(arn) else {
+                return Answer::Here(error(
+                    "ResourceNotFoundException",
+                    &format!("Report {arn} does not exist"),
+                ));
+            };
+            let status = input.get("filter").and_then(|f| str_of(f, "status"));
+            let matching: Vec<&Value> = all
+                .iter()
+                .filter(|t| status.is_none_or(|s| str_of(t, "status") == Some(s)))
+                .collect();
+            match page(&matching, input, s.test_page, "testCases") {
+                Some(out) => Answer::Here(ok(out)),
+                None => Answer::Here(error("InvalidInputException", "Invalid next token")),
+            }
         }
         "CodeDeploy_20141006.GetDeployment" => {
             match str_of(input, "deploymentId").and_then(|i| d.deployments.get(i)) {

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use herald::notification::{
-    status, ApprovalInfo, CommitInfo, FailedActionInfo, Failure, Kind, Link, Notification,
-    StageInfo,
+    status, ApprovalInfo, CommitInfo, FailedActionInfo, FailedTest, Failure, Kind, Link,
+    Notification, StageInfo,
 };
 
 pub const JAPANESE_COMMIT: &str = "修正: ビルドを直す 🚀";
@@ -53,38 +53,50 @@ fn empty(kind: Kind, status: &str, is_final: bool, title: &str) -> Notification 
     }
 }
 
-/// The last 40 lines of a failing `npm test`, with the characters chat markup cares about.
-pub fn log_tail() -> Vec<String> {
-    let mut lines = vec![
-        "[Container] 2024/03/03 10:14:02.118 Running command npm ci".to_string(),
-        "added 1287 packages, and audited 1288 packages in 21s".to_string(),
-        "[Container] 2024/03/03 10:14:24.530 Running command npm test".to_string(),
-        "".to_string(),
-        "> web-app@1.4.2 test".to_string(),
-        "> jest --ci --reporters=default".to_string(),
-        "".to_string(),
-    ];
-    for i in 1..=24 {
-        lines.push(format!(
-            "PASS src/components/Widget{i:02}.test.tsx (1.{i:02} s)"
-        ));
-    }
-    lines.extend(
-        [
-            "FAIL src/checkout/Cart.test.tsx",
-            "  ● Cart › renders <CartTotal> for 2 items & a coupon",
-            "    expect(received).toBe(expected) // Object.is equality",
-            "    Expected: \"¥1,980\"",
-            "    Received: \"¥2,200\"",
-            "Tests:       1 failed, 211 passed, 212 total",
-            "npm ERR! Test failed.  See above for more details.",
-            "[Container] 2024/03/03 10:15:01.772 Command did not exit successfully npm test exit status 1",
-            "[Container] 2024/03/03 10:15:01.777 Phase complete: BUILD State: FAILED",
-        ]
-        .map(String::from),
+/// The failed cases of a 2,000-test report, as enrichment keeps them: 14 FAILED (the Cart one
+/// among them, with a message in Japanese yen), then 1 ERROR.
+pub fn report_tests() -> Vec<FailedTest> {
+    let mut tests: Vec<FailedTest> = [1, 151, 301, 451, 601]
+        .iter()
+        .map(|i| FailedTest {
+            name: format!("Widget{i:04} renders its label"),
+            suite: Some("Widgets".into()),
+            file: Some("reports/junit.xml".into()),
+            status: "FAILED".into(),
+            message: Some(format!(
+                "Error: expect(received).toBe(expected)\nExpected: \"Widget {i}\""
+            )),
+        })
+        .collect();
+    tests.insert(
+        2,
+        FailedTest {
+            name: "renders <CartTotal> for 2 items & a coupon".into(),
+            suite: Some("Cart".into()),
+            file: Some("reports/junit.xml".into()),
+            status: "FAILED".into(),
+            message: Some(
+                "Error: expect(received).toBe(expected) // Object.is equality\nExpected: \"¥1,980\"\nReceived: \"¥2,200\"".into(),
+            ),
+        },
     );
-    assert_eq!(lines.len(), 40);
-    lines
+    for i in [751, 901, 1051, 1201, 1351, 1501, 1651, 1801] {
+        tests.push(FailedTest {
+            name: format!("Widget{i:04} renders its label"),
+            suite: Some("Widgets".into()),
+            file: Some("reports/junit.xml".into()),
+            status: "FAILED".into(),
+            message: Some(format!("Expected \"Widget {i}\"")),
+        });
+    }
+    tests.push(FailedTest {
+        name: "checkout flow completes".into(),
+        suite: Some("Checkout".into()),
+        file: Some("reports/junit.xml".into()),
+        status: "ERROR".into(),
+        message: Some("Timeout - Async callback was not invoked within 5000 ms".into()),
+    });
+    tests
 }
 
 pub fn build_failure() -> Notification {
@@ -117,9 +129,13 @@ pub fn build_failure() -> Notification {
         stage("Build", status::FAILED),
         stage("Deploy", status::CANCELED),
     ];
-    // What enrichment makes of the build's log: the region of its first error.
-    let raw = log_tail();
-    let chunks: Vec<&str> = raw.iter().map(String::as_str).collect();
+    // What enrichment makes of the build's log (a jest run whose one failure is 1,494 lines
+    // above the end of a 2,298-line log): the region of its first error.
+    let raw = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs/npm-jest.log"),
+    )
+    .expect("tests/fixtures/logs/npm-jest.log");
+    let chunks: Vec<&str> = raw.lines().collect();
     let limits = herald::enrich::TailLimits {
         lines: 40,
         line_chars: 300,
@@ -139,6 +155,9 @@ pub fn build_failure() -> Notification {
             log_url: Some("https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/$252Faws$252Fcodebuild$252Fweb-app-build/log-events/0f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a".into()),
             log_tail,
             log_region,
+            tests: report_tests(),
+            tests_failed: Some(15),
+            tests_total: Some(2_000),
         }],
     });
     n.links = vec![Link {
