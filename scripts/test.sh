@@ -88,6 +88,8 @@ if [ -x deploy/check.sh ]; then
   bash deploy/check.sh
 fi
 
+say "import cycles among src/ modules"
+python3 scripts/module_cycles.py
 say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy"

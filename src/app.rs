@@ -1,6 +1,8 @@
 //! The pipeline wired from its stages: decode → correlate → route → render/deliver, with the
 //! settle window for final messages. `replay`, `demo` and (later) `run` all drive this.
 
+pub mod sinks;
+
 use crate::config::Mode;
 use crate::correlate::engine::Engine;
 use crate::correlate::Thread;

@@ -22,6 +22,7 @@ pub mod event;
 pub mod notification;
 pub mod render;
 pub mod route;
+pub mod secret;
 pub mod server;
 pub mod source;
 pub mod status;

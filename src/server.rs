@@ -4,7 +4,7 @@
 //! `/api/pipelines` (every pipeline's latest execution, see [`crate::status`]).
 
 use crate::correlate::engine::Engine;
-use crate::deliver::secret::Secret;
+use crate::secret::Secret;
 use crate::source::{local::LocalSource, local::MAX_BODY_BYTES, Outcome};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};

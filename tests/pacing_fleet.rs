@@ -17,8 +17,8 @@ mod support;
 
 use chat_servers::samples;
 use chat_servers::slack::SlackServer;
+use herald::app::sinks::{build_sinks_with, SinkOptions, Sinks};
 use herald::config::Config;
-use herald::deliver::build::{build_sinks_with, SinkOptions, Sinks};
 use herald::deliver::fleet_limiter::FleetLimiter;
 use herald::deliver::{Delivery, Op};
 use std::collections::HashSet;

@@ -12,8 +12,8 @@ mod chat_servers;
 
 use chat_servers::samples;
 use chat_servers::slack::SlackServer;
+use herald::app::sinks::build_sinks;
 use herald::config::Config;
-use herald::deliver::build::build_sinks;
 use herald::deliver::{Delivery, Op};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;

@@ -277,7 +277,7 @@ fn note(title: &str, status: &str) -> herald::notification::Notification {
 /// a message of its own, once, and edits that.
 #[tokio::test(start_paused = true)]
 async fn updates_of_folded_threads_edit_the_digest_or_get_their_own_message() {
-    use herald::deliver::build::build_sinks;
+    use herald::app::sinks::build_sinks;
     use herald::deliver::{Delivery, Op};
     let server = SlackServer::start(TOKEN).await;
     server.set_min_gap(Duration::from_secs(1));

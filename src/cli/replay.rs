@@ -36,7 +36,7 @@ pub fn unix_now() -> i64 {
 /// Builds the runner: sinks from the config, or one default sink (`--jsonl PATH`, else text).
 pub fn runner(opts: &ReplayOptions) -> Result<Runner, String> {
     let cfg = opts.config.clone().unwrap_or_default();
-    let mut sinks = crate::deliver::build::build_sinks(&cfg).map_err(|e| e.to_string())?;
+    let mut sinks = crate::app::sinks::build_sinks(&cfg).map_err(|e| e.to_string())?;
     let mut router = cfg.router().map_err(|e| e.to_string())?;
     if sinks.is_empty() || opts.jsonl.is_some() {
         let sink: Arc<dyn Sink> = match &opts.jsonl {

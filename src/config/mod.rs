@@ -2,7 +2,8 @@
 
 pub mod destination;
 
-pub use destination::{DestinationConfig, SecretRef, SinkKind};
+pub use crate::secret::SecretRef;
+pub use destination::{DestinationConfig, SinkKind};
 
 use crate::route::{expr::Expr, Router, Rule};
 use serde::Deserialize;
@@ -321,7 +322,7 @@ pub struct ServerConfig {
     pub listen: String,
     /// When set, `POST /events` requires this value in `events_secret_header` (an
     /// EventBridge connection's API-key header).
-    pub events_secret: Option<crate::deliver::secret::Secret>,
+    pub events_secret: Option<crate::secret::Secret>,
     pub events_secret_header: String,
     /// Shutdown deadline: stop polling, finish in-flight work, flush acks, exit. Keep it
     /// under the orchestrator's stop timeout (ECS: 30 s).
@@ -491,7 +492,7 @@ impl Config {
             self.server.listen = v;
         }
         if let Some(v) = env("HERALD_EVENTS_SECRET") {
-            self.server.events_secret = Some(crate::deliver::secret::Secret::new(v));
+            self.server.events_secret = Some(crate::secret::Secret::new(v));
         }
         if let Some(v) = env("HERALD_SHUTDOWN_TIMEOUT_SECS") {
             if let Some(n) = num("HERALD_SHUTDOWN_TIMEOUT_SECS", &v, &mut errors) {

@@ -5,8 +5,8 @@
 
 use super::cache::Cache;
 use super::{new_thread, target, Body, Lease, PipelinePointer, ServicePointer, Target, Thread};
-use crate::deliver::MessageRef;
 use crate::event::Event;
+use crate::notification::MessageRef;
 use crate::notification::Notification;
 use crate::store::{Item, Put, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};

@@ -12,8 +12,8 @@ pub mod pipeline;
 pub mod pointer;
 pub mod standalone;
 
-use crate::deliver::MessageRef;
 use crate::event::Event;
+use crate::notification::MessageRef;
 use crate::notification::Notification;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -137,7 +137,7 @@ pub struct Thread {
     /// What enrichment fetched for this thread (log tail, diagnostics, commit author), kept so
     /// a redelivery or another worker does not call the AWS APIs again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enrichment: Option<crate::enrich::Enrichment>,
+    pub enrichment: Option<crate::notification::enrichment::Enrichment>,
 }
 
 impl Thread {

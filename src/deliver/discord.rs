@@ -5,8 +5,8 @@
 //! [`Secret`] and is redacted from every error.
 
 use super::http;
-use super::secret::Secret;
 use super::{Delivery, DigestDelivery, MessageRef, Op, Sink, SinkError};
+use crate::secret::Secret;
 use futures::future::BoxFuture;
 use reqwest::Url;
 use serde::Deserialize;

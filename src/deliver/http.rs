@@ -1,8 +1,8 @@
 //! HTTP plumbing shared by the chat sinks: the client they use, and how a status, a
 //! `Retry-After` or a transport error becomes a [`SinkError`] with every secret redacted.
 
-use super::secret::{redact_all, Secret};
 use super::SinkError;
+use crate::secret::{redact_all, Secret};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use std::time::Duration;

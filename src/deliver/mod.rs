@@ -10,7 +10,6 @@
 //! [`limiter::Limiter`], local or shared by the fleet through [`fleet_limiter`], retries with
 //! backoff under a per-attempt timeout) → the provider's API.
 
-pub mod build;
 pub mod digest;
 pub mod discord;
 pub mod fleet_limiter;
@@ -18,7 +17,6 @@ pub mod http;
 pub mod jsonl;
 pub mod limiter;
 pub mod retry;
-pub mod secret;
 pub mod slack;
 pub mod sns;
 pub mod teams;
@@ -48,9 +46,7 @@ impl Op {
     }
 }
 
-/// Where a delivered message lives at its provider (Slack `channel`+`ts`, Discord
-/// `message_id`, ...): opaque to everything but the sink that made it.
-pub type MessageRef = serde_json::Value;
+pub use crate::notification::MessageRef;
 
 #[derive(Debug, Clone)]
 pub struct Delivery {

@@ -6,9 +6,9 @@
 //! failures like any other, classified by their error string.
 
 use super::http::{self, RETRY_AFTER_DEFAULT};
-use super::secret::Secret;
 use super::{Delivery, DigestDelivery, MessageRef, Op, Sink, SinkError};
 use crate::render::slack::{self as render, Extras};
+use crate::secret::Secret;
 use futures::future::BoxFuture;
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
 use serde::Deserialize;

@@ -8,8 +8,8 @@
 //! final message was posted (a late detail is not worth a second copy of the whole card).
 
 use super::http;
-use super::secret::Secret;
 use super::{Delivery, DigestDelivery, MessageRef, Op, Sink, SinkError};
+use crate::secret::Secret;
 use futures::future::BoxFuture;
 use serde_json::json;
 use std::time::Duration;

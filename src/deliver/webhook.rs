@@ -7,8 +7,8 @@
 //! body, so a receiver that rejects old timestamps also rejects replays.
 
 use super::http;
-use super::secret::Secret;
 use super::{Delivery, DigestDelivery, MessageRef, Sink, SinkError};
+use crate::secret::Secret;
 use futures::future::BoxFuture;
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::CONTENT_TYPE;

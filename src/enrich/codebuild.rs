@@ -460,7 +460,7 @@ pub async fn failed_tests(
 fn first_lines(m: &str, limits: &TailLimits) -> Option<String> {
     let lines: Vec<String> = m
         .lines()
-        .map(|l| super::model::strip_ansi(l.trim_end()))
+        .map(|l| crate::notification::enrichment::strip_ansi(l.trim_end()))
         .filter(|l| !l.trim().is_empty())
         .take(3)
         .map(|l| crate::render::truncate(&l, limits.line_chars).into_owned())

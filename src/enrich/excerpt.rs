@@ -77,7 +77,7 @@ fn split(chunks: &[&str]) -> Vec<String> {
     chunks
         .iter()
         .flat_map(|c| c.strip_suffix('\n').unwrap_or(c).split('\n'))
-        .map(|l| super::model::strip_ansi(l.trim_end_matches(['\r', ' ', '\t'])))
+        .map(|l| crate::notification::enrichment::strip_ansi(l.trim_end_matches(['\r', ' ', '\t'])))
         .collect()
 }
 

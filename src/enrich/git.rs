@@ -6,9 +6,9 @@
 //! Enterprise, self-managed GitLab, and tests.
 
 use super::{Api, CallError, Ctx, EnrichError, Outcome};
-use crate::config::destination::AwsSecrets;
-use crate::config::SecretRef;
-use crate::deliver::secret::Secret;
+use crate::secret::AwsSecrets;
+use crate::secret::Secret;
+use crate::secret::SecretRef;
 use serde::Deserialize;
 use std::time::Duration;
 

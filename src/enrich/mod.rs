@@ -18,17 +18,16 @@ pub mod codedeploy;
 pub mod codepipeline;
 pub mod excerpt;
 pub mod git;
-mod model;
 
-pub use calls::{Api, CallError, Ctx, Outcome, RequestCount, Stats};
-pub use model::{
+pub use crate::notification::enrichment::{
     apply, failure_fingerprint, ActionDetail, BuildDetail, DeploymentDetail, Enrichment,
     TailLimits, TargetFailure,
 };
+pub use calls::{Api, CallError, Ctx, Outcome, RequestCount, Stats};
 
 use crate::correlate::{Body, Thread};
+use crate::notification::enrichment::merge_commit;
 use crate::notification::{status, CommitInfo, Kind, Notification};
-use model::merge_commit;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

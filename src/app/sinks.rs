@@ -6,21 +6,21 @@
 //! references must be resolved first ([`crate::config::Config::resolve_secrets`]); values and
 //! environment variables are read here.
 
-use super::digest::Digest;
-use super::discord::{DiscordConfig, DiscordSink};
-use super::fleet_limiter::FleetLimiter;
-use super::jsonl::JsonlSink;
-use super::limiter::{Limiter, Rate};
-use super::retry::Paced;
-use super::secret::Secret;
-use super::slack::{SlackConfig, SlackSink};
-use super::sns::SnsSink;
-use super::teams::{TeamsConfig, TeamsSink};
-use super::text::TextSink;
-use super::webhook::{WebhookConfig, WebhookSink};
-use super::Sink;
 use crate::config::destination::topic_region;
 use crate::config::{Config, ConfigError, DestinationConfig, SecretRef, SinkKind, StoreKind};
+use crate::deliver::digest::Digest;
+use crate::deliver::discord::{DiscordConfig, DiscordSink};
+use crate::deliver::fleet_limiter::FleetLimiter;
+use crate::deliver::jsonl::JsonlSink;
+use crate::deliver::limiter::{Limiter, Rate};
+use crate::deliver::retry::Paced;
+use crate::deliver::slack::{SlackConfig, SlackSink};
+use crate::deliver::sns::SnsSink;
+use crate::deliver::teams::{TeamsConfig, TeamsSink};
+use crate::deliver::text::TextSink;
+use crate::deliver::webhook::{WebhookConfig, WebhookSink};
+use crate::deliver::Sink;
+use crate::secret::Secret;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 

@@ -1,14 +1,16 @@
 //! What enrichment learned about one thread ([`Enrichment`], stored with the thread so it is
-//! never fetched twice) and how it is added to a notification ([`apply`], pure).
+//! never fetched twice) and how it is added to a notification ([`apply`], pure). The calls that
+//! learn it are in [`crate::enrich`]; this model sits by the notification so that the store
+//! and the correlator can hold it without depending on them.
 
-use crate::notification::{
+use super::{
     status, CommitInfo, FailedActionInfo, FailedTest, Failure, Kind, LogRegion, Notification,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Everything enrichment learned about one thread. Stored by the caller in the thread's item;
-/// [`Enricher::enrich`](super::Enricher::enrich) applies it without calling again when it covers
+/// [`Enricher::enrich`](crate::enrich::Enricher::enrich) applies it without calling again when it covers
 /// the thread's current failure.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Enrichment {
@@ -233,7 +235,7 @@ impl TailLimits {
 }
 
 /// Removes ANSI escape sequences (CSI `ESC [ … letter`, and lone escapes).
-pub(super) fn strip_ansi(s: &str) -> String {
+pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {

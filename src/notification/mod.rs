@@ -2,6 +2,8 @@
 //! chat provider. Correlation produces it, routing matches on its JSON form, renderers turn it
 //! into Slack blocks, Discord embeds, Teams cards or plain text.
 
+pub mod enrichment;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -240,3 +242,7 @@ impl Notification {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 }
+
+/// Where a delivered message lives at its provider (Slack `channel`+`ts`, Discord
+/// `message_id`, ...): opaque to everything but the sink that made it.
+pub type MessageRef = serde_json::Value;

@@ -1,5 +1,10 @@
-//! Secrets (bot tokens, webhook URLs, signing keys): a string that never prints itself, and the
-//! redaction every sink applies to the error text it hands back.
+//! Secrets (bot tokens, webhook URLs, signing keys): a string that never prints itself, the
+//! redaction every sink applies to the error text it hands back, and where a secret comes from
+//! ([`SecretRef`], resolved at start).
+
+mod reference;
+
+pub use reference::{AwsSecrets, SecretRef};
 
 use serde::Deserialize;
 use std::fmt;
