@@ -8,11 +8,11 @@
 //! with the baseline measured next to it.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use herald::app::Runner;
 use herald::config::Mode;
 use herald::correlate::engine::{Engine, EngineConfig};
 use herald::deliver::{jsonl::JsonlSink, Sink};
 use herald::event::decode;
+use herald::pipeline::Runner;
 use herald::route::Router;
 use herald::store::memory::MemoryStore;
 use std::collections::BTreeMap;

@@ -2,11 +2,11 @@
 //! `valgrind --tool=callgrind --toggle-collect=ratio::phase_*` (see README, "Performance").
 //! Each phase is its own function so instruction counts can be read per phase.
 
-use herald::app::Runner;
 use herald::config::Mode;
 use herald::correlate::engine::{Engine, EngineConfig};
 use herald::deliver::{jsonl::JsonlSink, Sink};
 use herald::event::decode;
+use herald::pipeline::Runner;
 use herald::route::Router;
 use herald::store::memory::MemoryStore;
 use std::collections::BTreeMap;

@@ -14,16 +14,19 @@
 
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod correlate;
 pub mod deliver;
 pub mod enrich;
 pub mod event;
 pub mod notification;
+pub mod pipeline;
 pub mod render;
 pub mod route;
 pub mod secret;
 pub mod server;
+pub mod shutdown;
 pub mod source;
 pub mod status;
 pub mod store;

@@ -103,7 +103,7 @@ fn main() -> ExitCode {
             match herald::cli::run::load_config(config.as_deref()).await {
                 Ok(cfg) => {
                     herald::telemetry::init_logging();
-                    ExitCode::from(herald::cli::run::run(cfg).await)
+                    ExitCode::from(herald::app::run(cfg).await)
                 }
                 Err(e) => {
                     eprintln!("{e}");

@@ -4,12 +4,12 @@
 
 mod support;
 
-use herald::app::Runner;
 use herald::config::Mode;
 use herald::correlate::engine::{Engine, EngineConfig};
 use herald::deliver::{Op, Sink};
 use herald::event::{decode, Event};
 use herald::notification::Notification;
+use herald::pipeline::Runner;
 use herald::route::Router;
 use herald::store::memory::MemoryStore;
 use std::collections::BTreeMap;

@@ -14,13 +14,13 @@ use aws_test_server::{
     action_execution, all_text, deployment_target, failed_build, failed_deployment, lifecycle,
     put_log_lines, unique_account, TestServer,
 };
-use herald::app::Runner;
 use herald::config::Mode;
 use herald::correlate::engine::{Engine, EngineConfig};
 use herald::deliver::Sink;
 use herald::enrich::{Api, EnrichConfig, Enricher, Outcome};
 use herald::event::decode;
 use herald::notification::Notification;
+use herald::pipeline::Runner;
 use herald::route::Router;
 use herald::store::memory::MemoryStore;
 use std::collections::BTreeMap;

@@ -11,12 +11,12 @@
 mod support;
 
 use futures::future::BoxFuture;
-use herald::app::Runner;
 use herald::config::Mode;
 use herald::correlate::engine::{Engine, EngineConfig};
 use herald::deliver::{Delivery, MessageRef, Sink, SinkError};
 use herald::event::decode;
 use herald::notification::{CommitInfo, Notification};
+use herald::pipeline::Runner;
 use herald::render;
 use herald::route::Router;
 use herald::store::memory::MemoryStore;

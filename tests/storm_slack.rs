@@ -11,10 +11,10 @@
 mod chat_servers;
 
 use chat_servers::slack::SlackServer;
-use herald::app::Runner;
 use herald::cli::replay::{runner, ReplayOptions};
 use herald::config::Config;
 use herald::event::{decode, Event};
+use herald::pipeline::Runner;
 use herald::store::memory::MemoryStore;
 use serde_json::{json, Value};
 use std::sync::Arc;

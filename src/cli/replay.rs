@@ -2,13 +2,9 @@
 //! route and deliver on the embedded store, settle windows flushed at the end.
 
 use super::input::{decode_text, read_path};
-use crate::app::Runner;
-use crate::config::{Config, Mode};
-use crate::correlate::engine::{Engine, EngineConfig};
-use crate::deliver::{jsonl::JsonlSink, text::TextSink, Sink};
-use crate::enrich::Enricher;
+use crate::config::Config;
 use crate::event::Event;
-use crate::route::Router;
+use crate::pipeline::Runner;
 use crate::store::{memory::MemoryStore, Store};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,54 +22,19 @@ pub struct ReplayOptions {
     pub store: Arc<dyn Store>,
 }
 
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use crate::clock::unix_now;
 
-/// Builds the runner: sinks from the config, or one default sink (`--jsonl PATH`, else text).
+/// Builds the runner: sinks from the config, or one default sink (`--jsonl PATH`, else text);
+/// of `[enrich]` only the account aliases (a replay never calls AWS).
 pub fn runner(opts: &ReplayOptions) -> Result<Runner, String> {
     let cfg = opts.config.clone().unwrap_or_default();
-    let mut sinks = crate::app::sinks::build_sinks(&cfg).map_err(|e| e.to_string())?;
-    let mut router = cfg.router().map_err(|e| e.to_string())?;
-    if sinks.is_empty() || opts.jsonl.is_some() {
-        let sink: Arc<dyn Sink> = match &opts.jsonl {
-            Some(p) => Arc::new(JsonlSink::append(p).map_err(|e| format!("{}: {e}", p.display()))?),
-            None => Arc::new(TextSink::stdout()),
-        };
-        let name = if opts.jsonl.is_some() {
-            "jsonl"
-        } else {
-            "terminal"
-        };
-        sinks.insert(name.into(), sink);
-        if router.rules.is_empty() || opts.jsonl.is_some() {
-            router = Router::single(name);
-        }
-    }
-    let engine = Engine::new(
-        opts.store.clone(),
-        EngineConfig {
-            cache_size: cfg.correlate.cache_size,
-            cache_ttl: std::time::Duration::from_secs(cfg.correlate.cache_ttl_secs),
-            ttl_secs: cfg.correlate.ttl_days * 86_400,
-            ..EngineConfig::default()
-        },
-    );
-    let runner = Runner::new(
-        Arc::new(engine),
-        router,
-        sinks,
-        cfg.correlate.mode,
-        cfg.correlate.settle_secs,
-    );
-    // Replays never call AWS: of `[enrich]`, only the account aliases apply.
-    Ok(
-        match Enricher::aliases_only(&cfg.enrich).map_err(|e| e.to_string())? {
-            Some(e) => runner.with_enricher(Arc::new(e)),
-            None => runner,
+    crate::app::replay_runner(
+        &cfg,
+        &crate::app::Build {
+            store: opts.store.clone(),
+            jsonl: opts.jsonl.clone(),
+            owner: None,
+            counted: false,
         },
     )
 }
@@ -130,10 +91,4 @@ pub fn memory_store() -> Arc<dyn Store> {
     Arc::new(MemoryStore::new())
 }
 
-/// The mode a config asks for, for messages.
-pub fn mode_name(m: Mode) -> &'static str {
-    match m {
-        Mode::Progress => "progress",
-        Mode::FinalOnly => "final_only",
-    }
-}
+pub use crate::app::mode_name;

@@ -3,11 +3,11 @@
 //! deliver it shows which rules matched, the destinations they chose, and the message each
 //! destination would receive, rendered by that destination's own renderer.
 
-use crate::app::Runner;
 use crate::config::{Config, SinkKind};
-use crate::correlate::engine::{Engine, EngineConfig};
+use crate::correlate::engine::Engine;
 use crate::deliver::{Delivery, MessageRef, Op, Sink, SinkError};
 use crate::event::Event;
+use crate::pipeline::Runner;
 use crate::render;
 use crate::route::Router;
 use crate::store::memory::MemoryStore;
@@ -75,10 +75,7 @@ pub async fn reports(cfg: &Config, events: &[Event], now: i64) -> Result<Vec<Rep
     sinks.insert(ALL.into(), recorder.clone());
     let engine = Engine::new(
         Arc::new(MemoryStore::new()),
-        EngineConfig {
-            owner: "route-test".into(),
-            ..EngineConfig::default()
-        },
+        crate::app::engine_config(cfg, Some("route-test")),
     );
     // Every notification reaches the recorder, routed or not, so unrouted ones show too.
     let runner = Runner::new(

@@ -10,6 +10,7 @@
 //! [`limiter::Limiter`], local or shared by the fleet through [`fleet_limiter`], retries with
 //! backoff under a per-attempt timeout) → the provider's API.
 
+pub mod counted;
 pub mod digest;
 pub mod discord;
 pub mod fleet_limiter;

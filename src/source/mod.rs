@@ -61,13 +61,7 @@ pub trait Source: Send + Sync {
     fn drain(&self) -> BoxFuture<'_, ()>;
 }
 
-/// Unix seconds now.
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use crate::clock::unix_now;
 
 /// Exponential backoff with jitter for API errors: 100 ms doubling to 5 s.
 pub(crate) fn backoff(failures: u32) -> std::time::Duration {

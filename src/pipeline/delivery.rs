@@ -1,0 +1,235 @@
+//! The delivery protocol of one thread: which destinations want it, the claim (delivery
+//! lease) that makes one worker post, the post or edit, and the record that releases it.
+
+use super::{Delivered, RunError, Runner};
+use crate::config::Mode;
+use crate::correlate::Thread;
+use crate::deliver::{Delivery, MessageRef, Op};
+use crate::notification::Notification;
+
+impl Runner {
+    pub(super) async fn deliver_keys(
+        &self,
+        keys: Vec<String>,
+        now: i64,
+        flush: bool,
+    ) -> Result<Delivered, RunError> {
+        let mut total = Delivered::default();
+        for key in keys {
+            let d = self.deliver_key(&key, now, flush).await?;
+            total.posts += d.posts;
+            total.updates += d.updates;
+        }
+        Ok(total)
+    }
+
+    /// The destinations a notification should be at now, given routing and the mode.
+    pub(super) fn wanted(&self, thread: &Thread, note: &Notification) -> Vec<&str> {
+        let routed = self.router.destinations(note);
+        match self.mode {
+            Mode::Progress => routed,
+            // final_only posts nothing before the end, but keeps editing what it posted.
+            Mode::FinalOnly => routed
+                .into_iter()
+                .filter(|d| {
+                    note.is_final
+                        || thread
+                            .deliveries
+                            .get(*d)
+                            .is_some_and(|r| r.message.is_some())
+                })
+                .collect(),
+        }
+    }
+
+    /// The destinations whose message is missing or behind the thread's notification.
+    pub(super) fn behind(&self, thread: &Thread, note: &Notification) -> Vec<&str> {
+        let mut wanted = self.wanted(thread, note);
+        wanted.retain(|d| thread.is_behind(d));
+        wanted
+    }
+
+    /// Whether some destination's message is missing or behind the thread's notification.
+    pub fn has_work(&self, thread: &Thread, note: &Notification) -> bool {
+        self.wanted(thread, note)
+            .iter()
+            .any(|d| thread.is_behind(d))
+    }
+
+    /// Brings every destination of a thread up to date with its notification, under the
+    /// thread's delivery lease so that edits reach the provider in order and a message is
+    /// posted once. Loops: after recording, it re-reads and sends what other workers changed
+    /// meanwhile (they left it to the lease holder).
+    pub async fn deliver_key(
+        &self,
+        key: &str,
+        now: i64,
+        flush: bool,
+    ) -> Result<Delivered, RunError> {
+        let mut total = Delivered::default();
+        let wants = |t: &Thread, note: &Notification| self.has_work(t, note);
+        for _ in 0..8 {
+            let Some((mut basis, mut thread)) = self.engine.load(key).await? else {
+                break;
+            };
+            // final_only before the end, with nothing posted: no work, and no need to build the
+            // notification to find that out (most events of a replay land here).
+            if self.mode == Mode::FinalOnly
+                && thread.final_since.is_none()
+                && thread.deliveries.is_empty()
+            {
+                break;
+            }
+            let fresh = self.engine.take_fresh(key, thread.note_hash);
+            let Some(mut note) = fresh.or_else(|| thread.notification()) else {
+                break;
+            };
+            let mut behind = self.behind(&thread, &note);
+            if behind.is_empty() {
+                if self.engine.holds(&thread, now) {
+                    self.engine.release(key, now).await?;
+                }
+                break;
+            }
+            if note.is_final && !flush {
+                let due = thread.final_since.unwrap_or(now) + self.settle_secs;
+                if now < due {
+                    // The lease (if ours) is kept through the window; it outlives it.
+                    self.pending().insert(key.to_owned(), due);
+                    break;
+                }
+            }
+            self.pending().remove(key);
+            if !self.engine.holds(&thread, now) {
+                match self.engine.acquire(key, now, &wants).await? {
+                    Some((v, t)) => (basis, thread) = (v, t),
+                    // Someone else holds the lease and will deliver, or nothing is left to do.
+                    None => break,
+                }
+                // The thread as of the lease may be newer than the one loaded.
+                note = match thread.notification() {
+                    Some(n) => n,
+                    None => break,
+                };
+                behind = self.behind(&thread, &note);
+            }
+            // Enrichment runs only here, for a thread about to be delivered, bounded by its own
+            // deadline; what it learns is stored with the thread so it is fetched once.
+            if let Some(enricher) = &self.enricher {
+                if let Some(found) = enricher
+                    .enrich(key, &thread, &mut note, thread.enrichment.as_ref())
+                    .await
+                {
+                    if let Some((v, t, _)) = self
+                        .engine
+                        .update_at(
+                            key,
+                            now,
+                            || None,
+                            |t, _| {
+                                let new = t.enrichment.as_ref() != Some(&found);
+                                if new {
+                                    t.enrichment = Some(found.clone());
+                                }
+                                new
+                            },
+                        )
+                        .await?
+                    {
+                        (basis, thread) = (v, t);
+                    }
+                }
+                // What enrichment added may route the notification elsewhere.
+                behind = self.behind(&thread, &note);
+            }
+            // What each destination shows now, taken out so the thread itself can be let go:
+            // the in-process store then records in place instead of copying a shared thread.
+            let work: Vec<(&str, Option<MessageRef>)> = behind
+                .into_iter()
+                .map(|d| {
+                    let shown = thread.deliveries.get(d).and_then(|r| r.message.clone());
+                    (d, shown)
+                })
+                .collect();
+            let (seq, mut message_id) = (thread.seq, thread.message_id(key));
+            drop(thread);
+            let mut note = Some(note);
+            let mut recorded = None;
+            let count = work.len();
+            for (i, (dest, existing)) in work.into_iter().enumerate() {
+                let last = i + 1 == count;
+                let sink = match self.sinks.get(dest) {
+                    Some(s) => s,
+                    None => {
+                        self.engine.release(key, now).await?;
+                        return Err(RunError::NoSink(dest.to_owned()));
+                    }
+                };
+                let op = if existing.is_some() {
+                    Op::Update
+                } else {
+                    Op::Post
+                };
+                // The last destination takes the notification itself, the others a copy.
+                let notification = match (last, &mut note) {
+                    (true, n) => n.take(),
+                    (false, n) => n.clone(),
+                };
+                let Some(notification) = notification else {
+                    break;
+                };
+                let delivery = Delivery {
+                    op,
+                    thread: if last {
+                        std::mem::take(&mut message_id)
+                    } else {
+                        message_id.clone()
+                    },
+                    destination: dest.to_owned(),
+                    notification,
+                    message: existing,
+                };
+                match sink.deliver(&delivery).await {
+                    Ok(reference) => {
+                        let reference =
+                            crate::deliver::retry::kept_reference(delivery.message, reference);
+                        recorded = self
+                            .engine
+                            .record(key, dest, seq, reference, last, basis, now)
+                            .await?;
+                        if let Some((v, _)) = &recorded {
+                            basis = *v;
+                        }
+                        match op {
+                            Op::Post => total.posts += 1,
+                            _ => total.updates += 1,
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            thread = key,
+                            destination = %dest,
+                            op = ?op,
+                            error = %e,
+                            "not delivered; left for redelivery"
+                        );
+                        self.engine.release(key, now).await?;
+                        return Err(RunError::Sink {
+                            destination: dest.to_owned(),
+                            source: e,
+                        });
+                    }
+                }
+            }
+            // Done, unless the thread moved on while this worker delivered (the record's
+            // write re-reads on a lost race, so it shows what other workers changed) or a
+            // destination was marked unsure meanwhile: then go round again.
+            if recorded
+                .is_some_and(|(_, t)| t.seq == seq && !self.engine.holds(&t, now) && !t.unsure())
+            {
+                break;
+            }
+        }
+        Ok(total)
+    }
+}

@@ -1,0 +1,151 @@
+//! The pipeline: one batch of inputs through correlate → enrich → route → render/deliver,
+//! and the settle window that holds final messages (`Runner`). Each concern has its file:
+//! [`delivery`] is the delivery protocol (claim, post, record, release), [`in_place`] the
+//! edit of messages already posted written with the change it shows. `replay`, `demo`,
+//! `route-test` and `run` all drive a [`Runner`] that [`crate::app`] builds.
+
+mod delivery;
+mod in_place;
+pub mod worker;
+
+use crate::config::Mode;
+use crate::correlate::engine::Engine;
+use crate::correlate::Thread;
+use crate::deliver::{Sink, SinkError};
+use crate::event::Event;
+use crate::notification::Notification;
+use crate::route::Router;
+use crate::store::StoreError;
+use in_place::InPlace;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{destination}: {source}")]
+    Sink {
+        destination: String,
+        source: SinkError,
+    },
+    #[error("no sink configured for destination {0:?}")]
+    NoSink(String),
+}
+
+pub struct Runner {
+    pub engine: Arc<Engine>,
+    pub router: Router,
+    pub sinks: BTreeMap<String, Arc<dyn Sink>>,
+    pub mode: Mode,
+    pub settle_secs: i64,
+    /// Threads whose final message waits for its settle window, with when it is due.
+    pending: std::sync::Mutex<BTreeMap<String, i64>>,
+    /// Adds what AWS APIs know (failure reason, log tail, author) before delivery.
+    enricher: Option<Arc<crate::enrich::Enricher>>,
+}
+
+/// Counts of what a run delivered, by op.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub posts: u64,
+    pub updates: u64,
+}
+
+impl Runner {
+    pub fn new(
+        engine: Arc<Engine>,
+        router: Router,
+        sinks: BTreeMap<String, Arc<dyn Sink>>,
+        mode: Mode,
+        settle_secs: i64,
+    ) -> Self {
+        Self {
+            engine,
+            router,
+            sinks,
+            mode,
+            settle_secs,
+            pending: std::sync::Mutex::new(BTreeMap::new()),
+            enricher: None,
+        }
+    }
+
+    /// Enriches notifications between correlate and route, for threads about to be delivered.
+    pub fn with_enricher(mut self, enricher: Arc<crate::enrich::Enricher>) -> Self {
+        self.enricher = Some(enricher);
+        self
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, i64>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies a batch and delivers what is due now; final messages inside their settle window
+    /// are remembered and sent by [`Runner::deliver_due`] or [`Runner::flush`].
+    pub async fn process(&self, events: &[Event], now: i64) -> Result<Delivered, RunError> {
+        self.process_with(events, now, &BTreeSet::new()).await
+    }
+
+    /// [`Runner::process`], editing again every posted message of the threads in `recheck`
+    /// (those of messages received again: the worker that had them may have died between an
+    /// edit and its write, leaving a message that shows an older notification).
+    pub async fn process_with(
+        &self,
+        events: &[Event],
+        now: i64,
+        recheck: &BTreeSet<String>,
+    ) -> Result<Delivered, RunError> {
+        let wants = |t: &Thread, note: &Notification| self.has_work(t, note);
+        let mut total = Delivered::default();
+        let mut done = BTreeSet::new();
+        let mut handed = Vec::new();
+        // On a shared store, a change that only edits messages is delivered first and written
+        // once with what it delivered (see `edit_in_place`).
+        if !self.engine.in_process() {
+            for (key, evs) in Engine::direct_groups(events) {
+                let again = recheck.contains(&key);
+                match self.edit_in_place(&key, &evs, now, again).await? {
+                    InPlace::NotEligible => {}
+                    InPlace::Done(d) => {
+                        total.updates += d.updates;
+                        done.insert(key);
+                    }
+                    InPlace::Handed(d) => {
+                        total.updates += d.updates;
+                        done.insert(key.clone());
+                        handed.push(key);
+                    }
+                }
+            }
+        }
+        let changed = self.engine.apply_batch(events, now, &wants, &done).await?;
+        for key in changed.into_iter().chain(handed) {
+            let d = self.deliver_key(&key, now, false).await?;
+            total.posts += d.posts;
+            total.updates += d.updates;
+        }
+        Ok(total)
+    }
+
+    /// Sends the final messages whose settle window has passed.
+    pub async fn deliver_due(&self, now: i64) -> Result<Delivered, RunError> {
+        let due: Vec<String> = self
+            .pending()
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.deliver_keys(due, now, false).await
+    }
+
+    /// Sends every waiting final message now (end of a replay, shutdown).
+    pub async fn flush(&self, now: i64) -> Result<Delivered, RunError> {
+        let keys: Vec<String> = self.pending().keys().cloned().collect();
+        self.deliver_keys(keys, now, true).await
+    }
+
+    pub fn waiting(&self) -> BTreeSet<String> {
+        self.pending().keys().cloned().collect()
+    }
+}
