@@ -28,6 +28,5 @@ pub mod secret;
 pub mod server;
 pub mod shutdown;
 pub mod source;
-pub mod status;
 pub mod store;
 pub mod telemetry;

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use herald::cli::replay::{demo_events, memory_store, replay_events, runner, ReplayOptions};
 use herald::correlate::DeliveryRec;
 use herald::notification::Notification;
-use herald::status::{chat_ref, render_page, routes, Filters, PipelineRow, PipelinesDoc};
+use herald::server::dashboard::{
+    chat_ref, render_page, routes, Filters, PipelineRow, PipelinesDoc,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

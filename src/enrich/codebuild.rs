@@ -481,15 +481,14 @@ pub fn console_url(region: &str, account: &str, build_id: &str) -> String {
 /// `$252F`, as the console expects).
 pub fn logs_console_url(region: &str, group: &str, stream: &str) -> String {
     fn enc(s: &str) -> String {
-        let mut out = String::new();
-        for b in s.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-                out.push(b as char);
-            } else {
-                out.push_str(&format!("$25{b:02X}"));
-            }
-        }
-        out
+        const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.');
+        // Percent-encoded once, then its `%` encoded again as the console wants: `$25`.
+        percent_encoding::utf8_percent_encode(s, KEEP)
+            .to_string()
+            .replace('%', "$25")
     }
     format!(
         "https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logsV2:log-groups/log-group/{}/log-events/{}",

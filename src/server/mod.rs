@@ -3,6 +3,8 @@
 //! source's door, an EventBridge API-destination target), and the status page: `/` and
 //! `/api/pipelines` (every pipeline's latest execution, see [`crate::status`]).
 
+pub mod dashboard;
+
 use crate::correlate::engine::Engine;
 use crate::secret::Secret;
 use crate::source::{local::LocalSource, local::MAX_BODY_BYTES, Outcome};
@@ -16,7 +18,7 @@ use std::sync::Arc;
 pub async fn serve(addr: &str, engine: Arc<Engine>) -> std::io::Result<()> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .merge(crate::status::routes())
+        .merge(dashboard::routes())
         .with_state(engine);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, app)
@@ -50,7 +52,7 @@ pub fn worker_router(state: WorkerState) -> Router {
             post(events).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
         .with_state(state)
-        .merge(crate::status::routes().with_state(pipelines_engine))
+        .merge(dashboard::routes().with_state(pipelines_engine))
 }
 
 /// Serves the worker's endpoints on `listener` until `shutdown` resolves.
@@ -83,16 +85,10 @@ async fn metrics() -> Response {
         .into_response()
 }
 
-/// Byte-wise comparison that takes the same time wherever the first difference is.
+/// A comparison that takes the same time wherever the first difference is (`subtle`).
 fn same_secret(given: &[u8], want: &[u8]) -> bool {
-    if given.len() != want.len() {
-        return false;
-    }
-    given
-        .iter()
-        .zip(want)
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
+    use subtle::ConstantTimeEq;
+    given.ct_eq(want).into()
 }
 
 /// One EventBridge event or a JSON array of them. Answers once the worker has handled the body:
