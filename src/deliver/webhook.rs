@@ -113,18 +113,9 @@ impl WebhookSink {
         if let Some(s) = &self.cfg.signing_secret {
             request = request.header(SIGNATURE_HEADER, signature(s.expose().as_bytes(), &bytes));
         }
-        let resp = request
-            .body(bytes)
-            .send()
+        http::send(what, request.body(bytes), &secrets)
             .await
-            .map_err(|e| http::transport_error(what, e, &secrets))?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap_or_default();
-        Err(http::status_error(what, status, &headers, &text, &secrets))
+            .map(|_| ())
     }
 }
 

@@ -84,11 +84,18 @@ pub fn short_sha(id: &str) -> &str {
     }
 }
 
+/// A span of time in its two largest units: `42s`, `5m 03s`, `2h 05m`, `3d 04h`, `2y 010d`
+/// (negative spans are `0s`). Chat messages and the status page both say it this way.
 pub fn duration(secs: i64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m {:02}s", s / 60, s % 60),
-        s => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    let s = secs.max(0);
+    let (m, h, d) = (60, 3600, 86_400);
+    let y = 365 * d;
+    match s {
+        _ if s < m => format!("{s}s"),
+        _ if s < h => format!("{}m {:02}s", s / m, s % m),
+        _ if s < d => format!("{}h {:02}m", s / h, s % h / m),
+        _ if s < y => format!("{}d {:02}h", s / d, s % d / h),
+        _ => format!("{}y {:03}d", s / y, s % y / d),
     }
 }
 

@@ -73,6 +73,40 @@ impl LeaseTable {
         AttributeValue::S(format!("{}#{shard}", self.stream))
     }
 
+    /// A conditional update of one shard's lease: `set` under `condition`, with the names
+    /// `#o` (owner), `#c` (counter), `#cp` (checkpoint) and the values given.
+    fn conditional(
+        &self,
+        shard: &str,
+        set: &str,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", self.pk(shard))
+            .update_expression(set)
+            .condition_expression(condition);
+        // DynamoDB refuses a name the expressions do not use: only the ones they name.
+        let used = |name: &str| {
+            [set, condition].iter().any(|e| {
+                e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
+                    .any(|t| t == name)
+            })
+        };
+        for (name, attr) in [("#o", "owner"), ("#c", "counter"), ("#cp", "checkpoint")] {
+            if used(name) {
+                req = req.expression_attribute_names(name, attr);
+            }
+        }
+        for (k, v) in values {
+            req = req.expression_attribute_values(*k, v.clone());
+        }
+        req
+    }
+
     /// Creates the lease table (on-demand, partition key `pk` string) only when `DescribeTable`
     /// says it does not exist. A table that exists (the deploy template creates it in kinesis
     /// mode) costs one `DescribeTable`, so a deployed worker needs no `dynamodb:CreateTable`;
@@ -205,17 +239,16 @@ impl LeaseTable {
         owner: &str,
     ) -> Result<Option<u64>, LeaseError> {
         let r = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", self.pk(shard))
-            .update_expression("SET #o = :me, #c = :next")
-            .condition_expression("#c = :seen")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_names("#c", "counter")
-            .expression_attribute_values(":me", AttributeValue::S(owner.to_owned()))
-            .expression_attribute_values(":seen", AttributeValue::N(seen.to_string()))
-            .expression_attribute_values(":next", AttributeValue::N((seen + 1).to_string()))
+            .conditional(
+                shard,
+                "SET #o = :me, #c = :next",
+                "#c = :seen",
+                &[
+                    (":me", AttributeValue::S(owner.to_owned())),
+                    (":seen", AttributeValue::N(seen.to_string())),
+                    (":next", AttributeValue::N((seen + 1).to_string())),
+                ],
+            )
             .send()
             .await;
         match r {
@@ -228,16 +261,15 @@ impl LeaseTable {
     /// Bumps the counter of a lease we own; `false` when it is no longer ours.
     pub async fn renew(&self, shard: &str, owner: &str) -> Result<Option<u64>, LeaseError> {
         let r = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", self.pk(shard))
-            .update_expression("SET #c = #c + :one")
-            .condition_expression("#o = :me")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_names("#c", "counter")
-            .expression_attribute_values(":me", AttributeValue::S(owner.to_owned()))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .conditional(
+                shard,
+                "SET #c = #c + :one",
+                "#o = :me",
+                &[
+                    (":me", AttributeValue::S(owner.to_owned())),
+                    (":one", AttributeValue::N("1".into())),
+                ],
+            )
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await;
@@ -260,16 +292,15 @@ impl LeaseTable {
         checkpoint: &str,
     ) -> Result<bool, LeaseError> {
         let r = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", self.pk(shard))
-            .update_expression("SET #cp = :cp")
-            .condition_expression("#o = :me")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_names("#cp", "checkpoint")
-            .expression_attribute_values(":me", AttributeValue::S(owner.to_owned()))
-            .expression_attribute_values(":cp", AttributeValue::S(checkpoint.to_owned()))
+            .conditional(
+                shard,
+                "SET #cp = :cp",
+                "#o = :me",
+                &[
+                    (":me", AttributeValue::S(owner.to_owned())),
+                    (":cp", AttributeValue::S(checkpoint.to_owned())),
+                ],
+            )
             .send()
             .await;
         match r {
@@ -282,17 +313,16 @@ impl LeaseTable {
     /// Gives a lease up (shutdown) so another worker takes it at once.
     pub async fn release(&self, shard: &str, owner: &str) -> Result<bool, LeaseError> {
         let r = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", self.pk(shard))
-            .update_expression("SET #o = :free, #c = #c + :one")
-            .condition_expression("#o = :me")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_names("#c", "counter")
-            .expression_attribute_values(":me", AttributeValue::S(owner.to_owned()))
-            .expression_attribute_values(":free", AttributeValue::S(String::new()))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .conditional(
+                shard,
+                "SET #o = :free, #c = #c + :one",
+                "#o = :me",
+                &[
+                    (":me", AttributeValue::S(owner.to_owned())),
+                    (":free", AttributeValue::S(String::new())),
+                    (":one", AttributeValue::N("1".into())),
+                ],
+            )
             .send()
             .await;
         match r {

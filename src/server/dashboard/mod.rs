@@ -241,10 +241,10 @@ mod tests {
     fn human_durations() {
         assert_eq!(human_secs(-3), "0s");
         assert_eq!(human_secs(42), "42s");
-        assert_eq!(human_secs(303), "5m 3s");
-        assert_eq!(human_secs(7500), "2h 5m");
-        assert_eq!(human_secs(3 * 86_400 + 4 * 3600), "3d 4h");
-        assert_eq!(human_secs(2 * 365 * 86_400 + 10 * 86_400), "2y 10d");
+        assert_eq!(human_secs(303), "5m 03s");
+        assert_eq!(human_secs(7500), "2h 05m");
+        assert_eq!(human_secs(3 * 86_400 + 4 * 3600), "3d 04h");
+        assert_eq!(human_secs(2 * 365 * 86_400 + 10 * 86_400), "2y 010d");
     }
 
     #[test]

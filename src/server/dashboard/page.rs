@@ -264,19 +264,7 @@ pub(super) fn short_id(id: &str) -> &str {
     id.split('-').next().filter(|s| s.len() >= 6).unwrap_or(id)
 }
 
-/// `42s`, `5m 3s`, `2h 5m`, `3d 4h`, `2y 10d`.
-pub fn human_secs(secs: i64) -> String {
-    let s = secs.max(0);
-    let (m, h, d) = (60, 3600, 86_400);
-    let y = 365 * d;
-    match s {
-        _ if s < m => format!("{s}s"),
-        _ if s < h => format!("{}m {}s", s / m, s % m),
-        _ if s < d => format!("{}h {}m", s / h, s % h / m),
-        _ if s < y => format!("{}d {}h", s / d, s % d / h),
-        _ => format!("{}y {}d", s / y, s % y / d),
-    }
-}
+pub use crate::render::duration as human_secs;
 
 /// Only web links are rendered as links: a `javascript:` URL from a crafted event must not be.
 pub(super) fn safe_url(u: &str) -> Option<&str> {
