@@ -96,6 +96,31 @@ pub fn snippet(body: &str) -> String {
     one_line.trim().to_string()
 }
 
+/// Sends `request` and answers like every webhook-style provider: the body of a 2xx, else the
+/// error its status means (429 with its `Retry-After`, 5xx transient, 4xx rejected), with
+/// `secrets` redacted from whatever is said.
+pub async fn send(
+    what: &str,
+    request: reqwest::RequestBuilder,
+    secrets: &[&Secret],
+) -> Result<String, SinkError> {
+    let resp = request
+        .send()
+        .await
+        .map_err(|e| transport_error(what, e, secrets))?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| transport_error(what, e, secrets))?;
+    if status.is_success() {
+        Ok(text)
+    } else {
+        Err(status_error(what, status, &headers, &text, secrets))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,30 +174,5 @@ mod tests {
             &[&s],
         );
         assert!(!e.to_string().contains("sekrit"));
-    }
-}
-
-/// Sends `request` and answers like every webhook-style provider: the body of a 2xx, else the
-/// error its status means (429 with its `Retry-After`, 5xx transient, 4xx rejected), with
-/// `secrets` redacted from whatever is said.
-pub async fn send(
-    what: &str,
-    request: reqwest::RequestBuilder,
-    secrets: &[&Secret],
-) -> Result<String, SinkError> {
-    let resp = request
-        .send()
-        .await
-        .map_err(|e| transport_error(what, e, secrets))?;
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let text = resp
-        .text()
-        .await
-        .map_err(|e| transport_error(what, e, secrets))?;
-    if status.is_success() {
-        Ok(text)
-    } else {
-        Err(status_error(what, status, &headers, &text, secrets))
     }
 }
