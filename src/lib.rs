@@ -3,14 +3,29 @@
 //!
 //! # Layout
 //!
-//! The flow of one message, and where each stage lives:
+//! One line per module, in the order a message meets them:
 //!
-//! - [`event`]: bytes from a source become typed [`event::Event`]s (`decode`).
-//! - `correlate`: events become thread state and notification decisions (pure state machines).
-//! - [`store`]: thread state in memory or DynamoDB, conditional writes only.
-//! - [`route`]: rules pick destinations.
-//! - [`render`]: the [`notification::Notification`] model becomes each provider's message.
-//! - [`deliver`]: sinks post and edit messages.
+//! - [`source`]: SQS, Kinesis (leases, checkpoints) and the in-process queue; acks.
+//! - [`event`]: bytes to typed [`event::Event`]s; `decode/` one file per AWS source and envelope.
+//! - [`pipeline`]: the [`pipeline::Runner`] (process, delivery protocol, edit in place) and the
+//!   worker's loop (affinity, processors, settle ticker, held acks).
+//! - [`correlate`]: thread keys and pure state machines per thread kind; the engine in front of
+//!   the store (LRU, conditional writes, claims).
+//! - [`store`]: the `Store` trait; in memory or DynamoDB. Nothing above the engine asks which.
+//! - [`enrich`]: the AWS and git calls that explain a failure, in the event's own account.
+//! - [`notification`]: the notification model, and what enrichment adds to it (`enrichment`).
+//! - [`route`]: the expression grammar, rules and Meerkat aliases.
+//! - [`render`]: the notification as Slack, Discord, Teams, Amazon Q and text messages.
+//! - [`deliver`]: the `Sink` trait, the sinks, and their stages (count, digest, pace, retry).
+//! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `POST /events` and the status page.
+//! - [`app`]: the topology every command builds from the config; `run`'s wiring.
+//! - [`config`]: the typed config, its environment overrides and validation.
+//! - [`secret`]: secrets that never print themselves, and where they come from.
+//! - [`shutdown`]: the one signal every task of `herald run` listens to.
+//! - [`telemetry`]: metric names and the registry; [`clock`]: the wall clock, read at the edges.
+//! - [`cli`]: argument handling for `run`, `replay`, `demo`, `inspect` and `route-test`.
+//!
+//! Module dependencies have no cycle (`scripts/module_cycles.py`, run by CI).
 
 pub mod app;
 pub mod cli;

@@ -4,7 +4,7 @@
 //! A secret (bot token, webhook URL, signing secret) is written in the config as a string, or
 //! as a reference resolved at startup: `{ env = "NAME" }`, `{ ssm = "/parameter/name" }`
 //! (SecureString parameters are decrypted), or `{ secrets_manager = "id or ARN", key = "field" }`
-//! (`key` picks one field of a JSON secret). Resolved values live in a [`Secret`], which never
+//! (`key` picks one field of a JSON secret). Resolved values live in a [`Secret`](crate::secret::Secret), which never
 //! prints itself; errors name the reference, never the value.
 
 use super::{Config, ConfigError};

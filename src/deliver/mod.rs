@@ -5,7 +5,8 @@
 //! in the thread's state so later updates edit the same message, on any worker.
 //!
 //! The chat sinks sit behind the same short chain of stages, built from the config by
-//! [`build`]: [`digest::Digest`] (folds a burst of new posts into one digest message) →
+//! [`crate::app::sinks`]: [`counted::Counted`] (`herald run` counts every notification) →
+//! [`digest::Digest`] (folds a burst of new posts into one digest message) →
 //! [`retry::Paced`] (drops superseded updates, waits for the destination's budget at
 //! [`limiter::Limiter`], local or shared by the fleet through [`fleet_limiter`], retries with
 //! backoff under a per-attempt timeout) → the provider's API.

@@ -1,6 +1,6 @@
 //! The pipeline: one batch of inputs through correlate → enrich → route → render/deliver,
 //! and the settle window that holds final messages (`Runner`). Each concern has its file:
-//! [`delivery`] is the delivery protocol (claim, post, record, release), [`in_place`] the
+//! `delivery.rs` is the delivery protocol (claim, post, record, release), `in_place.rs` the
 //! edit of messages already posted written with the change it shows. `replay`, `demo`,
 //! `route-test` and `run` all drive a [`Runner`] that [`crate::app`] builds.
 

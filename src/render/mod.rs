@@ -141,7 +141,7 @@ pub fn tail_fitting(
 }
 
 /// An action's failed tests as lines, first under the action in every sink: "🧪 13 of 2,002
-/// tests failed", the first `max` cases ("✗ Cart › renders <CartTotal>: Expected: "¥1,980" ·
+/// tests failed", the first `max` cases ("✗ Cart › renders &lt;CartTotal&gt;: Expected: "¥1,980" ·
 /// Received: "¥2,200"", the message's lines joined, each case cut to `line_max` before `map`,
 /// the sink's escaping), then "…and 11 more failed tests". Empty when the action has no test
 /// report.

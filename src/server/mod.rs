@@ -1,7 +1,7 @@
 //! The HTTP server: `/healthz` (the process is alive), `/readyz` (polling works, the store
 //! answers, not shutting down), `/metrics` (Prometheus text), `POST /events` (the local
 //! source's door, an EventBridge API-destination target), and the status page: `/` and
-//! `/api/pipelines` (every pipeline's latest execution, see [`crate::status`]).
+//! `/api/pipelines` (every pipeline's latest execution, see [`dashboard`]).
 
 pub mod dashboard;
 
