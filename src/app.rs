@@ -28,6 +28,34 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Why a pipeline or a worker could not be built or started: each names what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{path}: {source}")]
+    Output {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("enrichment: {0}")]
+    Enrich(#[from] crate::enrich::EnrichError),
+    #[error("DynamoDB table {table}: {source}")]
+    Store {
+        table: String,
+        source: crate::store::StoreError,
+    },
+    #[error("source: {0}")]
+    Source(#[from] crate::source::SourceError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Run(#[from] crate::pipeline::RunError),
+}
+
 /// What a pipeline is built for, beyond its config.
 pub struct Build {
     pub store: Arc<dyn Store>,
@@ -58,14 +86,17 @@ pub fn engine_config(cfg: &Config, owner: Option<&str>) -> EngineConfig {
 /// The pipeline of a config: its sinks (or one default sink), router, mode and settle window,
 /// on `b.store`. The enricher is added by the caller: replays never call AWS (of `[enrich]`
 /// only the account aliases apply, see [`Enricher::aliases_only`]), `run` builds the real one.
-pub fn runner(cfg: &Config, b: &Build) -> Result<Runner, String> {
-    let mut sinks = sinks::build_sinks(cfg).map_err(|e| e.to_string())?;
-    let mut router = cfg.router().map_err(|e| e.to_string())?;
+pub fn runner(cfg: &Config, b: &Build) -> Result<Runner, AppError> {
+    let mut sinks = sinks::build_sinks(cfg)?;
+    let mut router = cfg.router()?;
     if sinks.is_empty() || b.jsonl.is_some() {
         let (name, sink): (&str, Arc<dyn Sink>) = match &b.jsonl {
             Some(p) => (
                 "jsonl",
-                Arc::new(JsonlSink::append(p).map_err(|e| format!("{}: {e}", p.display()))?),
+                Arc::new(JsonlSink::append(p).map_err(|source| AppError::Output {
+                    path: p.display().to_string(),
+                    source,
+                })?),
             ),
             None => ("terminal", Arc::new(TextSink::stdout())),
         };
@@ -90,14 +121,12 @@ pub fn runner(cfg: &Config, b: &Build) -> Result<Runner, String> {
 }
 
 /// The pipeline `replay`, `demo` and `route-test` run: [`runner`] with the account aliases.
-pub fn replay_runner(cfg: &Config, b: &Build) -> Result<Runner, String> {
+pub fn replay_runner(cfg: &Config, b: &Build) -> Result<Runner, AppError> {
     let r = runner(cfg, b)?;
-    Ok(
-        match Enricher::aliases_only(&cfg.enrich).map_err(|e| e.to_string())? {
-            Some(e) => r.with_enricher(Arc::new(e)),
-            None => r,
-        },
-    )
+    Ok(match Enricher::aliases_only(&cfg.enrich)? {
+        Some(e) => r.with_enricher(Arc::new(e)),
+        None => r,
+    })
 }
 
 /// Runs the worker until SIGTERM or Ctrl-C; returns the process exit code. Shutdown is one
@@ -113,24 +142,20 @@ pub async fn run(mut cfg: Config) -> u8 {
     }
 }
 
-async fn start(cfg: &mut Config) -> Result<u8, String> {
+async fn start(cfg: &mut Config) -> Result<u8, AppError> {
     let owner = parts::worker_name();
     // Chat tokens and webhook URLs from SSM, Secrets Manager or the environment, once, at
     // start: a reference that does not resolve stops the worker here, naming it.
-    cfg.resolve_secrets(None)
-        .await
-        .map_err(|e| format!("cannot resolve the destinations' secrets: {e}"))?;
+    cfg.resolve_secrets(None).await?;
     let store = parts::store(cfg).await?;
-    let enricher = parts::enricher(cfg)
-        .await
-        .map_err(|e| format!("cannot set up enrichment: {e}"))?;
+    let enricher = parts::enricher(cfg).await?;
     let build = Build {
         store: store.clone(),
         jsonl: None,
         owner: Some(owner.clone()),
         counted: true,
     };
-    let runner = runner(cfg, &build).map_err(|e| format!("cannot build the pipeline: {e}"))?;
+    let runner = runner(cfg, &build)?;
     let runner = Arc::new(match enricher {
         Some(e) => runner.with_enricher(e),
         None => runner,
@@ -151,7 +176,10 @@ async fn start(cfg: &mut Config) -> Result<u8, String> {
     let probe = tokio::spawn(parts::probe_store(store, store_ok));
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.server.listen))?;
+        .map_err(|source| AppError::Listen {
+            addr: cfg.server.listen.clone(),
+            source,
+        })?;
     let header = axum::http::HeaderName::from_bytes(cfg.server.events_secret_header.as_bytes())
         .unwrap_or(axum::http::HeaderName::from_static("x-herald-secret"));
     let state = WorkerState {

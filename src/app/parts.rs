@@ -1,6 +1,7 @@
 //! The parts `herald run` is built from, each from the config: the store, the enricher, the
 //! source, and what tells the worker to stop or whether the store answers.
 
+use super::AppError;
 use crate::config::{Config, SourceKind, StoreKind};
 use crate::enrich::Enricher;
 use crate::source::kinesis::{KinesisOptions, KinesisSource};
@@ -41,13 +42,13 @@ pub async fn aws_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
 /// The enricher `[enrich]` asks for: `None` when it is off and names no account aliases.
 /// Herald's own credentials and region come from the SDK's default chain; the reader roles are
 /// assumed with them.
-pub async fn enricher(cfg: &Config) -> Result<Option<Arc<Enricher>>, String> {
+pub async fn enricher(cfg: &Config) -> Result<Option<Arc<Enricher>>, AppError> {
     let e = &cfg.enrich;
     if !e.enabled && e.aliases.is_empty() {
         return Ok(None);
     }
     let base = aws_config(None).await;
-    let enricher = Enricher::new(e.clone(), &base).map_err(|e| e.to_string())?;
+    let enricher = Enricher::new(e.clone(), &base)?;
     tracing::info!(
         enabled = e.enabled,
         role_arn_template = %e.role_arn_template,
@@ -93,13 +94,16 @@ pub async fn probe_store(store: Arc<dyn Store>, ok: Arc<AtomicBool>) {
 }
 
 /// The store `[store]` names: in-process, or the DynamoDB table (checked at start).
-pub async fn store(cfg: &Config) -> Result<Arc<dyn Store>, String> {
+pub async fn store(cfg: &Config) -> Result<Arc<dyn Store>, AppError> {
     match cfg.store.kind {
         StoreKind::Memory => Ok(Arc::new(MemoryStore::new())),
         StoreKind::Dynamodb => {
             crate::store::dynamo_from_env(cfg.store.endpoint.as_deref(), &cfg.store.table)
                 .await
-                .map_err(|e| format!("DynamoDB table {}: {e}", cfg.store.table))
+                .map_err(|source| AppError::Store {
+                    table: cfg.store.table.clone(),
+                    source,
+                })
         }
     }
 }
@@ -108,7 +112,7 @@ pub async fn store(cfg: &Config) -> Result<Arc<dyn Store>, String> {
 pub async fn source(
     cfg: &Config,
     owner: &str,
-) -> Result<(Arc<dyn Source>, Option<Arc<LocalSource>>), String> {
+) -> Result<(Arc<dyn Source>, Option<Arc<LocalSource>>), AppError> {
     Ok(match cfg.source.kind {
         SourceKind::Local => {
             let l = Arc::new(LocalSource::new(cfg.source.max_in_flight));
@@ -143,8 +147,7 @@ pub async fn source(
                     initial_position: cfg.source.initial_position.clone(),
                 },
             )
-            .await
-            .map_err(|e| format!("cannot start the Kinesis source: {e}"))?;
+            .await?;
             (s, None)
         }
     })

@@ -26,7 +26,7 @@ pub use crate::clock::unix_now;
 
 /// Builds the runner: sinks from the config, or one default sink (`--jsonl PATH`, else text);
 /// of `[enrich]` only the account aliases (a replay never calls AWS).
-pub fn runner(opts: &ReplayOptions) -> Result<Runner, String> {
+pub fn runner(opts: &ReplayOptions) -> Result<Runner, crate::app::AppError> {
     let cfg = opts.config.clone().unwrap_or_default();
     crate::app::replay_runner(
         &cfg,
@@ -40,14 +40,14 @@ pub fn runner(opts: &ReplayOptions) -> Result<Runner, String> {
 }
 
 /// Replays decoded events through a runner in arrival order; returns (events, errors).
-pub async fn replay_events(runner: &Runner, events: &[Event]) -> Result<(), String> {
+pub async fn replay_events(
+    runner: &Runner,
+    events: &[Event],
+) -> Result<(), crate::pipeline::RunError> {
     for chunk in events.chunks(BATCH) {
-        runner
-            .process(chunk, unix_now())
-            .await
-            .map_err(|e| e.to_string())?;
+        runner.process(chunk, unix_now()).await?;
     }
-    runner.flush(unix_now()).await.map_err(|e| e.to_string())?;
+    runner.flush(unix_now()).await?;
     Ok(())
 }
 
