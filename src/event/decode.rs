@@ -481,6 +481,42 @@ fn decode_eventbridge<'a, D: DetailSource<'a>>(
     Ok(event)
 }
 
+/// Decodes every fixture whose name starts with one of `prefixes` (`tests/fixtures/`), checks
+/// each event survives a JSON round trip unchanged (as the `kind`-tagged form `herald inspect`
+/// prints), and that every kind in `kinds` came out at least once. Each module of `decode/`
+/// calls it for its own source.
+#[cfg(test)]
+pub(super) fn round_trip_fixtures(prefixes: &[&str], kinds: &[&str]) -> usize {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut files = 0;
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/fixtures")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.ends_with(".json") && prefixes.iter().any(|p| n.starts_with(p)))
+        .collect();
+    names.sort();
+    for name in names {
+        let bytes = std::fs::read(dir.join(&name)).expect("fixture");
+        let events = decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for ev in events {
+            let v = serde_json::to_value(&ev).expect("serialise");
+            let back: Event =
+                serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{name}: {e}\n{v}"));
+            assert_eq!(back, ev, "{name}: the round trip changed the event");
+            seen.insert(ev.kind());
+        }
+        files += 1;
+    }
+    for k in kinds {
+        assert!(
+            seen.contains(k),
+            "no {k} among the fixtures {prefixes:?}: {seen:?}"
+        );
+    }
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

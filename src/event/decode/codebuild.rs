@@ -109,3 +109,13 @@ pub(super) fn decode_codebuild(
         failed_phase,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn its_fixtures_decode_to_its_kinds_and_round_trip() {
+        let files =
+            super::super::round_trip_fixtures(&["codebuild-"], &["build_state", "build_phase"]);
+        assert!(files > 0);
+    }
+}

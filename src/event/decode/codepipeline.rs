@@ -147,3 +147,19 @@ pub(super) fn source_commit(
     }
     (commit.id.is_some() || commit.message.is_some()).then_some(commit)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn its_fixtures_decode_to_its_kinds_and_round_trip() {
+        let files = super::super::round_trip_fixtures(
+            &[
+                "codepipeline-pipeline",
+                "codepipeline-stage",
+                "codepipeline-action",
+            ],
+            &["pipeline_execution", "stage_execution", "action_execution"],
+        );
+        assert!(files > 0);
+    }
+}

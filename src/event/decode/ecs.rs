@@ -84,3 +84,15 @@ pub(super) fn decode_ecs(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn its_fixtures_decode_to_its_kinds_and_round_trip() {
+        let files = super::super::round_trip_fixtures(
+            &["ecs-"],
+            &["ecs_task", "ecs_deployment", "ecs_service_action"],
+        );
+        assert!(files > 0);
+    }
+}

@@ -277,3 +277,25 @@ pub(super) struct LifecycleEvent {
     #[serde(rename = "LifecycleEventStatus")]
     pub(super) status: S,
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every fixture, whatever its envelope (raw EventBridge, CodeStar "processed", SNS records
+    /// and notifications, Lambda payloads), decodes and round-trips; the shapes Herald does not
+    /// act on are `unknown`, and Health events have their own kind.
+    #[test]
+    fn every_envelope_decodes_and_round_trips() {
+        let files = super::super::round_trip_fixtures(
+            &[
+                "codepipeline-",
+                "codebuild-",
+                "codedeploy-",
+                "ecs-",
+                "cloudwatch-",
+                "health-",
+            ],
+            &["health", "unknown", "deployment_state"],
+        );
+        assert!(files >= 90, "{files} fixtures");
+    }
+}

@@ -211,3 +211,25 @@ pub(super) fn region_code(name: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn its_fixtures_decode_to_its_kinds_and_round_trip() {
+        let files = super::super::round_trip_fixtures(
+            &[
+                "codedeploy-trigger",
+                "cloudwatch-alarm-sns",
+                "cloudwatch-alarm-lambda",
+                "codepipeline-manual-approval",
+            ],
+            &[
+                "deployment_state",
+                "deployment_instance",
+                "alarm_state",
+                "manual_approval",
+            ],
+        );
+        assert!(files > 0);
+    }
+}
