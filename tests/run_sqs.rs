@@ -63,6 +63,16 @@ async fn ten_thousand_events_are_delivered_exactly_once_and_the_queue_ends_empty
         .await;
     assert!(received >= 10_000.0, "received {received}");
     assert!(deleted >= 10_000.0, "deleted {deleted}");
+    // Each execution's first final message is counted once, with its duration.
+    let finished = herald.metric("herald_pipeline_executions_total", "").await;
+    assert_eq!(finished, execs.len() as f64, "pipeline executions counted");
+    let timed = herald
+        .metric("herald_pipeline_duration_seconds_count", "")
+        .await;
+    assert!(
+        timed >= 1.0 && timed <= finished,
+        "durations observed: {timed}"
+    );
 
     herald.sigterm();
     let (code, took) = herald.wait_exit(Duration::from_secs(30)).await;

@@ -120,17 +120,23 @@ where
             Ok(v) => return Ok(Some(v)),
             Err(e) => e,
         };
+        // Every 429 counts, the one that ends the tries included.
+        if !sink.is_empty() && matches!(err, SinkError::RateLimited(_)) {
+            crate::telemetry::metrics()
+                .sink_rate_limited
+                .with_label_values(&[sink])
+                .inc();
+        }
         if !err.retryable() || n >= tries {
             tracing::warn!(destination = key, attempts = n, reason = err.reason(), error = %err, "delivery failed");
             return Err(err);
         }
         tracing::debug!(destination = key, attempt = n, reason = err.reason(), error = %err, "retrying delivery");
         if !sink.is_empty() {
-            let m = crate::telemetry::metrics();
-            m.sink_retries.with_label_values(&[sink]).inc();
-            if matches!(err, SinkError::RateLimited(_)) {
-                m.sink_rate_limited.with_label_values(&[sink]).inc();
-            }
+            crate::telemetry::metrics()
+                .sink_retries
+                .with_label_values(&[sink])
+                .inc();
         }
         match err {
             // The provider said how long; waiting on the limiter makes every caller wait too.
@@ -427,6 +433,32 @@ mod tests {
         assert!(r.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert!(Instant::now() - t0 < Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_on_the_last_try_is_counted_too() {
+        let m = crate::telemetry::metrics();
+        let sink = "retry-test-429";
+        let before = m.sink_rate_limited.with_label_values(&[sink]).get();
+        let one_try = RetryPolicy {
+            max_attempts: 1,
+            ..policy()
+        };
+        let r: Result<Option<()>, SinkError> = with_retry_while(
+            &one_try,
+            &Limiter::pause_only(),
+            "C9",
+            sink,
+            || true,
+            || async { Err(SinkError::RateLimited(Duration::from_secs(1))) },
+        )
+        .await;
+        assert!(matches!(r, Err(SinkError::RateLimited(_))));
+        assert_eq!(
+            m.sink_rate_limited.with_label_values(&[sink]).get(),
+            before + 1
+        );
+        assert_eq!(m.sink_retries.with_label_values(&[sink]).get(), 0);
     }
 
     #[tokio::test(start_paused = true)]
