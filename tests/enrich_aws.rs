@@ -413,7 +413,7 @@ async fn failed_tests_come_from_the_builds_test_reports() {
         "arn:aws:codebuild:{region}:{account}:report/web-cov:{}",
         "5e6f7a8b"
     );
-    // A 2,000-test report: 14 FAILED (the Cart one first) and 1 ERROR among 1,985 that passed.
+    // A 2,000-test report: 14 FAILED (the Cart one among them) and 1 ERROR; 1,985 passed.
     let mut cases = Vec::new();
     for i in 0..2_000 {
         let (status, name, message) = match i {
@@ -501,9 +501,14 @@ async fn failed_tests_come_from_the_builds_test_reports() {
     assert_eq!(server.seen_op("DescribeTestCases").len(), 3);
     assert_eq!(again.failure, note.failure);
     // Routable: a rule can match a failed test by name.
-    let rule = herald::route::expr::Expr::parse(r#"failure.actions.tests.name~"CartTotal""#)
-        .expect("parse");
-    assert!(rule.matches(&note.to_value()));
+    for (rule, matches) in [
+        (r#"failure.actions.tests.name~"CartTotal""#, true),
+        ("failure.actions.tests_failed:15", true),
+        ("failure.actions.tests_failed:0", false),
+    ] {
+        let e = herald::route::expr::Expr::parse(rule).expect("parse");
+        assert_eq!(e.matches(&note.to_value()), matches, "{rule}");
+    }
 }
 
 #[tokio::test]

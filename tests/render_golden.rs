@@ -249,3 +249,26 @@ fn the_build_failure_shows_its_error_region_and_escapes_markup() {
         assert!(!out.contains("[Container]"), "{sink}: {out}");
     }
 }
+
+#[test]
+fn many_failed_actions_with_tests_and_logs_stay_within_every_limit() {
+    // Eight failed actions, each with a 2,000-test report and the jest log's error region: the
+    // failed tests fill the room, and the log is left out where it does not fit.
+    let mut n = samples::build_failure();
+    if let Some(f) = n.failure.as_mut() {
+        let one = f.actions[0].clone();
+        f.actions = (0..8)
+            .map(|i| {
+                let mut a = one.clone();
+                a.action = format!("Build{i}");
+                a
+            })
+            .collect();
+    }
+    check_slack(&render::slack::render(&n));
+    check_discord(&render::discord::render(&n));
+    check_teams(&render::teams::render(&n));
+    check_amazonq(&render::amazonq::render(&n, "t"), "t");
+    let discord = render::discord::render(&n).to_string();
+    assert!(!discord.contains("…(0 more lines)"), "{discord}");
+}

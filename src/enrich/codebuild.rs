@@ -218,8 +218,11 @@ pub async fn fetch(
                 d.tests_total = Some(t.total);
                 d.reports_done = true;
             }
-            // Expired or deleted reports will not come back; other errors may pass.
-            Err(e) if e.outcome == Outcome::NotFound => d.reports_done = true,
+            // Expired or deleted reports will not come back, and a reader role without the
+            // grant (a member stack not updated yet) will not have it next time either.
+            Err(e) if matches!(e.outcome, Outcome::NotFound | Outcome::Denied) => {
+                d.reports_done = true
+            }
             Err(_) => {}
         }
     }
@@ -404,11 +407,27 @@ pub async fn failed_tests(
             });
         }
     }
+    // A failed page keeps what was read: the counts and the cases so far.
+    let _ = read_cases(ctx, c, &failing, limits, &mut out.tests).await;
+    Ok(out)
+}
+
+/// The first failed cases of `failing` (FAILED, then ERROR), into `tests`, up to [`TESTS_KEPT`].
+async fn read_cases(
+    ctx: &Ctx,
+    c: &Clients,
+    failing: &[String],
+    limits: &TailLimits,
+    tests: &mut Vec<FailedTest>,
+) -> Result<(), CallError> {
     'statuses: for status in ["FAILED", "ERROR"] {
-        for arn in &failing {
+        for arn in failing {
+            if tests.len() >= TESTS_KEPT {
+                break 'statuses;
+            }
             let mut token: Option<String> = None;
             loop {
-                let room = TESTS_KEPT - out.tests.len();
+                let room = TESTS_KEPT - tests.len();
                 let filter = aws_sdk_codebuild::types::TestCaseFilter::builder()
                     .status(status)
                     .build();
@@ -425,10 +444,10 @@ pub async fn failed_tests(
                     })
                     .await?;
                 for t in page.test_cases() {
-                    if out.tests.len() >= TESTS_KEPT {
+                    if tests.len() >= TESTS_KEPT {
                         break 'statuses;
                     }
-                    out.tests.push(FailedTest {
+                    tests.push(FailedTest {
                         name: t.name().unwrap_or("(unnamed test)").to_owned(),
                         suite: t
                             .test_suite_name()
@@ -444,7 +463,7 @@ pub async fn failed_tests(
                     });
                 }
                 match page.next_token() {
-                    Some(n) if !n.is_empty() && out.tests.len() < TESTS_KEPT => {
+                    Some(n) if !n.is_empty() && tests.len() < TESTS_KEPT => {
                         token = Some(n.to_owned());
                     }
                     _ => break,
@@ -452,7 +471,7 @@ pub async fn failed_tests(
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A test's failure message as chat shows it: its first three non-blank lines, ANSI codes

@@ -41,18 +41,20 @@ fn clean(line: &str) -> &str {
     // Date and time, when present (`YYYY/MM/DD HH:MM:SS[.ffffff] `).
     let b = rest.as_bytes();
     let dated = b.len() > 20
+        && b[..19].is_ascii()
         && b[4] == b'/'
         && b[7] == b'/'
         && b[10] == b' '
         && b[13] == b':'
         && b[16] == b':'
         && b[..4].iter().all(u8::is_ascii_digit);
-    if !dated {
-        return rest;
-    }
-    match rest[19..].find(' ') {
-        Some(i) => &rest[19 + i + 1..],
-        None => "",
+    // `get`: a line from the build is any text, and byte 19 need not be a char boundary.
+    match rest.get(19..).filter(|_| dated) {
+        Some(after) => match after.find(' ') {
+            Some(i) => &after[i + 1..],
+            None => "",
+        },
+        None => rest,
     }
 }
 
@@ -82,10 +84,12 @@ fn split(chunks: &[&str]) -> Vec<String> {
 }
 
 /// The failing phase's lines, `(first, end)` as indexes into `lines` (end exclusive): from
-/// `Entering phase X` to `Phase complete: X State: FAILED`. The whole log when it has no such
-/// phase (a CodeDeploy script's output, a log cut before its end).
+/// `Entering phase X` to the first `Phase complete: X State: FAILED` (CodeBuild runs later
+/// phases after a failure, and UPLOAD_ARTIFACTS may fail too, for want of what the failed
+/// build did not make). The whole log when it has no such phase (a CodeDeploy script's output,
+/// a log cut before its end).
 fn failing_phase(lines: &[String]) -> (usize, usize) {
-    let end = lines.iter().rposition(|l| {
+    let end = lines.iter().position(|l| {
         container(l).is_some() && l.contains("Phase complete:") && l.contains("State: FAILED")
     });
     let Some(end) = end else {
@@ -121,10 +125,9 @@ pub fn excerpt(chunks: &[&str], limits: &TailLimits) -> (Vec<String>, Option<Log
                     && clean(&lines[i]).starts_with("Command did not exit successfully")
             });
             let first = m.saturating_sub(CONTEXT_BEFORE).max(start);
-            let budget = limits
-                .lines
-                .saturating_sub(usize::from(exit.is_some()))
-                .max(1);
+            // The exit line is one of the `lines`; with room for one line only, the error's.
+            let exit = exit.filter(|_| limits.lines >= 2);
+            let budget = limits.lines - usize::from(exit.is_some());
             let mut picked: Vec<usize> = (first..end)
                 .filter(keep)
                 .filter(|&i| container(&lines[i]).is_none() || Some(i) == exit)
@@ -163,9 +166,14 @@ pub fn excerpt(chunks: &[&str], limits: &TailLimits) -> (Vec<String>, Option<Log
     // last ones.
     let size = |v: &[String]| v.iter().map(|l| l.chars().count() + 1).sum::<usize>();
     let mut from = picked.first().copied().unwrap_or(0);
+    let keeps_last = error
+        && out
+            .last()
+            .is_some_and(|l| l.starts_with("Command did not exit"));
     while out.len() > 1 && size(&out) > limits.total_chars {
         if error {
-            let at = out.len() - if out.len() > 2 { 2 } else { 1 };
+            // The exit line stays, when there is one; otherwise the region loses its end.
+            let at = out.len() - if keeps_last && out.len() > 2 { 2 } else { 1 };
             out.remove(at);
         } else {
             out.remove(0);
@@ -293,6 +301,41 @@ mod tests {
         );
         assert_eq!(lines, ["ok", "FAIL src/x.test.ts", "  expected 1"]);
         assert_eq!(region.map(|r| r.kind), Some("error".to_owned()));
+    }
+
+    #[test]
+    fn a_build_line_that_looks_half_like_a_timestamp_is_kept_whole() {
+        // Byte 19 inside a multi-byte character: no panic, the line as it is.
+        let odd = "[Container] 2024/05/02 10:15:0€ x";
+        assert_eq!(clean(odd), "2024/05/02 10:15:0€ x");
+        let (lines, _) = excerpt(&[odd, "[Container] 2024/05/02 1€"], &limits(5));
+        assert_eq!(lines.len(), 2);
+    }
+
+    #[test]
+    fn the_first_failed_phase_is_searched_not_a_later_one() {
+        let log = [
+            "[Container] 2024/05/02 10:00:02.000000 Entering phase BUILD",
+            "error: expected one of `;` or `}`",
+            "[Container] 2024/05/02 10:00:05.000000 Command did not exit successfully cargo build exit status 101",
+            "[Container] 2024/05/02 10:00:05.000000 Phase complete: BUILD State: FAILED",
+            "[Container] 2024/05/02 10:00:06.000000 Entering phase UPLOAD_ARTIFACTS",
+            "[Container] 2024/05/02 10:00:06.000000 Expanding target/release/app",
+            "[Container] 2024/05/02 10:00:06.000000 Phase complete: UPLOAD_ARTIFACTS State: FAILED",
+        ];
+        let (lines, region) = excerpt(&log, &limits(10));
+        assert_eq!(lines[0], "error: expected one of `;` or `}`");
+        assert_eq!(region.map(|r| r.kind), Some("error".to_owned()));
+    }
+
+    #[test]
+    fn one_line_of_room_is_the_error_line() {
+        let log = [
+            "FAIL src/a.test.ts",
+            "[Container] 2024/05/02 10:00:05.000000 Command did not exit successfully npm test exit status 1",
+        ];
+        assert_eq!(excerpt(&log, &limits(1)).0, ["FAIL src/a.test.ts"]);
+        assert_eq!(excerpt(&log, &limits(2)).0.len(), 2);
     }
 
     #[test]

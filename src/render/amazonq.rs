@@ -149,11 +149,11 @@ fn description(n: &Notification) -> String {
     }
     let mut out = fit(&lines.join("\n"), DESCRIPTION_MAX);
     if let Some(a) = tail {
-        let caption = log_caption(a.log_region.as_ref(), a.log_tail.len())
+        let estimate = log_caption(a.log_region.as_ref(), a.log_tail.len())
             .map(|c| format!("\n_{c}_"))
             .unwrap_or_default();
         let room = DESCRIPTION_MAX
-            .saturating_sub(out.chars().count() + caption.chars().count() + 40)
+            .saturating_sub(out.chars().count() + estimate.chars().count() + 40)
             .min(LOG_TAIL_MAX);
         let (kept, note) = log_fitting(
             &a.log_tail,
@@ -162,6 +162,9 @@ fn description(n: &Notification) -> String {
             LOG_LINE_MAX,
             |l| esc(&l.replace("```", "'''")),
         );
+        let caption = log_caption(a.log_region.as_ref(), kept.len())
+            .map(|c| format!("\n_{c}_"))
+            .unwrap_or_default();
         if !kept.is_empty() {
             let note = note.map(|n| n + "\n").unwrap_or_default();
             out.push_str(&format!("{caption}\n```\n{note}{}\n```", kept.join("\n")));

@@ -236,10 +236,10 @@ fn description(n: &Notification, budget: usize) -> String {
 
     let mut out = fit(&parts.join("\n"), budget);
     if let Some(a) = tail {
-        let caption = log_caption(a.log_region.as_ref(), a.log_tail.len())
+        let estimate = log_caption(a.log_region.as_ref(), a.log_tail.len())
             .map(|c| format!("\n*{c}*"))
             .unwrap_or_default();
-        let used = out.chars().count() + caption.chars().count();
+        let used = out.chars().count() + estimate.chars().count();
         // "\n```\n" + "\n```" + an "…(N earlier lines)" note.
         let room = budget.saturating_sub(used + 10 + 30).min(LOG_TAIL_MAX);
         let (kept, note) = log_fitting(
@@ -249,6 +249,9 @@ fn description(n: &Notification, budget: usize) -> String {
             LOG_LINE_MAX,
             |l| l.replace("```", "'''"),
         );
+        let caption = log_caption(a.log_region.as_ref(), kept.len())
+            .map(|c| format!("\n*{c}*"))
+            .unwrap_or_default();
         if !kept.is_empty() {
             let note = note.map(|n| n + "\n").unwrap_or_default();
             out.push_str(&format!("{caption}\n```\n{note}{}\n```", kept.join("\n")));

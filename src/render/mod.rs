@@ -256,9 +256,13 @@ pub fn log_fitting(
     if mapped.iter().map(cost).sum::<usize>() <= budget {
         return (mapped, None);
     }
-    // Room for the note, then the last line, then as many first lines as fit.
+    // Room for the note, then the last line, then as many first lines as fit; nothing when
+    // not even those fit (the caller then shows no log).
     let last = mapped.last().cloned().unwrap_or_default();
     let mut used = cost(&last) + 24;
+    if used > budget {
+        return (Vec::new(), None);
+    }
     let mut kept = Vec::new();
     for l in &mapped[..mapped.len() - 1] {
         if used + cost(l) > budget {

@@ -180,14 +180,11 @@ fn failure_blocks(n: &Notification, f: &crate::notification::Failure) -> Vec<Val
             blocks.push(section(&fit(&tests.join("\n"), SECTION_MAX)));
         }
         if !a.log_tail.is_empty() {
-            if let Some(c) = log_caption(a.log_region.as_ref(), a.log_tail.len()) {
+            let (block, shown) = code_block(&a.log_tail, a.log_region.as_ref(), SECTION_MAX);
+            if let Some(c) = log_caption(a.log_region.as_ref(), shown) {
                 blocks.push(context(&c));
             }
-            blocks.push(section(&code_block(
-                &a.log_tail,
-                a.log_region.as_ref(),
-                SECTION_MAX,
-            )));
+            blocks.push(section(&block));
         }
     }
     if f.actions.len() > ACTIONS_SHOWN {
@@ -349,7 +346,8 @@ fn usable_url(u: &str) -> bool {
     (u.starts_with("https://") || u.starts_with("http://")) && u.chars().count() <= URL_MAX
 }
 
-fn code_block(lines: &[String], region: Option<&LogRegion>, max: usize) -> String {
+/// The lines in a code block within `max`, and how many of them it shows.
+fn code_block(lines: &[String], region: Option<&LogRegion>, max: usize) -> (String, usize) {
     // "```\n" + "\n```" around the lines.
     let (kept, note) = log_fitting(
         lines,
@@ -364,7 +362,7 @@ fn code_block(lines: &[String], region: Option<&LogRegion>, max: usize) -> Strin
         body.push('\n');
     }
     body.push_str(&kept.join("\n"));
-    format!("```\n{body}\n```")
+    (format!("```\n{body}\n```"), kept.len())
 }
 
 /// Slack's three control characters, escaped as its docs ask for any text shown as mrkdwn.
@@ -538,7 +536,7 @@ mod tests {
     #[test]
     fn the_log_tail_keeps_the_end() {
         let lines: Vec<String> = (0..1000).map(|i| format!("line {i}")).collect();
-        let c = code_block(&lines, None, 200);
+        let (c, _) = code_block(&lines, None, 200);
         assert!(c.contains("line 999"));
         assert!(!c.contains("line 0\n"));
         assert!(c.contains("earlier lines"));

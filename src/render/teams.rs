@@ -149,7 +149,8 @@ fn card(n: &Notification, log_lines: usize) -> Value {
             // One log tail is enough to read; a card with eight is a wall.
             if !tail_shown && !a.log_tail.is_empty() && log_lines > 0 {
                 tail_shown = true;
-                if let Some(c) = log_caption(a.log_region.as_ref(), a.log_tail.len()) {
+                if let Some(c) = log_caption(a.log_region.as_ref(), a.log_tail.len().min(log_lines))
+                {
                     let mut t = text(&c);
                     t["isSubtle"] = json!(true);
                     items.push(t);
