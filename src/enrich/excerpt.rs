@@ -118,7 +118,8 @@ pub fn excerpt(chunks: &[&str], limits: &TailLimits) -> (Vec<String>, Option<Log
     let (start, end) = failing_phase(&lines);
     let marker = (start..end).find(|&i| is_marker(&lines[i]));
     let keep = |i: &usize| !clean(&lines[*i]).trim().is_empty();
-    let (picked, error) = match marker {
+    // `keeps_last`: the region ends with the command's exit line, which a cut must keep.
+    let (picked, error, keeps_last) = match marker {
         Some(m) => {
             let exit = (m..end).find(|&i| {
                 container(&lines[i]).is_some()
@@ -139,37 +140,22 @@ pub fn excerpt(chunks: &[&str], limits: &TailLimits) -> (Vec<String>, Option<Log
                     picked.push(x);
                 }
             }
-            (picked, true)
+            (picked, true, exit.is_some())
         }
         None => {
             let all: Vec<usize> = (0..lines.len()).filter(keep).collect();
             let from = all.len().saturating_sub(limits.lines);
-            (all[from..].to_vec(), false)
+            (all[from..].to_vec(), false, false)
         }
     };
     let mut out: Vec<String> = picked
         .iter()
-        .map(|&i| {
-            let l = clean(&lines[i]);
-            if l.chars().count() > limits.line_chars {
-                let cut: String = l
-                    .chars()
-                    .take(limits.line_chars.saturating_sub(1))
-                    .collect();
-                format!("{cut}…")
-            } else {
-                l.to_owned()
-            }
-        })
+        .map(|&i| crate::render::truncate(clean(&lines[i]), limits.line_chars).into_owned())
         .collect();
     // Within the total: an error region keeps its first lines (and its exit line), a tail its
     // last ones.
     let size = |v: &[String]| v.iter().map(|l| l.chars().count() + 1).sum::<usize>();
     let mut from = picked.first().copied().unwrap_or(0);
-    let keeps_last = error
-        && out
-            .last()
-            .is_some_and(|l| l.starts_with("Command did not exit"));
     while out.len() > 1 && size(&out) > limits.total_chars {
         if error {
             // The exit line stays, when there is one; otherwise the region loses its end.
@@ -336,6 +322,23 @@ mod tests {
         ];
         assert_eq!(excerpt(&log, &limits(1)).0, ["FAIL src/a.test.ts"]);
         assert_eq!(excerpt(&log, &limits(2)).0.len(), 2);
+    }
+
+    #[test]
+    fn the_tail_cuts_long_lines_and_keeps_the_end_within_the_total() {
+        let long = "x".repeat(1000);
+        let cut = |total| TailLimits {
+            lines: 20,
+            line_chars: 50,
+            total_chars: total,
+        };
+        let (t, _) = excerpt(&[&long, "a", "b", "c"], &cut(120));
+        assert_eq!(t[0].chars().count(), 50);
+        assert!(t[0].ends_with('…'));
+        assert_eq!(&t[1..], ["a", "b", "c"]);
+        let (t, region) = excerpt(&[&long, "a", "b", "c"], &cut(50));
+        assert_eq!(t, ["a", "b", "c"]);
+        assert_eq!(region.map(|r| r.from_line), Some(2));
     }
 
     #[test]

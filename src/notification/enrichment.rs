@@ -202,38 +202,6 @@ pub struct TailLimits {
     pub total_chars: usize,
 }
 
-impl TailLimits {
-    /// The last `lines` non-blank lines of `chunks` (each may hold several lines), oldest first,
-    /// ANSI colour codes removed, each line cut to `line_chars` and the whole to `total_chars`.
-    pub fn trim(&self, chunks: Vec<&str>) -> Vec<String> {
-        let mut lines: Vec<String> = chunks
-            .iter()
-            .flat_map(|c| c.split('\n'))
-            .map(|l| strip_ansi(l.trim_end_matches(['\r', ' ', '\t'])))
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        if lines.len() > self.lines {
-            lines.drain(..lines.len() - self.lines);
-        }
-        for l in &mut lines {
-            if l.chars().count() > self.line_chars {
-                let cut: String = l.chars().take(self.line_chars.saturating_sub(1)).collect();
-                *l = format!("{cut}…");
-            }
-        }
-        let mut total = 0;
-        let mut keep = lines.len();
-        for (i, l) in lines.iter().enumerate().rev() {
-            total += l.chars().count() + 1;
-            if total > self.total_chars {
-                break;
-            }
-            keep = i;
-        }
-        lines.split_off(keep)
-    }
-}
-
 /// Removes ANSI escape sequences (CSI `ESC [ … letter`, and lone escapes).
 pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -480,37 +448,6 @@ fn deployment_targets(d: &DeploymentDetail, f: &mut Failure, id: Option<&str>, r
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn limits(lines: usize, line_chars: usize, total: usize) -> TailLimits {
-        TailLimits {
-            lines,
-            line_chars,
-            total_chars: total,
-        }
-    }
-
-    #[test]
-    fn the_tail_keeps_the_last_lines_without_colour_codes() {
-        let chunks = vec![
-            "[Container] Running command mvn package\n",
-            "\u{1b}[1;31m[ERROR]\u{1b}[0m BUILD FAILURE\r\n",
-            "\n",
-            "line a\nline b\n",
-        ];
-        let t = limits(3, 300, 3000).trim(chunks);
-        assert_eq!(t, ["[ERROR] BUILD FAILURE", "line a", "line b"]);
-    }
-
-    #[test]
-    fn the_tail_cuts_long_lines_and_keeps_the_end_within_the_total() {
-        let long = "x".repeat(1000);
-        let t = limits(20, 50, 120).trim(vec![&long, "a", "b", "c"]);
-        assert_eq!(t[0].chars().count(), 50);
-        assert!(t[0].ends_with('…'));
-        assert_eq!(&t[1..], ["a", "b", "c"]);
-        let t = limits(20, 50, 50).trim(vec![&long, "a", "b", "c"]);
-        assert_eq!(t, ["a", "b", "c"]);
-    }
 
     fn failed_note(actions: Vec<FailedActionInfo>) -> Notification {
         let mut n: Notification = serde_json::from_value(serde_json::json!({
