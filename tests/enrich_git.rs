@@ -133,7 +133,7 @@ fn pipeline(account: &str, provider: &str, url: &str, sha: &str) -> (Thread, Not
     let p = PipelineExec::new(account, "eu-west-1", "web", "exec-1");
     let mut note = p.notification();
     note.trigger = Some("Webhook".into());
-    note.commit = Some(herald::notification::CommitInfo {
+    note.commit = Some(herald::notification::Commit {
         id: Some(sha.into()),
         message: Some("a change".into()),
         provider: Some(provider.into()),

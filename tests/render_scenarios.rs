@@ -15,7 +15,7 @@ use herald::config::Mode;
 use herald::correlate::engine::{Engine, EngineConfig};
 use herald::deliver::{Delivery, MessageRef, Sink, SinkError};
 use herald::event::decode;
-use herald::notification::{CommitInfo, Notification};
+use herald::notification::{Commit, Notification};
 use herald::pipeline::Runner;
 use herald::render;
 use herald::route::Router;
@@ -130,7 +130,7 @@ async fn an_enriched_failure_keeps_its_commit_whole_and_the_end_of_its_log() {
     assert_eq!(notes.len(), 1);
     const COMMIT: &str = "修正: 決済画面の二重送信を防ぐ 🚀";
     for n in notes.values_mut() {
-        n.commit = Some(CommitInfo {
+        n.commit = Some(Commit {
             id: Some("3d2a9b8c7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b".into()),
             message: Some(format!("{COMMIT}\n\n詳細は #1234 を参照")),
             author: Some("佐藤 花子".into()),
@@ -138,6 +138,7 @@ async fn an_enriched_failure_keeps_its_commit_whole_and_the_end_of_its_log() {
             url: Some("https://github.com/example/repo-server/commit/3d2a9b8c7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b".into()),
             provider: Some("GitHub".into()),
             branch: Some("main".into()),
+            repository: None,
         });
         let action = n
             .failure

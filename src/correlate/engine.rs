@@ -642,8 +642,19 @@ impl Engine {
     }
 
     /// Whether the store is this process's memory (no other worker shares it).
-    pub fn in_process(&self) -> bool {
+    fn in_process(&self) -> bool {
         self.local.is_some()
+    }
+
+    /// The batch's threads whose change may be delivered before it is written ("edit in
+    /// place", [`Engine::draft`] then [`Engine::commit`]), with their events: on a shared store,
+    /// the threads the events name themselves. On the in-process store none: nobody else
+    /// writes, so writing first and delivering under the lease costs no round trip.
+    pub fn in_place_groups<'e>(&self, events: &'e [Event]) -> BTreeMap<String, Vec<&'e Event>> {
+        if self.in_process() {
+            return BTreeMap::new();
+        }
+        Self::direct_groups(events)
     }
 
     /// The batch's events by the thread they name themselves (events reached through a

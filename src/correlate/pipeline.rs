@@ -343,7 +343,7 @@ impl PipelineExec {
         !done
     }
 
-    fn commit(&self) -> Option<n::CommitInfo> {
+    fn commit(&self) -> Option<n::Commit> {
         let from_source = self
             .actions
             .values()
@@ -360,14 +360,11 @@ impl PipelineExec {
             }
             (s, t) => s.or(t)?,
         };
-        Some(n::CommitInfo {
-            id: c.id,
-            message: c.message,
-            author: c.author,
-            author_email: c.author_email,
-            url: c.url,
-            provider: c.provider,
-            branch: c.branch,
+        // The repository stays with the thread (enrichment finds the author by it); the
+        // notification tells the revision.
+        Some(n::Commit {
+            repository: None,
+            ..c
         })
     }
 

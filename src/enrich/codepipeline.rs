@@ -4,7 +4,7 @@
 
 use super::accounts::Clients;
 use super::{ActionDetail, Api, CallError, Ctx};
-use crate::notification::CommitInfo;
+use crate::notification::Commit;
 use std::collections::BTreeMap;
 
 /// Pages of `ListActionExecutions` (100 a page) read per execution at most.
@@ -14,7 +14,7 @@ const MAX_PAGES: usize = 10;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExecutionInfo {
     pub status: Option<String>,
-    pub commit: Option<CommitInfo>,
+    pub commit: Option<Commit>,
     pub trigger: Option<String>,
 }
 
@@ -56,7 +56,7 @@ pub async fn get_execution(
         .find(|r| r.revision_id().is_some_and(|id| !id.is_empty()))
         .map(|r| {
             let (message, provider) = summary(r.revision_summary());
-            CommitInfo {
+            Commit {
                 id: r.revision_id().map(str::to_owned),
                 message,
                 url: r
@@ -64,7 +64,7 @@ pub async fn get_execution(
                     .filter(|u| u.starts_with("https://"))
                     .map(str::to_owned),
                 provider,
-                ..CommitInfo::default()
+                ..Commit::default()
             }
         });
     Ok(ExecutionInfo {

@@ -27,7 +27,7 @@ pub use calls::{Api, CallError, Ctx, Outcome, RequestCount, Stats};
 
 use crate::correlate::{Body, Thread};
 use crate::notification::enrichment::merge_commit;
-use crate::notification::{status, CommitInfo, Kind, Notification};
+use crate::notification::{status, Commit, Kind, Notification};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -390,7 +390,7 @@ impl Planner<'_> {
         if has_author {
             return None;
         }
-        let pick = |f: fn(&CommitInfo) -> Option<&String>| {
+        let pick = |f: fn(&Commit) -> Option<&String>| {
             theirs
                 .and_then(f)
                 .or_else(|| mine.and_then(f))
@@ -692,9 +692,9 @@ fn record_author(e: &mut Enrichment, sha: &str, res: Result<Option<git::Author>,
         Ok(found) => {
             e.author_done_for = Some(sha.to_owned());
             if let Some(a) = found {
-                let c = e.commit.get_or_insert_with(|| CommitInfo {
+                let c = e.commit.get_or_insert_with(|| Commit {
                     id: Some(sha.to_owned()),
-                    ..CommitInfo::default()
+                    ..Commit::default()
                 });
                 if c.id.as_deref().is_none_or(|id| id == sha) {
                     c.id = Some(sha.to_owned());

@@ -64,7 +64,7 @@ pub struct Trigger {
 }
 
 /// A source revision as far as events and APIs tell it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Commit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,

@@ -3,9 +3,7 @@
 //! learn it are in [`crate::enrich`]; this model sits by the notification so that the store
 //! and the correlator can hold it without depending on them.
 
-use super::{
-    status, CommitInfo, FailedActionInfo, FailedTest, Failure, Kind, LogRegion, Notification,
-};
+use super::{status, Commit, FailedActionInfo, FailedTest, Failure, Kind, LogRegion, Notification};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -18,7 +16,7 @@ pub struct Enrichment {
     pub alias: Option<String>,
     /// The commit as the APIs and the git provider told it (fills what the events lacked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<CommitInfo>,
+    pub commit: Option<Commit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
     /// `GetPipelineExecution` answered with a revision or a final state: not asked again.
@@ -240,7 +238,7 @@ pub fn failure_fingerprint(note: &Notification) -> Option<String> {
     ))
 }
 
-pub(crate) fn merge_commit(slot: &mut Option<CommitInfo>, new: CommitInfo) {
+pub(crate) fn merge_commit(slot: &mut Option<Commit>, new: Commit) {
     match slot {
         None => *slot = Some(new),
         Some(c) => {
@@ -558,17 +556,17 @@ mod tests {
     #[test]
     fn the_commit_fills_only_what_the_event_lacked() {
         let mut n = failed_note(Vec::new());
-        n.commit = Some(CommitInfo {
+        n.commit = Some(Commit {
             id: Some("abc1234".into()),
             message: Some("from the event".into()),
-            ..CommitInfo::default()
+            ..Commit::default()
         });
         let e = Enrichment {
-            commit: Some(CommitInfo {
+            commit: Some(Commit {
                 id: Some("abc1234".into()),
                 message: Some("from the API".into()),
                 author: Some("Mary Major".into()),
-                ..CommitInfo::default()
+                ..Commit::default()
             }),
             alias: Some("prod".into()),
             ..Enrichment::default()

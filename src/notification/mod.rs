@@ -45,23 +45,9 @@ impl Kind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub struct CommitInfo {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author_email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub branch: Option<String>,
-}
+/// The revision a thread is about: the same [`Commit`] events tell (its `repository` is kept
+/// out of notifications; enrichment reads it from the thread).
+pub use crate::event::Commit;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StageInfo {
@@ -222,7 +208,7 @@ pub struct Notification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<CommitInfo>,
+    pub commit: Option<Commit>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -100,22 +100,20 @@ impl Runner {
         let mut total = Delivered::default();
         let mut done = BTreeSet::new();
         let mut handed = Vec::new();
-        // On a shared store, a change that only edits messages is delivered first and written
-        // once with what it delivered (see `edit_in_place`).
-        if !self.engine.in_process() {
-            for (key, evs) in Engine::direct_groups(events) {
-                let again = recheck.contains(&key);
-                match self.edit_in_place(&key, &evs, now, again).await? {
-                    InPlace::NotEligible => {}
-                    InPlace::Done(d) => {
-                        total.updates += d.updates;
-                        done.insert(key);
-                    }
-                    InPlace::Handed(d) => {
-                        total.updates += d.updates;
-                        done.insert(key.clone());
-                        handed.push(key);
-                    }
+        // A change that only edits messages may be delivered first and written once with what
+        // it delivered (see `edit_in_place`); the engine says which threads may.
+        for (key, evs) in self.engine.in_place_groups(events) {
+            let again = recheck.contains(&key);
+            match self.edit_in_place(&key, &evs, now, again).await? {
+                InPlace::NotEligible => {}
+                InPlace::Done(d) => {
+                    total.updates += d.updates;
+                    done.insert(key);
+                }
+                InPlace::Handed(d) => {
+                    total.updates += d.updates;
+                    done.insert(key.clone());
+                    handed.push(key);
                 }
             }
         }

@@ -291,26 +291,7 @@ pub fn esc(s: &str) -> String {
 
 /// Cuts to `max` characters without leaving a dangling escape or an open code fence.
 fn fit(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut keep: String = s.chars().take(max.saturating_sub(1)).collect();
-    loop {
-        if keep.ends_with('\\') {
-            keep.pop();
-            continue;
-        }
-        let suffix = if keep.matches("```").count() % 2 == 1 {
-            "…\n```"
-        } else {
-            "…"
-        };
-        if keep.chars().count() + suffix.chars().count() <= max {
-            keep.push_str(suffix);
-            return keep;
-        }
-        keep.pop();
-    }
+    super::fit_markup(s, max, |keep| keep.strip_suffix('\\').map(str::len))
 }
 
 pub(crate) fn usable_url(u: &str) -> bool {

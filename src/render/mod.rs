@@ -34,6 +34,32 @@ pub fn truncate(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(format!("{keep}…"))
 }
 
+/// Cuts marked-up text to `max` characters, closing a code fence the cut leaves open. `broken`
+/// finds a markup token the cut left half-written at the end (an entity, a link, an escape)
+/// and returns where it starts, to be cut off whole.
+pub(crate) fn fit_markup(s: &str, max: usize, broken: impl Fn(&str) -> Option<usize>) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut keep: String = s.chars().take(max.saturating_sub(1)).collect();
+    loop {
+        if let Some(i) = broken(&keep) {
+            keep.truncate(i);
+            continue;
+        }
+        let suffix = if keep.matches("```").count() % 2 == 1 {
+            "…\n```"
+        } else {
+            "…"
+        };
+        if keep.chars().count() + suffix.chars().count() <= max {
+            keep.push_str(suffix);
+            return keep;
+        }
+        keep.pop();
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shared by the chat renderers.
 

@@ -375,34 +375,10 @@ pub fn esc(s: &str) -> String {
 /// Cuts mrkdwn to `max` characters without leaving half an entity (`&am`), half a link
 /// (`<https://…`) or an open code fence behind.
 pub fn fit(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut keep: String = s.chars().take(max.saturating_sub(1)).collect();
-    loop {
-        if let Some(i) = keep.rfind('&') {
-            if !keep[i..].contains(';') {
-                keep.truncate(i);
-                continue;
-            }
-        }
-        if let Some(i) = keep.rfind('<') {
-            if !keep[i..].contains('>') {
-                keep.truncate(i);
-                continue;
-            }
-        }
-        let suffix = if keep.matches("```").count() % 2 == 1 {
-            "…\n```"
-        } else {
-            "…"
-        };
-        if keep.chars().count() + suffix.chars().count() <= max {
-            keep.push_str(suffix);
-            return keep;
-        }
-        keep.pop();
-    }
+    super::fit_markup(s, max, |keep| {
+        let open = |start: char, end: char| keep.rfind(start).filter(|&i| !keep[i..].contains(end));
+        open('&', ';').or_else(|| open('<', '>'))
+    })
 }
 
 fn colour(n: &Notification) -> &'static str {
@@ -417,7 +393,7 @@ fn colour(n: &Notification) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notification::{CommitInfo, Failure, Kind};
+    use crate::notification::{Commit, Failure, Kind};
 
     fn base() -> Notification {
         Notification {
@@ -504,7 +480,7 @@ mod tests {
                 })
                 .collect(),
         });
-        n.commit = Some(CommitInfo {
+        n.commit = Some(Commit {
             message: Some("日本語".repeat(1000)),
             ..Default::default()
         });
@@ -546,7 +522,7 @@ mod tests {
     #[test]
     fn mention_ids_cannot_inject_markup() {
         let mut n = base();
-        n.commit = Some(CommitInfo {
+        n.commit = Some(Commit {
             author: Some("A".into()),
             ..Default::default()
         });

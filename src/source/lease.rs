@@ -53,6 +53,21 @@ where
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
+/// The outcome of a conditional write: `None` when its condition failed (another worker moved
+/// the lease first), an error for anything else.
+fn unless_moved<T, E>(
+    r: Result<T, aws_sdk_dynamodb::error::SdkError<E>>,
+) -> Result<Option<T>, LeaseError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match r {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if is_condition_failed(&e) => Ok(None),
+        Err(e) => Err(api(e)),
+    }
+}
+
 #[derive(Clone)]
 pub struct LeaseTable {
     client: Client,
@@ -223,11 +238,7 @@ impl LeaseTable {
                 ),
             );
         }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Ok(()),
-            Err(e) => Err(api(e)),
-        }
+        unless_moved(req.send().await).map(|_| ())
     }
 
     /// Takes a lease whose counter is still `seen`: free, expired, or stolen for balance.
@@ -251,11 +262,7 @@ impl LeaseTable {
             )
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(Some(seen + 1)),
-            Err(e) if is_condition_failed(&e) => Ok(None),
-            Err(e) => Err(api(e)),
-        }
+        Ok(unless_moved(r)?.map(|_| seen + 1))
     }
 
     /// Bumps the counter of a lease we own; `false` when it is no longer ours.
@@ -273,15 +280,12 @@ impl LeaseTable {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await;
-        match r {
-            Ok(out) => Ok(out
-                .attributes()
+        Ok(unless_moved(r)?.and_then(|out| {
+            out.attributes()
                 .and_then(|a| a.get("counter"))
                 .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse().ok())),
-            Err(e) if is_condition_failed(&e) => Ok(None),
-            Err(e) => Err(api(e)),
-        }
+                .and_then(|n| n.parse().ok())
+        }))
     }
 
     /// Writes a checkpoint if we still own the lease; `false` when it is no longer ours.
@@ -303,11 +307,7 @@ impl LeaseTable {
             )
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(api(e)),
-        }
+        Ok(unless_moved(r)?.is_some())
     }
 
     /// Gives a lease up (shutdown) so another worker takes it at once.
@@ -325,11 +325,7 @@ impl LeaseTable {
             )
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(api(e)),
-        }
+        Ok(unless_moved(r)?.is_some())
     }
 }
 

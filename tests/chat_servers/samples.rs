@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use herald::notification::{
-    status, ApprovalInfo, CommitInfo, FailedActionInfo, FailedTest, Failure, Kind, Link,
-    Notification, StageInfo,
+    status, ApprovalInfo, Commit, FailedActionInfo, FailedTest, Failure, Kind, Link, Notification,
+    StageInfo,
 };
 
 pub const JAPANESE_COMMIT: &str = "修正: ビルドを直す 🚀";
@@ -112,7 +112,7 @@ pub fn build_failure() -> Notification {
     n.finished_at = Some(at("2024-03-03T10:15:17Z"));
     n.duration_secs = Some(312);
     n.trigger = Some("Webhook: GitHub push to main".into());
-    n.commit = Some(CommitInfo {
+    n.commit = Some(Commit {
         id: Some("9fceb02d0ae598e95dc970b74767f19372d61af8".into()),
         message: Some(format!("{JAPANESE_COMMIT}\n\nカートの合計金額の計算を修正")),
         author: Some("山田 太郎".into()),
@@ -123,6 +123,7 @@ pub fn build_failure() -> Notification {
         ),
         provider: Some("GitHub".into()),
         branch: Some("main".into()),
+        repository: None,
     });
     n.stages = vec![
         stage("Source", status::SUCCEEDED),
@@ -180,7 +181,7 @@ pub fn success() -> Notification {
     n.finished_at = Some(at("2024-03-03T11:12:34Z"));
     n.duration_secs = Some(754);
     n.trigger = Some("Webhook: GitHub push to main".into());
-    n.commit = Some(CommitInfo {
+    n.commit = Some(Commit {
         id: Some("3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f".into()),
         message: Some("Fix cart total rounding (#412)".into()),
         author: Some("Jane Doe".into()),
@@ -191,6 +192,7 @@ pub fn success() -> Notification {
         ),
         provider: Some("GitHub".into()),
         branch: Some("main".into()),
+        repository: None,
     });
     n.stages = vec![
         stage("Source", status::SUCCEEDED),

@@ -41,7 +41,7 @@ pub(super) struct Top<'a, D> {
     // Alarm Lambda action.
     pub(super) alarm_arn: Str<'a>,
     pub(super) account_id: Str<'a>,
-    pub(super) alarm_data: Option<AlarmData>,
+    pub(super) alarm_data: Option<AlarmDetail>,
     // CodeDeploy SNS trigger.
     pub(super) event_trigger_name: Str<'a>,
     pub(super) application_name: Str<'a>,
@@ -233,17 +233,6 @@ pub(super) struct RawApproval {
     pub(super) approval_review_link: S,
     #[serde(rename = "customData")]
     pub(super) custom_data: S,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub(super) struct AlarmData {
-    #[serde(rename = "alarmName")]
-    pub(super) alarm_name: S,
-    pub(super) state: StateValue,
-    #[serde(rename = "previousState")]
-    pub(super) previous_state: StateValue,
-    pub(super) configuration: AlarmConfiguration,
 }
 
 #[derive(Deserialize, Default)]

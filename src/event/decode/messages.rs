@@ -68,7 +68,7 @@ pub(super) fn decode_classic_alarm<D>(top: &mut Top<'_, D>, outer: &Outer) -> Ev
 
 pub(super) fn decode_alarm_action<D>(
     top: &mut Top<'_, D>,
-    mut data: AlarmData,
+    mut data: AlarmDetail,
     outer: &Outer,
 ) -> Result<Event, DecodeError> {
     let kind = "alarm_state";

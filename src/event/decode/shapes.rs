@@ -201,6 +201,7 @@ pub(super) struct EcsContainer {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
+/// An alarm's `detail`; an alarm Lambda action's `alarmData` has the same shape.
 pub(super) struct AlarmDetail {
     #[serde(rename = "alarmName")]
     pub(super) alarm_name: S,
