@@ -102,10 +102,22 @@ impl Drop for Local {
 /// How often (in writes) the in-process store drops expired threads.
 const SWEEP_EVERY: u64 = 4096;
 
-/// Whether a thread has delivery work for this worker: decided by the runner (routing and
-/// mode), consulted by the engine when it writes a change so it can take the lease in the same
-/// write.
-pub type Wants<'a> = &'a (dyn Fn(&Thread, &Notification) -> bool + Sync);
+/// Whether a thread has delivery work for this worker: the pipeline's routing and mode say
+/// (it implements this), the engine asks when it writes a change, so that it takes the delivery
+/// lease in the same write and a change costs one write. The engine knows nothing of routes.
+pub trait Work: Sync {
+    fn has_work(&self, thread: &Thread, note: &Notification) -> bool;
+}
+
+/// A closure answers as well (benches and tests: `|_, _| false`).
+impl<F: Fn(&Thread, &Notification) -> bool + Sync> Work for F {
+    fn has_work(&self, thread: &Thread, note: &Notification) -> bool {
+        self(thread, note)
+    }
+}
+
+/// What the engine's writes are given to ask [`Work::has_work`].
+pub type Wants<'a> = &'a dyn Work;
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, cfg: EngineConfig) -> Self {
@@ -573,7 +585,7 @@ impl Engine {
         let Some(note) = t.refresh(now) else {
             return;
         };
-        if !wants(t, &note) {
+        if !wants.has_work(t, &note) {
             return;
         }
         if t.lease_free_for(&self.cfg.owner, now) {
@@ -709,7 +721,7 @@ impl Engine {
                     let Some(note) = t.notification() else {
                         return false;
                     };
-                    if !wants(t, &note) {
+                    if !wants.has_work(t, &note) {
                         return false;
                     }
                     self.take_lease(t, now);

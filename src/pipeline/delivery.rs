@@ -3,6 +3,7 @@
 
 use super::{Delivered, RunError, Runner};
 use crate::config::Mode;
+use crate::correlate::engine::Work;
 use crate::correlate::Thread;
 use crate::deliver::{Delivery, MessageRef, Op};
 use crate::notification::Notification;
@@ -49,13 +50,6 @@ impl Runner {
         wanted
     }
 
-    /// Whether some destination's message is missing or behind the thread's notification.
-    pub fn has_work(&self, thread: &Thread, note: &Notification) -> bool {
-        self.wanted(thread, note)
-            .iter()
-            .any(|d| thread.is_behind(d))
-    }
-
     /// Brings every destination of a thread up to date with its notification, under the
     /// thread's delivery lease so that edits reach the provider in order and a message is
     /// posted once. Loops: after recording, it re-reads and sends what other workers changed
@@ -67,7 +61,6 @@ impl Runner {
         flush: bool,
     ) -> Result<Delivered, RunError> {
         let mut total = Delivered::default();
-        let wants = |t: &Thread, note: &Notification| self.has_work(t, note);
         for _ in 0..8 {
             let Some((mut basis, mut thread)) = self.engine.load(key).await? else {
                 break;
@@ -101,7 +94,7 @@ impl Runner {
             }
             self.pending().remove(key);
             if !self.engine.holds(&thread, now) {
-                match self.engine.acquire(key, now, &wants).await? {
+                match self.engine.acquire(key, now, self).await? {
                     Some((v, t)) => (basis, thread) = (v, t),
                     // Someone else holds the lease and will deliver, or nothing is left to do.
                     None => break,
@@ -231,5 +224,15 @@ impl Runner {
             }
         }
         Ok(total)
+    }
+}
+
+/// The engine asks this when it writes a change: whether some destination's message is missing
+/// or behind the thread's notification.
+impl Work for Runner {
+    fn has_work(&self, thread: &Thread, note: &Notification) -> bool {
+        self.wanted(thread, note)
+            .iter()
+            .any(|d| thread.is_behind(d))
     }
 }

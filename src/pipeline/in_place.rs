@@ -2,10 +2,8 @@
 //! delivered first and written once, with what it delivered.
 
 use super::{Delivered, RunError, Runner};
-use crate::correlate::Thread;
 use crate::deliver::{Delivery, Op};
 use crate::event::Event;
-use crate::notification::Notification;
 use std::collections::BTreeSet;
 
 /// What [`Runner::edit_in_place`] did with a thread's events.
@@ -58,9 +56,8 @@ impl Runner {
             let Some((version, mut thread)) = draft else {
                 // A new thread: its first message is a post, under the lease. Created here, as
                 // the store was just read and had none.
-                let wants = |t: &Thread, note: &Notification| self.has_work(t, note);
                 self.engine
-                    .apply_direct(key, evs, now, &wants, &edited, true)
+                    .apply_direct(key, evs, now, self, &edited, true)
                     .await?;
                 return Ok(InPlace::Handed(total));
             };
@@ -182,9 +179,8 @@ impl Runner {
         if edited.is_empty() {
             return Ok(InPlace::NotEligible);
         }
-        let wants = |t: &Thread, note: &Notification| self.has_work(t, note);
         self.engine
-            .apply_direct(key, evs, now, &wants, edited, false)
+            .apply_direct(key, evs, now, self, edited, false)
             .await?;
         Ok(InPlace::Handed(total))
     }

@@ -10,10 +10,8 @@ pub mod worker;
 
 use crate::config::Mode;
 use crate::correlate::engine::Engine;
-use crate::correlate::Thread;
 use crate::deliver::{Sink, SinkError};
 use crate::event::Event;
-use crate::notification::Notification;
 use crate::route::Router;
 use crate::store::StoreError;
 use in_place::InPlace;
@@ -96,7 +94,6 @@ impl Runner {
         now: i64,
         recheck: &BTreeSet<String>,
     ) -> Result<Delivered, RunError> {
-        let wants = |t: &Thread, note: &Notification| self.has_work(t, note);
         let mut total = Delivered::default();
         let mut done = BTreeSet::new();
         let mut handed = Vec::new();
@@ -117,7 +114,7 @@ impl Runner {
                 }
             }
         }
-        let changed = self.engine.apply_batch(events, now, &wants, &done).await?;
+        let changed = self.engine.apply_batch(events, now, self, &done).await?;
         for key in changed.into_iter().chain(handed) {
             let d = self.deliver_key(&key, now, false).await?;
             total.posts += d.posts;
