@@ -180,6 +180,17 @@ async fn start(cfg: &mut Config) -> Result<u8, AppError> {
             addr: cfg.server.listen.clone(),
             source,
         })?;
+    let status_listener = match &cfg.server.status_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| AppError::Listen {
+                    addr: addr.clone(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
     let header = axum::http::HeaderName::from_bytes(cfg.server.events_secret_header.as_bytes())
         .unwrap_or(axum::http::HeaderName::from_static("x-herald-secret"));
     let state = WorkerState {
@@ -191,11 +202,12 @@ async fn start(cfg: &mut Config) -> Result<u8, AppError> {
     };
     // The server outlives the drain (`/readyz` says 503 meanwhile) and ends once it is over.
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_worker(listener, state, async move {
+    let server = tokio::spawn(serve_worker(listener, status_listener, state, async move {
         let _ = drained_rx.await;
     }));
     tracing::info!(source = cfg.source.kind.as_str(), store = ?cfg.store.kind,
-        listen = %cfg.server.listen, worker = %owner, "herald run: started");
+        listen = %cfg.server.listen, status_listen = ?cfg.server.status_listen, worker = %owner,
+        "herald run: started");
     metrics().ready.set(1);
 
     let mut pump = tokio::spawn(worker::pump(

@@ -82,3 +82,126 @@ path = "{}"
         "the secret is not logged"
     );
 }
+
+/// `[server] status_listen` (here `HERALD_STATUS_LISTEN`): the status page and `/metrics`, which
+/// have no login, move to an address of their own; `POST /events`, `/readyz` and `/healthz` stay
+/// on `listen`, and neither answers the other's paths. The status page is read here from
+/// `herald run` on DynamoDB Local (the pipelines the worker wrote to its table).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_listen_serves_the_status_page_and_metrics_apart_from_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jsonl = dir.path().join("out.jsonl");
+    let table = support::unique("herald-status-listen");
+    let config = format!(
+        r#"default_destination = "out"
+[correlate]
+settle_secs = 0
+[[destinations]]
+name = "out"
+kind = "jsonl"
+path = "{}"
+[store]
+kind = "dynamodb"
+table = "{table}"
+endpoint = "{}"
+"#,
+        jsonl.display(),
+        support::dynamodb_endpoint(),
+    );
+    let status_port = worker::free_port();
+    let status_base = format!("http://127.0.0.1:{status_port}");
+    let mut herald = Herald::start_env(
+        dir.path(),
+        0,
+        &config,
+        &[("HERALD_STATUS_LISTEN", &format!("127.0.0.1:{status_port}"))],
+    );
+    herald.wait_ready().await;
+    let http = reqwest::Client::new();
+    let code = |r: reqwest::Result<reqwest::Response>| r.expect("answered").status().as_u16();
+
+    let body = worker::scenario_events("meerkat-CodePipelineSuccessFlow.jsonl");
+    let post = |base: String| {
+        http.post(format!("{base}/events"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+    };
+    assert_eq!(
+        code(post(status_base.clone()).await),
+        404,
+        "no events on the status address"
+    );
+    assert_eq!(code(post(herald.url("")).await), 200, "events on listen");
+
+    // The main address: no status page, no metrics.
+    for p in ["/metrics", "/", "/api/pipelines"] {
+        assert_eq!(
+            code(http.get(herald.url(p)).send().await),
+            404,
+            "{p} on listen"
+        );
+    }
+    assert_eq!(code(http.get(herald.url("/healthz")).send().await), 200);
+    // The status address: the page, its API, the metrics and /healthz; not /readyz.
+    assert_eq!(
+        code(http.get(format!("{status_base}/healthz")).send().await),
+        200
+    );
+    assert_eq!(
+        code(http.get(format!("{status_base}/readyz")).send().await),
+        404
+    );
+    let metrics = http
+        .get(format!("{status_base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("herald_events_decoded_total"),
+        "the worker's metrics: {}",
+        &metrics[..metrics.len().min(400)]
+    );
+    let page = http
+        .get(format!("{status_base}/"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.expect("html").contains("<html"));
+    let doc: serde_json::Value = http
+        .get(format!("{status_base}/api/pipelines"))
+        .send()
+        .await
+        .expect("api")
+        .json()
+        .await
+        .expect("json");
+    let rows: Vec<(String, String, String)> = doc["pipelines"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+                    (s("pipeline"), s("account"), s("status"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        rows,
+        vec![(
+            "meerkat".to_string(),
+            "000000000000".to_string(),
+            "SUCCEEDED".to_string()
+        )],
+        "the execution the worker wrote to DynamoDB: {doc}"
+    );
+
+    herald.sigterm();
+    let (code, _) = herald.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(0));
+}

@@ -313,13 +313,18 @@ impl SourceConfig {
     }
 }
 
-/// `[server]`: env overrides `HERALD_LISTEN`, `HERALD_EVENTS_SECRET`,
+/// `[server]`: env overrides `HERALD_LISTEN`, `HERALD_STATUS_LISTEN`, `HERALD_EVENTS_SECRET`,
 /// `HERALD_SHUTDOWN_TIMEOUT_SECS`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// Address of `/metrics`, `/healthz`, `/readyz` and `POST /events`.
+    /// Address of `/healthz`, `/readyz` and `POST /events`, and of `/metrics` and the status
+    /// page unless `status_listen` is set.
     pub listen: String,
+    /// When set, `/metrics` and the status page (which have no login) are served on this
+    /// address instead of `listen`, so they can stay inside the VPC while `POST /events` is
+    /// reachable (it also answers `/healthz`).
+    pub status_listen: Option<String>,
     /// When set, `POST /events` requires this value in `events_secret_header` (an
     /// EventBridge connection's API-key header).
     pub events_secret: Option<crate::secret::Secret>,
@@ -333,6 +338,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            status_listen: None,
             events_secret: None,
             events_secret_header: "x-herald-secret".into(),
             shutdown_timeout_secs: 25,
@@ -348,6 +354,17 @@ impl ServerConfig {
                 "server.listen must be host:port with a numeric host, not {:?}",
                 self.listen
             ));
+        }
+        if let Some(s) = &self.status_listen {
+            if s.parse::<std::net::SocketAddr>().is_err() {
+                e.push(format!(
+                    "server.status_listen must be host:port with a numeric host, not {s:?}"
+                ));
+            } else if *s == self.listen {
+                e.push(format!(
+                    "server.status_listen is the same address as server.listen ({s:?}): leave it out to serve everything there"
+                ));
+            }
         }
         if !(1..=3_600).contains(&self.shutdown_timeout_secs) {
             e.push(format!(
@@ -491,6 +508,9 @@ impl Config {
         if let Some(v) = env("HERALD_LISTEN") {
             self.server.listen = v;
         }
+        if let Some(v) = env("HERALD_STATUS_LISTEN") {
+            self.server.status_listen = Some(v);
+        }
         if let Some(v) = env("HERALD_EVENTS_SECRET") {
             self.server.events_secret = Some(crate::secret::Secret::new(v));
         }
@@ -630,6 +650,7 @@ mod tests {
             ("HERALD_DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
             ("HERALD_LEASE_TABLE", "herald-leases-prod"),
             ("HERALD_LISTEN", "0.0.0.0:9090"),
+            ("HERALD_STATUS_LISTEN", "10.0.1.5:9091"),
             ("HERALD_EVENTS_SECRET", "s3cret"),
             ("HERALD_SHUTDOWN_TIMEOUT_SECS", "20"),
         ]
@@ -652,6 +673,7 @@ mod tests {
         assert_eq!(cfg.store.table, "herald-state");
         assert_eq!(cfg.store.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
         assert_eq!(cfg.server.listen, "0.0.0.0:9090");
+        assert_eq!(cfg.server.status_listen.as_deref(), Some("10.0.1.5:9091"));
         assert_eq!(
             cfg.server.events_secret.as_ref().map(|s| s.expose()),
             Some("s3cret")
@@ -663,6 +685,8 @@ mod tests {
             ("HERALD_SOURCE", "carrier-pigeon"),
             ("HERALD_SQS_POLLERS", "many"),
             ("HERALD_STORE", "postgres"),
+            ("HERALD_LISTEN", "0.0.0.0:9090"),
+            ("HERALD_STATUS_LISTEN", "0.0.0.0:9090"),
         ]
         .into();
         let err = Config::default()
@@ -674,6 +698,7 @@ mod tests {
             "HERALD_SOURCE=\"carrier-pigeon\"",
             "HERALD_SQS_POLLERS=\"many\" is not a number",
             "HERALD_STORE=\"postgres\"",
+            "server.status_listen is the same address as server.listen",
         ] {
             assert!(err.contains(want), "{want}: {err}");
         }

@@ -1,7 +1,8 @@
 //! The HTTP server: `/healthz` (the process is alive), `/readyz` (polling works, the store
 //! answers, not shutting down), `/metrics` (Prometheus text), `POST /events` (the local
 //! source's door, an EventBridge API-destination target), and the status page: `/` and
-//! `/api/pipelines` (every pipeline's latest execution, see [`dashboard`]).
+//! `/api/pipelines` (every pipeline's latest execution, see [`dashboard`]). The status page and
+//! `/metrics` have no login: `[server] status_listen` serves them on an address of their own.
 
 pub mod dashboard;
 
@@ -40,30 +41,64 @@ pub struct WorkerState {
     pub events_secret_header: HeaderName,
 }
 
-/// The worker's router: every endpoint of `herald run`.
+/// The worker's router: every endpoint of `herald run` on one listener.
 pub fn worker_router(state: WorkerState) -> Router {
-    let pipelines_engine = state.engine.clone();
+    let engine = state.engine.clone();
+    ingress_router(state).merge(status_router(engine))
+}
+
+/// What other systems call: `/healthz`, `/readyz`, `POST /events`.
+pub fn ingress_router(state: WorkerState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .route(
             "/events",
             post(events).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
         .with_state(state)
-        .merge(dashboard::routes().with_state(pipelines_engine))
 }
 
-/// Serves the worker's endpoints on `listener` until `shutdown` resolves.
+/// What people and Prometheus read, with no login: `/metrics` and the status page.
+pub fn status_router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .merge(dashboard::routes().with_state(engine))
+}
+
+/// Serves the worker's endpoints on `listener` until `shutdown` resolves; with `status`, the
+/// status page and `/metrics` are served there instead (`[server] status_listen`), and that
+/// listener also answers `/healthz`.
 pub async fn serve_worker(
     listener: tokio::net::TcpListener,
+    status: Option<tokio::net::TcpListener>,
     state: WorkerState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, worker_router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let Some(status) = status else {
+        return axum::serve(listener, worker_router(state))
+            .with_graceful_shutdown(shutdown)
+            .await;
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let status_app = status_router(state.engine.clone()).route("/healthz", get(|| async { "ok" }));
+    let a = axum::serve(listener, ingress_router(state))
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let b = axum::serve(status, status_app).with_graceful_shutdown(stopped(stop_rx));
+    let a = tokio::spawn(async move { a.await });
+    let b = tokio::spawn(async move { b.await });
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    for h in [a, b] {
+        match h.await {
+            Ok(r) => r?,
+            Err(e) => return Err(std::io::Error::other(e)),
+        }
+    }
+    Ok(())
 }
 
 async fn readyz(State(s): State<WorkerState>) -> Response {

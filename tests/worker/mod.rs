@@ -415,8 +415,13 @@ pub fn kinesis_endpoint() -> String {
 /// The s7 scenario (an ECS deployment rolled back by its circuit breaker) as one JSON array,
 /// the body `POST /events` takes.
 pub fn s7_events() -> String {
+    scenario_events("s7-ecs-deployment-circuit-breaker-rollback.jsonl")
+}
+
+/// A scenario of `tests/fixtures/scenarios/` as one JSON array, the body `POST /events` takes.
+pub fn scenario_events(file: &str) -> String {
     let path = format!(
-        "{}/tests/fixtures/scenarios/s7-ecs-deployment-circuit-breaker-rollback.jsonl",
+        "{}/tests/fixtures/scenarios/{file}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(path).expect("scenario");
