@@ -7,7 +7,8 @@
 //! environment variables are read here.
 
 use crate::config::destination::topic_region;
-use crate::config::{Config, ConfigError, DestinationConfig, SecretRef, SinkKind, StoreKind};
+use crate::config::destination::SinkConfig;
+use crate::config::{Config, ConfigError, DestinationConfig, SecretRef, StoreKind};
 use crate::deliver::digest::Digest;
 use crate::deliver::discord::{DiscordConfig, DiscordSink};
 use crate::deliver::fleet_limiter::FleetLimiter;
@@ -71,20 +72,17 @@ pub fn build_sinks_with(cfg: &Config, opts: &SinkOptions) -> Result<Sinks, Confi
     }
 }
 
-fn secret(name: &str, r: &Option<SecretRef>) -> Result<Option<Secret>, String> {
-    let Some(r) = r else { return Ok(None) };
+/// A secret's value: references must have been resolved ([`Config::resolve_secrets`]);
+/// environment variables are read here.
+fn secret(name: &str, r: &SecretRef) -> Result<Secret, String> {
     match r.resolve_local() {
-        Ok(Some(s)) => Ok(Some(s)),
+        Ok(Some(s)) => Ok(s),
         Ok(None) => Err(format!(
             "{name}: {} is not resolved yet (Config::resolve_secrets resolves it)",
             r.describe()
         )),
         Err(e) => Err(format!("{name}: {e}")),
     }
-}
-
-fn required(name: &str, r: &Option<SecretRef>) -> Result<Secret, String> {
-    secret(name, r)?.ok_or_else(|| format!("`{name}` is missing"))
 }
 
 /// The budget a webhook destination spends: the provider limits per webhook, so two
@@ -107,9 +105,6 @@ fn build_one(
     opts: &SinkOptions,
     limiters: &mut HashMap<String, Arc<Limiter>>,
 ) -> Result<Arc<dyn Sink>, String> {
-    let kind = d
-        .sink_kind()
-        .ok_or_else(|| format!("unknown kind {:?}", d.kind))?;
     let policy = d.retry.clone().unwrap_or_default();
     let timeout = policy.attempt_timeout();
     let mut limiter = |key: String, default: Option<Rate>| {
@@ -127,37 +122,36 @@ fn build_one(
             })
             .clone()
     };
-    let (sink, key, limiter, reply): (Arc<dyn Sink>, String, Arc<Limiter>, bool) = match kind {
-        SinkKind::Text => return Ok(Arc::new(TextSink::stdout())),
-        SinkKind::Jsonl => {
-            return Ok(match &d.path {
+    let (sink, key, limiter, reply): (Arc<dyn Sink>, String, Arc<Limiter>, bool) = match &d.sink {
+        SinkConfig::Text(_) => return Ok(Arc::new(TextSink::stdout())),
+        SinkConfig::Jsonl(j) => {
+            return Ok(match &j.path {
                 Some(p) => Arc::new(
                     JsonlSink::append(std::path::Path::new(p)).map_err(|e| format!("{p}: {e}"))?,
                 ),
                 None => Arc::new(JsonlSink::stdout()),
             })
         }
-        SinkKind::Slack => {
-            let channel = d.channel.clone().ok_or("`channel` is missing")?;
-            let mut c = SlackConfig::new(required("token", &d.token)?, channel.clone());
-            if let Some(b) = &d.api_base {
+        SinkConfig::Slack(s) => {
+            let mut c = SlackConfig::new(secret("token", &s.token)?, s.channel.clone());
+            if let Some(b) = &s.api_base {
                 c.api_base = b.clone();
             }
-            c.reply_broadcast = d.reply_broadcast.unwrap_or(false);
-            c.mention_authors = d.mention_authors.unwrap_or(true);
-            c.permalinks = d.permalinks.unwrap_or(true);
+            c.reply_broadcast = s.reply_broadcast;
+            c.mention_authors = s.mention_authors;
+            c.permalinks = s.permalinks;
             c.timeout = timeout;
-            let key = format!("slack:{channel}");
+            let key = format!("slack:{}", s.channel);
             let sink = SlackSink::new(c).map_err(|e| e.to_string())?;
             (
                 Arc::new(sink),
                 key.clone(),
                 limiter(key, Some(Rate::SLACK)),
-                d.failure_reply.unwrap_or(false),
+                s.failure_reply,
             )
         }
-        SinkKind::Discord => {
-            let mut c = DiscordConfig::new(required("webhook_url", &d.webhook_url)?);
+        SinkConfig::Discord(s) => {
+            let mut c = DiscordConfig::new(secret("webhook_url", &s.webhook_url)?);
             c.timeout = timeout;
             let key = budget_key("discord", c.webhook_url.expose(), "webhooks/", &d.name);
             let sink = DiscordSink::new(c).map_err(|e| e.to_string())?;
@@ -168,8 +162,8 @@ fn build_one(
                 false,
             )
         }
-        SinkKind::Teams => {
-            let mut c = TeamsConfig::new(required("webhook_url", &d.webhook_url)?);
+        SinkConfig::Teams(s) => {
+            let mut c = TeamsConfig::new(secret("webhook_url", &s.webhook_url)?);
             c.timeout = timeout;
             let key = budget_key("teams", c.webhook_url.expose(), "workflows/", &d.name);
             let sink = TeamsSink::new(c).map_err(|e| e.to_string())?;
@@ -180,24 +174,25 @@ fn build_one(
                 false,
             )
         }
-        SinkKind::Webhook => {
-            let mut c = WebhookConfig::new(
-                required("url", &d.url)?,
-                secret("signing_secret", &d.signing_secret)?,
-            );
+        SinkConfig::Webhook(s) => {
+            let signing = match &s.signing_secret {
+                Some(r) => Some(secret("signing_secret", r)?),
+                None => None,
+            };
+            let mut c = WebhookConfig::new(secret("url", &s.url)?, signing);
             c.timeout = timeout;
             let key = format!("webhook:{}", d.name);
             let sink = WebhookSink::new(c).map_err(|e| e.to_string())?;
             (Arc::new(sink), key.clone(), limiter(key, None), false)
         }
-        SinkKind::Amazonq => {
-            let topic = d.topic_arn.clone().ok_or("`topic_arn` is missing")?;
+        SinkConfig::Amazonq(s) => {
+            let topic = s.topic_arn.clone();
             let region = topic_region(&topic)
                 .ok_or("`topic_arn` is not an SNS topic ARN")?
                 .to_owned();
             let sink = match &opts.aws {
-                Some(sdk) => SnsSink::from_sdk(sdk, d.endpoint.as_deref(), topic),
-                None => SnsSink::lazy(region, d.endpoint.clone(), topic),
+                Some(sdk) => SnsSink::from_sdk(sdk, s.endpoint.as_deref(), topic),
+                None => SnsSink::lazy(region, s.endpoint.clone(), topic),
             };
             let key = format!("amazonq:{}", d.name);
             (Arc::new(sink), key.clone(), limiter(key, None), false)

@@ -119,7 +119,7 @@ fn report(
                 .destinations
                 .iter()
                 .find(|x| &x.name == name)
-                .and_then(|x| x.sink_kind());
+                .map(|x| x.sink_kind());
             let op = if posted.insert((d.thread.clone(), name.clone())) {
                 Op::Post
             } else {

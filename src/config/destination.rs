@@ -28,16 +28,6 @@ pub enum SinkKind {
 }
 
 impl SinkKind {
-    pub const ALL: [SinkKind; 7] = [
-        SinkKind::Text,
-        SinkKind::Jsonl,
-        SinkKind::Slack,
-        SinkKind::Discord,
-        SinkKind::Teams,
-        SinkKind::Amazonq,
-        SinkKind::Webhook,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             SinkKind::Text => "text",
@@ -50,187 +40,270 @@ impl SinkKind {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// The settings only this kind takes (the common ones are `name`, `kind`, `rate`, `retry`,
-    /// `digest`).
-    fn fields(self) -> &'static [&'static str] {
-        match self {
-            SinkKind::Text => &[],
-            SinkKind::Jsonl => &["path"],
-            SinkKind::Slack => &[
-                "channel",
-                "token",
-                "api_base",
-                "failure_reply",
-                "reply_broadcast",
-                "mention_authors",
-                "permalinks",
-            ],
-            SinkKind::Discord | SinkKind::Teams => &["webhook_url"],
-            SinkKind::Amazonq => &["topic_arn", "endpoint"],
-            SinkKind::Webhook => &["url", "signing_secret"],
-        }
-    }
-
     /// Whether the kind talks to a rate-limited service (and so takes `rate`, `retry`, `digest`).
     fn remote(self) -> bool {
         !matches!(self, SinkKind::Text | SinkKind::Jsonl)
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[destinations]]` entry: what rules call it, its kind with that kind's own settings, and
+/// the pacing a remote kind takes. Read by [`DestinationConfig::deserialize`]: the common keys,
+/// then the rest as [`SinkConfig`], whose kinds refuse any setting not their own.
+#[derive(Debug, Clone)]
 pub struct DestinationConfig {
     /// What rules call the destination.
     pub name: String,
-    /// `slack`, `discord`, `teams`, `amazonq`, `webhook`, `jsonl` or `text`.
-    pub kind: String,
-
-    /// `jsonl`: a file to append to (stdout when absent).
-    #[serde(default)]
-    pub path: Option<String>,
-
-    /// `slack`: the channel id (`C0123ABCD`; `chat.update` needs the id, not the name).
-    #[serde(default)]
-    pub channel: Option<String>,
-    /// `slack`: the bot token (`xoxb-…`) with `chat:write` (and `users:read.email` to mention
-    /// commit authors).
-    #[serde(default)]
-    pub token: Option<SecretRef>,
-    /// `slack`: the Web API's base URL (default `https://slack.com`).
-    #[serde(default)]
-    pub api_base: Option<String>,
-    /// `slack`: also post a failure's details as a reply in its message's thread.
-    #[serde(default)]
-    pub failure_reply: Option<bool>,
-    /// `slack`: show that reply in the channel too.
-    #[serde(default)]
-    pub reply_broadcast: Option<bool>,
-    /// `slack`: mention the commit author found by `users.lookupByEmail` (default true).
-    #[serde(default)]
-    pub mention_authors: Option<bool>,
-    /// `slack`: ask `chat.getPermalink` for each posted message, so the status page links to
-    /// the message itself (default true).
-    #[serde(default)]
-    pub permalinks: Option<bool>,
-
-    /// `discord`: the channel webhook URL; `teams`: the Workflows trigger URL. Both are
-    /// credentials.
-    #[serde(default)]
-    pub webhook_url: Option<SecretRef>,
-
-    /// `webhook`: where to post.
-    #[serde(default)]
-    pub url: Option<SecretRef>,
-    /// `webhook`: the HMAC-SHA256 key of `X-Herald-Signature` (unsigned when absent).
-    #[serde(default)]
-    pub signing_secret: Option<SecretRef>,
-
-    /// `amazonq`: the SNS topic Amazon Q's channel configuration subscribes to.
-    #[serde(default)]
-    pub topic_arn: Option<String>,
-    /// `amazonq`: an SNS endpoint override (an emulator).
-    #[serde(default)]
-    pub endpoint: Option<String>,
-
+    /// `kind` and the settings only that kind takes.
+    pub sink: SinkConfig,
     /// Requests per period, overriding the provider's documented limit (Slack 1 per second per
     /// channel, Discord 5 per 2 s per webhook, Teams 4 per second; none for Amazon Q and
     /// webhooks).
-    #[serde(default)]
     pub rate: Option<Rate>,
     /// Attempts, backoff and the per-attempt timeout.
-    #[serde(default)]
     pub retry: Option<RetryPolicy>,
     /// When a burst is folded into one digest message (`threshold = 0` turns it off).
-    #[serde(default)]
     pub digest: Option<DigestConfig>,
 }
 
-impl DestinationConfig {
-    pub fn sink_kind(&self) -> Option<SinkKind> {
-        SinkKind::parse(&self.kind)
+/// A destination's kind (`kind = "slack"` …) and its settings, one struct per kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SinkConfig {
+    Text(TextSettings),
+    Jsonl(JsonlSettings),
+    Slack(SlackSettings),
+    Discord(DiscordSettings),
+    Teams(TeamsSettings),
+    Amazonq(AmazonqSettings),
+    Webhook(WebhookSettings),
+}
+
+/// `kind = "text"`: the terminal; no settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextSettings {}
+
+/// `kind = "jsonl"`: one notification per line.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlSettings {
+    /// A file to append to (stdout when absent).
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// `kind = "slack"`: a channel, through a bot token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackSettings {
+    /// The channel id (`C0123ABCD`; `chat.update` needs the id, not the name).
+    pub channel: String,
+    /// The bot token (`xoxb-…`) with `chat:write` (and `users:read.email` to mention commit
+    /// authors).
+    pub token: SecretRef,
+    /// The Web API's base URL (default `https://slack.com`).
+    #[serde(default)]
+    pub api_base: Option<String>,
+    /// Also post a failure's details as a reply in its message's thread.
+    #[serde(default)]
+    pub failure_reply: bool,
+    /// Show that reply in the channel too.
+    #[serde(default)]
+    pub reply_broadcast: bool,
+    /// Mention the commit author found by `users.lookupByEmail`.
+    #[serde(default = "yes")]
+    pub mention_authors: bool,
+    /// Ask `chat.getPermalink` for each posted message, so the status page links to the
+    /// message itself.
+    #[serde(default = "yes")]
+    pub permalinks: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `kind = "discord"`: a channel webhook.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordSettings {
+    /// The channel webhook URL (a credential).
+    pub webhook_url: SecretRef,
+}
+
+/// `kind = "teams"`: a Workflows webhook.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamsSettings {
+    /// The Workflows trigger URL (a credential).
+    pub webhook_url: SecretRef,
+}
+
+/// `kind = "amazonq"`: the SNS topic an Amazon Q Developer channel configuration subscribes to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmazonqSettings {
+    pub topic_arn: String,
+    /// An SNS endpoint override (an emulator).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+
+/// `kind = "webhook"`: Herald's own JSON, signed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Where to post.
+    pub url: SecretRef,
+    /// The HMAC-SHA256 key of `X-Herald-Signature` (unsigned when absent).
+    #[serde(default)]
+    pub signing_secret: Option<SecretRef>,
+}
+
+impl<'de> Deserialize<'de> for DestinationConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        struct Common {
+            name: String,
+            #[serde(default)]
+            rate: Option<Rate>,
+            #[serde(default)]
+            retry: Option<RetryPolicy>,
+            #[serde(default)]
+            digest: Option<DigestConfig>,
+            /// `kind` and its settings.
+            #[serde(flatten)]
+            rest: toml::Table,
+        }
+        let c = Common::deserialize(de)?;
+        let kind = c
+            .rest
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .map(str::to_owned);
+        let sink = SinkConfig::deserialize(toml::Value::Table(c.rest)).map_err(|e| {
+            let e = e.message().trim_end().to_owned();
+            match kind {
+                Some(k) if !e.starts_with("unknown variant") => {
+                    D::Error::custom(format!("destination {:?}, kind {k}: {e}", c.name))
+                }
+                _ => D::Error::custom(format!("destination {:?}: {e}", c.name)),
+            }
+        })?;
+        Ok(DestinationConfig {
+            name: c.name,
+            sink,
+            rate: c.rate,
+            retry: c.retry,
+            digest: c.digest,
+        })
+    }
+}
+
+impl SinkConfig {
+    pub fn kind(&self) -> SinkKind {
+        match self {
+            SinkConfig::Text(_) => SinkKind::Text,
+            SinkConfig::Jsonl(_) => SinkKind::Jsonl,
+            SinkConfig::Slack(_) => SinkKind::Slack,
+            SinkConfig::Discord(_) => SinkKind::Discord,
+            SinkConfig::Teams(_) => SinkKind::Teams,
+            SinkConfig::Amazonq(_) => SinkKind::Amazonq,
+            SinkConfig::Webhook(_) => SinkKind::Webhook,
+        }
     }
 
-    /// The settings given, by name, for "not a setting of this kind" errors.
-    fn given(&self) -> Vec<&'static str> {
-        let mut g = Vec::new();
-        let mut add = |name: &'static str, set: bool| {
-            if set {
-                g.push(name);
+    /// The secrets of this kind's settings, by setting name.
+    fn secrets(&self) -> Vec<(&'static str, &SecretRef)> {
+        match self {
+            SinkConfig::Slack(s) => vec![("token", &s.token)],
+            SinkConfig::Discord(DiscordSettings { webhook_url })
+            | SinkConfig::Teams(TeamsSettings { webhook_url }) => {
+                vec![("webhook_url", webhook_url)]
+            }
+            SinkConfig::Webhook(s) => {
+                let mut v = vec![("url", &s.url)];
+                v.extend(s.signing_secret.as_ref().map(|r| ("signing_secret", r)));
+                v
+            }
+            SinkConfig::Text(_) | SinkConfig::Jsonl(_) | SinkConfig::Amazonq(_) => Vec::new(),
+        }
+    }
+
+    /// [`SinkConfig::secrets`], to be replaced by their values.
+    fn secrets_mut(&mut self) -> Vec<(&'static str, &mut SecretRef)> {
+        match self {
+            SinkConfig::Slack(s) => vec![("token", &mut s.token)],
+            SinkConfig::Discord(DiscordSettings { webhook_url })
+            | SinkConfig::Teams(TeamsSettings { webhook_url }) => {
+                vec![("webhook_url", webhook_url)]
+            }
+            SinkConfig::Webhook(s) => {
+                let mut v = vec![("url", &mut s.url)];
+                v.extend(s.signing_secret.as_mut().map(|r| ("signing_secret", r)));
+                v
+            }
+            SinkConfig::Text(_) | SinkConfig::Jsonl(_) | SinkConfig::Amazonq(_) => Vec::new(),
+        }
+    }
+
+    /// What is wrong with this kind's settings, each prefixed with `at`.
+    fn problems(&self, at: &str) -> Vec<String> {
+        let mut e = Vec::new();
+        let url = |name: &str, v: &Option<String>, e: &mut Vec<String>| {
+            if let Some(v) = v {
+                if !v.starts_with("https://") && !v.starts_with("http://") {
+                    e.push(format!("{at}: {name} must be an http(s) URL, not {v:?}"));
+                }
             }
         };
-        add("path", self.path.is_some());
-        add("channel", self.channel.is_some());
-        add("token", self.token.is_some());
-        add("api_base", self.api_base.is_some());
-        add("failure_reply", self.failure_reply.is_some());
-        add("reply_broadcast", self.reply_broadcast.is_some());
-        add("mention_authors", self.mention_authors.is_some());
-        add("permalinks", self.permalinks.is_some());
-        add("webhook_url", self.webhook_url.is_some());
-        add("url", self.url.is_some());
-        add("signing_secret", self.signing_secret.is_some());
-        add("topic_arn", self.topic_arn.is_some());
-        add("endpoint", self.endpoint.is_some());
-        g
+        match self {
+            SinkConfig::Slack(s) => {
+                let c = &s.channel;
+                let id_like = c.len() >= 3
+                    && matches!(c.as_bytes()[0], b'C' | b'G' | b'D')
+                    && c.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+                if !id_like {
+                    e.push(format!(
+                        "{at}: channel {c:?} is not a channel id like \"C0123ABCD\" (chat.update needs the id: Slack shows it at the bottom of the channel's details)"
+                    ));
+                }
+                url("api_base", &s.api_base, &mut e);
+            }
+            SinkConfig::Amazonq(s) => {
+                if topic_region(&s.topic_arn).is_none() {
+                    e.push(format!(
+                        "{at}: topic_arn {:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
+                        s.topic_arn
+                    ));
+                }
+                url("endpoint", &s.endpoint, &mut e);
+            }
+            _ => {}
+        }
+        e
+    }
+}
+
+impl DestinationConfig {
+    pub fn sink_kind(&self) -> SinkKind {
+        self.sink.kind()
     }
 
     /// The secrets of this destination, by setting name.
-    pub fn secrets(&self) -> Vec<(&'static str, &SecretRef)> {
-        let mut s = Vec::new();
-        for (name, r) in [
-            ("token", &self.token),
-            ("webhook_url", &self.webhook_url),
-            ("url", &self.url),
-            ("signing_secret", &self.signing_secret),
-        ] {
-            if let Some(r) = r {
-                s.push((name, r));
-            }
-        }
-        s
-    }
-
     fn secrets_mut(&mut self) -> Vec<(&'static str, &mut SecretRef)> {
-        let mut s = Vec::new();
-        for (name, r) in [
-            ("token", &mut self.token),
-            ("webhook_url", &mut self.webhook_url),
-            ("url", &mut self.url),
-            ("signing_secret", &mut self.signing_secret),
-        ] {
-            if let Some(r) = r.as_mut() {
-                s.push((name, r));
-            }
-        }
-        s
+        self.sink.secrets_mut()
     }
 
     /// Everything wrong with this destination, each prefixed with `at` (`destinations[2] (ops)`).
+    /// A setting of another kind, or a missing one, is refused when the config is read.
     pub fn problems(&self, at: &str) -> Vec<String> {
         let mut e = Vec::new();
+        let kind = self.sink_kind();
         if self.name.trim().is_empty() {
             e.push(format!("{at}: name must not be empty"));
-        }
-        let Some(kind) = self.sink_kind() else {
-            let expected: Vec<&str> = SinkKind::ALL.iter().map(|k| k.as_str()).collect();
-            e.push(format!(
-                "{at}: unknown kind {:?} (expected one of {})",
-                self.kind,
-                expected.join(", ")
-            ));
-            return e;
-        };
-        for g in self.given() {
-            if !kind.fields().contains(&g) {
-                e.push(format!(
-                    "{at}: `{g}` is not a setting of kind {}",
-                    kind.as_str()
-                ));
-            }
         }
         if !kind.remote() {
             for (name, set) in [
@@ -246,47 +319,8 @@ impl DestinationConfig {
                 }
             }
         }
-        let mut need = |name: &str, set: bool| {
-            if !set {
-                e.push(format!("{at}: kind {} needs `{name}`", kind.as_str()));
-            }
-        };
-        match kind {
-            SinkKind::Slack => {
-                need("channel", self.channel.is_some());
-                need("token", self.token.is_some());
-            }
-            SinkKind::Discord | SinkKind::Teams => need("webhook_url", self.webhook_url.is_some()),
-            SinkKind::Webhook => need("url", self.url.is_some()),
-            SinkKind::Amazonq => need("topic_arn", self.topic_arn.is_some()),
-            SinkKind::Text | SinkKind::Jsonl => {}
-        }
-        if let Some(c) = &self.channel {
-            let id_like = c.len() >= 3
-                && matches!(c.as_bytes()[0], b'C' | b'G' | b'D')
-                && c.bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-            if !id_like {
-                e.push(format!(
-                    "{at}: channel {c:?} is not a channel id like \"C0123ABCD\" (chat.update needs the id: Slack shows it at the bottom of the channel's details)"
-                ));
-            }
-        }
-        for (name, v) in [("api_base", &self.api_base), ("endpoint", &self.endpoint)] {
-            if let Some(v) = v {
-                if !v.starts_with("https://") && !v.starts_with("http://") {
-                    e.push(format!("{at}: {name} must be an http(s) URL, not {v:?}"));
-                }
-            }
-        }
-        if let Some(arn) = &self.topic_arn {
-            if topic_region(arn).is_none() {
-                e.push(format!(
-                    "{at}: topic_arn {arn:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
-                ));
-            }
-        }
-        for (name, r) in self.secrets() {
+        e.extend(self.sink.problems(at));
+        for (name, r) in self.sink.secrets() {
             e.extend(r.problems(&format!("{at}: {name}")));
             if let (Some(s), "webhook_url" | "url") = (r.literal(), name) {
                 if !s.expose().starts_with("https://") && !s.expose().starts_with("http://") {
@@ -376,13 +410,14 @@ mod tests {
             "#,
         );
         assert!(!format!("{d:?}").contains("very-secret"));
+        let SinkConfig::Slack(slack) = &d.sink else {
+            panic!("a slack destination: {d:?}");
+        };
         assert_eq!(
-            d.token
-                .as_ref()
-                .and_then(|t| t.literal())
-                .map(|s| s.expose()),
+            slack.token.literal().map(|s| s.expose()),
             Some("xoxb-very-secret")
         );
+        assert!(slack.mention_authors && slack.permalinks && !slack.failure_reply);
         assert!(d.problems("d").is_empty(), "{:?}", d.problems("d"));
 
         let d = dest(
@@ -393,9 +428,12 @@ mod tests {
             signing_secret = { secrets_manager = "herald/hook", key = "signing" }
             "#,
         );
-        assert_eq!(d.url, Some(SecretRef::Ssm("/herald/hook-url".into())));
+        let SinkConfig::Webhook(hook) = &d.sink else {
+            panic!("a webhook destination: {d:?}");
+        };
+        assert_eq!(hook.url, SecretRef::Ssm("/herald/hook-url".into()));
         assert_eq!(
-            d.signing_secret,
+            hook.signing_secret,
             Some(SecretRef::SecretsManager {
                 id: "herald/hook".into(),
                 key: Some("signing".into())
@@ -412,22 +450,48 @@ mod tests {
         assert!(r.is_err());
     }
 
+    fn refused(toml_text: &str) -> String {
+        toml::from_str::<DestinationConfig>(toml_text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
     #[test]
     fn each_kind_names_what_it_lacks_and_what_is_not_its_own() {
-        let d = dest(
+        let e = refused("name = \"ops\"\nkind = \"slack\"\nchannel = \"C0123ABCD\"\n");
+        assert!(
+            e.contains("destination \"ops\", kind slack: missing field `token`"),
+            "{e}"
+        );
+        let e = refused(
             r#"
             name = "ops"
             kind = "slack"
-            channel = "general"
+            channel = "C0123ABCD"
+            token = "xoxb-1"
             webhook_url = "https://discord.com/api/webhooks/1/x"
             "#,
         );
-        let p = d.problems("destinations[0] (ops)").join("\n");
-        assert!(p.contains("kind slack needs `token`"), "{p}");
         assert!(
-            p.contains("`webhook_url` is not a setting of kind slack"),
-            "{p}"
+            e.contains(
+                "kind slack: unknown field `webhook_url`, expected one of `channel`, `token`"
+            ),
+            "{e}"
         );
+        let e = refused("name = \"ops\"\nkind = \"pigeon\"\n");
+        assert!(
+            e.contains("destination \"ops\": unknown variant `pigeon`, expected one of `text`, `jsonl`, `slack`"),
+            "{e}"
+        );
+        assert!(refused("name = \"ops\"\n").contains("missing field `kind`"));
+        assert!(refused("kind = \"text\"\n").contains("missing field `name`"));
+        assert!(refused("name = \"t\"\nkind = \"text\"\npath = \"x\"\n")
+            .contains("unknown field `path`"));
+
+        let d =
+            dest("name = \"ops\"\nkind = \"slack\"\nchannel = \"general\"\ntoken = \"xoxb-1\"\n");
+        let p = d.problems("destinations[0] (ops)").join("\n");
         assert!(p.contains("\"general\" is not a channel id"), "{p}");
 
         let d = dest("name = \"t\"\nkind = \"text\"\nrate = { requests = 1, per_ms = 1000 }\n");
@@ -465,6 +529,10 @@ mod tests {
         let cfg: Config = toml::from_str(&kinds).expect("the README's destinations parse");
         cfg.validate().expect("the README's destinations are valid");
         assert_eq!(cfg.destinations.len(), 6);
+        let first = readme_toml("### Config");
+        let cfg: Config = toml::from_str(&first).expect("the README's first config parses");
+        cfg.validate().expect("the README's first config is valid");
+        assert_eq!(cfg.default_destination.as_deref(), Some("ops"));
         let rules = readme_toml("### Routing rules");
         let cfg: Config = toml::from_str(&rules).expect("the README's rules parse");
         cfg.router().expect("the README's expressions parse");

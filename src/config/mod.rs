@@ -541,7 +541,8 @@ mod tests {
             default_destination = "nowhere"
             [[destinations]]
             name = "ops"
-            kind = "carrier-pigeon"
+            kind = "text"
+            rate = { requests = 1, per_ms = 1000 }
             [[rules]]
             match = "status:FAILED & (kind:pipeline"
             destinations = ["ops", "ghost"]
@@ -553,11 +554,36 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("unknown kind \"carrier-pigeon\""), "{err}");
+        assert!(
+            err.contains("destinations[0] (ops): `rate` is not a setting of kind text"),
+            "{err}"
+        );
         assert!(err.contains("rules[0].match"), "{err}");
         assert!(err.contains("unknown destination \"ghost\""), "{err}");
         assert!(
             err.contains("default_destination: unknown destination \"nowhere\""),
+            "{err}"
+        );
+
+        // A destination's kind, and a setting not of its kind, are refused as the file is
+        // read, at their line.
+        let refused = |text: &str| {
+            Config::from_toml(text, "herald.toml")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let err = refused("[correlate]\nsettle_secs = 0\n\n[[destinations]]\nname = \"ops\"\nkind = \"carrier-pigeon\"\n");
+        assert!(err.contains("line 4"), "{err}");
+        assert!(err.contains("unknown variant `carrier-pigeon`"), "{err}");
+        let err = refused(
+            "[[destinations]]\nname = \"ops\"\nkind = \"jsonl\"\nchannel = \"C0123ABCD\"\n",
+        );
+        assert!(err.contains("line 1"), "{err}");
+        assert!(
+            err.contains(
+                "destination \"ops\", kind jsonl: unknown field `channel`, expected `path`"
+            ),
             "{err}"
         );
     }

@@ -45,7 +45,11 @@ struct RefTable {
 impl<'de> Deserialize<'de> for SecretRef {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let raw = RawRef::deserialize(d).map_err(|_| {
+        let raw = RawRef::deserialize(d).map_err(|e| {
+            // A required secret left out says so (its setting is named by the caller).
+            if e.to_string().starts_with("missing field") {
+                return e;
+            }
             D::Error::custom(
                 "expected a string, or a table with one of `env`, `ssm` or `secrets_manager` (and, for secrets_manager, an optional `key`)",
             )
