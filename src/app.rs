@@ -155,7 +155,7 @@ async fn start(cfg: &mut Config) -> Result<u8, AppError> {
         owner: Some(owner.clone()),
         counted: true,
     };
-    let runner = runner(cfg, &build)?;
+    let runner = runner(cfg, &build)?.with_lease_fence();
     let runner = Arc::new(match enricher {
         Some(e) => runner.with_enricher(e),
         None => runner,
@@ -216,6 +216,7 @@ async fn start(cfg: &mut Config) -> Result<u8, AppError> {
         cfg.source.processors,
         cfg.source.kind != SourceKind::Local,
         shutdown.clone(),
+        crate::clock::Clock::Wall,
     ));
     // A signal, or the pump ending on its own (the source failed).
     let pump_ended = tokio::select! {

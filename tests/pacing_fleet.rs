@@ -202,3 +202,72 @@ async fn two_workers_sharing_a_dynamodb_limiter_stay_under_the_limit_together() 
         "pacing alone, two workers together exceed the limit ({busiest})"
     );
 }
+
+/// A 429 that one worker gets pauses the destination for every worker (`FleetLimiter::pause`):
+/// worker A's post is answered 429 with `Retry-After: 2`; worker B, which has its own limiter
+/// and its own `FleetLimiter` as another process would, posts right after and its request does
+/// not reach Slack before those two seconds are over. The control: B pacing alone posts at once.
+#[tokio::test]
+async fn a_429_one_worker_gets_pauses_the_whole_fleet() {
+    let conf = support::sdk_config(&support::dynamodb_endpoint()).await;
+    let client = aws_sdk_dynamodb::Client::new(&conf);
+    for shared in [true, false] {
+        let table = table(&client).await;
+        let server = SlackServer::start(TOKEN).await;
+        server.set_min_gap(Duration::ZERO);
+        let cfg = config(&server.url);
+        let sinks = |shared: bool| {
+            let fleet = shared.then(|| Arc::new(FleetLimiter::new(client.clone(), &table)));
+            build_sinks_with(&cfg, &SinkOptions { fleet, aws: None }).expect("sinks")
+        };
+        let (a, b) = (sinks(shared), sinks(shared));
+        let post = |sinks: &Sinks, w: &str| {
+            let sink = sinks["deploys"].clone();
+            let mut n = samples::success();
+            n.title = format!("worker {w}");
+            let d = Delivery {
+                op: Op::Post,
+                thread: format!("w{w}"),
+                destination: "deploys".into(),
+                notification: n,
+                message: None,
+            };
+            tokio::spawn(async move { sink.deliver(&d).await })
+        };
+        server.rate_limit_next(1, 2);
+        let first = post(&a, "a");
+        let refused_at = loop {
+            if let Some(r) = server.requests().iter().find(|r| r.status == 429) {
+                break r.at;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        // A's pause reaches the shared item off its path; give it a moment.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let second = post(&b, "b");
+        first
+            .await
+            .expect("task")
+            .expect("a delivered after its pause");
+        second.await.expect("task").expect("b delivered");
+        let b_at = server
+            .calls("chat.postMessage")
+            .iter()
+            .find(|r| r.body.to_string().contains("worker b"))
+            .map(|r| r.at)
+            .expect("b's request");
+        let after = b_at - refused_at;
+        eprintln!("shared {shared}: B's post reached Slack {after:?} after A's 429");
+        if shared {
+            assert!(
+                after >= Duration::from_millis(1_800),
+                "B waited out A's Retry-After: {after:?}"
+            );
+        } else {
+            assert!(
+                after < Duration::from_millis(1_500),
+                "alone, B does not wait: {after:?}"
+            );
+        }
+    }
+}

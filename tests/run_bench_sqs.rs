@@ -7,11 +7,11 @@
 //!
 //! Measures events/s through a real queue on the emulator into `herald run` (memory store,
 //! jsonl sink) with 1, 4 and 16 pollers, the worker's CPU seconds per 10,000 events (from
-//! `/proc/PID/stat`) and the emulator's while it serves the worker, and next to them the
-//! emulator's own ceiling: a plain send / receive / delete loop against the same emulator with
-//! the same number of receivers, and the emulator's CPU for it. The worker is not the
-//! bottleneck when its rate is close to the ceiling while its CPU per event is a small fraction
-//! of the emulator's. `cargo test --release ...` measures the release build.
+//! `/proc/PID/stat`) and the emulator's while it serves the worker, and next to them a plain
+//! send / receive / delete loop against the same emulator with the same number of receivers
+//! (each waits for its delete before it receives again; Herald's deletes go out beside its
+//! receives, so it can pass the loop), and the emulator's CPU for it. The worker is not the
+//! bottleneck when its CPU per event is a small fraction of the emulator's. `cargo test --release ...` measures the release build.
 
 mod support;
 mod worker;
@@ -64,7 +64,7 @@ fn emulator_cpu() -> f64 {
 
 /// A plain loop: `receivers` tasks receive (long poll 1 s) and batch-delete until `n` are gone.
 /// Returns events/s and the emulator's CPU seconds per 10,000 events (sends included).
-async fn ceiling(sqs: &aws_sdk_sqs::Client, receivers: usize, bodies: &[String]) -> (f64, f64) {
+async fn plain_loop(sqs: &aws_sdk_sqs::Client, receivers: usize, bodies: &[String]) -> (f64, f64) {
     let (url, _) = queue_with_dlq(sqs, "bench-plain", 30, 5).await;
     let emu0 = emulator_cpu();
     let done = Arc::new(AtomicUsize::new(0));
@@ -185,10 +185,10 @@ async fn sqs_throughput_with_1_4_16_pollers() {
     if emulator_pid().is_none() {
         println!("(the emulator's process was not found: its CPU reads 0)");
     }
-    println!("| pollers | emulator ceiling (events/s) | emulator CPU s per 10,000 (plain loop) | herald run (events/s) | herald CPU s per 10,000 | emulator CPU s per 10,000 (serving herald) |");
+    println!("| pollers | plain receive-then-delete loop (events/s) | emulator CPU s per 10,000 (plain loop) | herald run (events/s) | herald CPU s per 10,000 | emulator CPU s per 10,000 (serving herald) |");
     println!("|---|---|---|---|---|---|");
     for pollers in [1usize, 4, 16] {
-        let (plain, plain_emu) = ceiling(&sqs, pollers, &bodies).await;
+        let (plain, plain_emu) = plain_loop(&sqs, pollers, &bodies).await;
         let (rate, cpu, emu) = through_herald(&sqs, pollers, &bodies).await;
         println!("| {pollers} | {plain:.0} | {plain_emu:.1} | {rate:.0} | {cpu:.2} | {emu:.1} |");
     }

@@ -34,7 +34,10 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         | 1;
     eprintln!("kill schedule seed {x}");
     let mut redelivered = 0.0;
+    let mut in_flight_at_kills = 0.0;
     let kills = 4;
+    // The messages each killed worker held: the next worker must receive some of them again.
+    let mut held_by_previous = 0.0;
     for n in 0..kills {
         let mut h = Herald::start(dir.path(), n, &cfg);
         h.wait_ready().await;
@@ -43,11 +46,21 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         x ^= x << 17;
         let after = Duration::from_millis(5_000 + x % 20_000);
         tokio::time::sleep(after).await;
-        redelivered += h
+        let again = h
             .metric("herald_source_messages_redelivered_total", "sqs")
             .await;
+        if held_by_previous > 0.0 {
+            assert!(
+                again > 0.0,
+                "kill {}: {held_by_previous} messages were in flight; worker {n} received none again",
+                n - 1
+            );
+        }
+        redelivered += again;
         let in_flight = h.metric("herald_source_in_flight", "sqs").await;
-        eprintln!("kill {n} after {after:?} with {in_flight} messages in flight");
+        eprintln!("kill {n} after {after:?} with {in_flight} messages in flight ({again} received again from the previous kill)");
+        in_flight_at_kills += in_flight;
+        held_by_previous = in_flight;
         h.sigkill();
     }
     let mut last = Herald::start(dir.path(), kills, &cfg);
@@ -61,9 +74,29 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         }
     })
     .await;
-    redelivered += last
+    let again = last
         .metric("herald_source_messages_redelivered_total", "sqs")
         .await;
+    if held_by_previous > 0.0 {
+        assert!(
+            again > 0.0,
+            "the last kill left {held_by_previous} messages in flight; none came back"
+        );
+    }
+    redelivered += again;
+    // A final notification delivered twice (the same one again) comes from a kill between an
+    // edit and its record (the redelivered message edits again), or from a message received
+    // again for another reason, which edits its thread again the same way: bounded by what the
+    // kills left in flight.
+    let repeated: usize = read_jsonl(std::slice::from_ref(&jsonl))
+        .repeated_finals
+        .values()
+        .sum();
+    eprintln!("{repeated} final notifications delivered again after a kill");
+    assert!(
+        repeated as f64 <= in_flight_at_kills,
+        "{repeated} repeated final notifications, more than the {in_flight_at_kills} messages in flight at the kills"
+    );
     let problems = check_exactly_once(&read_jsonl(std::slice::from_ref(&jsonl)), &execs);
     assert!(
         problems.is_empty(),

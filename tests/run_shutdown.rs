@@ -40,10 +40,29 @@ async fn sigterm_during_load_exits_zero_in_time_and_a_restart_finishes_without_l
     assert!(loaded, "{}", first.log_text());
     let t = Instant::now();
     first.sigterm();
-    // Not ready as soon as shutdown begins (or already gone).
-    if let Some((status, _)) = first.get("/readyz").await {
-        assert_eq!(status, 503, "readyz during shutdown");
+    // Not ready as soon as shutdown begins, and said so while the drain lasts (the server
+    // outlives it): a 200 only until the signal is handled, never a refused connection first.
+    let mut seen = Vec::new();
+    while t.elapsed() < Duration::from_secs(10) {
+        match first.get("/readyz").await {
+            Some((503, _)) => {
+                seen.push(503);
+                break;
+            }
+            Some((status, _)) => seen.push(status),
+            None => {
+                seen.push(0);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert_eq!(
+        seen.last(),
+        Some(&503),
+        "readyz answers 503 during the drain (0: refused): {seen:?}"
+    );
+    assert!(seen.iter().all(|s| *s == 200 || *s == 503), "{seen:?}");
     let (code, _) = first.wait_exit(Duration::from_secs(40)).await;
     let took = t.elapsed();
     assert_eq!(code, Some(0), "exit code; log:\n{}", first.log_text());

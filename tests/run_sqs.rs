@@ -55,6 +55,7 @@ async fn ten_thousand_events_are_delivered_exactly_once_and_the_queue_ends_empty
         started.elapsed().as_secs_f64()
     );
     assert_eq!(depth(&sqs, &dlq).await, (0, 0), "nothing went to the DLQ");
+
     let received = herald
         .metric("herald_source_messages_received_total", "sqs")
         .await;
@@ -183,11 +184,16 @@ async fn metrics_pass_promtool_and_every_name_is_in_the_readme() {
     let mut bodies = synthetic::interleaved(&execs);
     bodies.push("garbage".into());
     send_all(&sqs, &url, &bodies).await;
-    wait_until(Duration::from_secs(60), || {
+    let delivered = wait_until(Duration::from_secs(60), || {
         let (jsonl, execs) = (&jsonl, &execs);
         async move { check_exactly_once(&read_jsonl(std::slice::from_ref(jsonl)), execs).is_empty() }
     })
     .await;
+    assert!(
+        delivered,
+        "{:?}",
+        check_exactly_once(&read_jsonl(std::slice::from_ref(&jsonl)), &execs)
+    );
     let (status, text) = herald.get("/metrics").await.expect("metrics");
     assert_eq!(status, 200);
     let promtool = which("promtool").expect(

@@ -55,7 +55,7 @@ pub struct DestinationConfig {
     pub name: String,
     /// `kind` and the settings only that kind takes.
     pub sink: SinkConfig,
-    /// Requests per period, overriding the provider's documented limit (Slack 1 per second per
+    /// Requests per period, overriding the provider's documented limit (Slack 50 a minute per
     /// channel, Discord 5 per 2 s per webhook, Teams 4 per second; none for Amazon Q and
     /// webhooks).
     pub rate: Option<Rate>,

@@ -52,8 +52,16 @@ impl Rate {
         }
     }
 
-    /// Slack: about one message per second per channel ("Rate limits", chat.postMessage).
-    pub const SLACK: Rate = Rate::new(NonZeroU32::MIN, Duration::from_secs(1));
+    /// Slack: 50 requests a minute per channel, one every 1.2 s. `chat.postMessage` allows about
+    /// one a second per channel, but `chat.update` is a Tier 3 method (about 50 a minute), and a
+    /// living message is mostly edits: at one a second a storm's edits were refused.
+    pub const SLACK: Rate = Rate::new(
+        match NonZeroU32::new(50) {
+            Some(n) => n,
+            None => NonZeroU32::MIN,
+        },
+        Duration::from_secs(60),
+    );
     /// Discord: 5 requests per 2 seconds per webhook (the bucket its headers report).
     pub const DISCORD: Rate = Rate::new(
         match NonZeroU32::new(5) {
@@ -266,10 +274,11 @@ mod tests {
             l.until_ready("C1").await;
             at.push((Instant::now() - t0).as_millis());
         }
-        assert_eq!(at, vec![0, 1000, 2000, 3000]);
+        // 50 a minute: chat.update's Tier 3, within chat.postMessage's one a second.
+        assert_eq!(at, vec![0, 1200, 2400, 3600]);
         // Another channel has its own budget.
         l.until_ready("C2").await;
-        assert_eq!((Instant::now() - t0).as_millis(), 3000);
+        assert_eq!((Instant::now() - t0).as_millis(), 3600);
     }
 
     #[tokio::test(start_paused = true)]

@@ -14,6 +14,7 @@
 pub mod counted;
 pub mod digest;
 pub mod discord;
+pub mod fence;
 pub mod fleet_limiter;
 pub mod http;
 pub mod jsonl;
@@ -73,17 +74,22 @@ pub enum SinkError {
     /// The provider refused for good (bad token, unknown channel): retrying will not help.
     #[error("rejected: {0}")]
     Rejected(String),
+    /// Not attempted: the thread's delivery lease ran out first ([`fence`]). Nothing was sent;
+    /// the caller takes the lease again, or leaves the thread to the worker that holds it.
+    #[error("the delivery lease ran out before the attempt")]
+    Fenced,
 }
 
 impl SinkError {
     pub fn retryable(&self) -> bool {
-        !matches!(self, SinkError::Rejected(_))
+        !matches!(self, SinkError::Rejected(_) | SinkError::Fenced)
     }
     pub fn reason(&self) -> &'static str {
         match self {
             SinkError::RateLimited(_) => "rate_limited",
             SinkError::Transient(_) => "transient",
             SinkError::Rejected(_) => "rejected",
+            SinkError::Fenced => "fenced",
         }
     }
 }

@@ -109,6 +109,20 @@ where
         if !wanted() {
             return Ok(None);
         }
+        if super::fence::expired() {
+            if !sink.is_empty() {
+                crate::telemetry::metrics()
+                    .sink_fenced
+                    .with_label_values(&[sink])
+                    .inc();
+            }
+            tracing::warn!(
+                destination = key,
+                attempts = n - 1,
+                "delivery lease ran out: attempt not made, left to the lease's next holder"
+            );
+            return Err(SinkError::Fenced);
+        }
         let result = match tokio::time::timeout(policy.attempt_timeout(), attempt()).await {
             Ok(r) => r,
             Err(_) => Err(SinkError::Transient(format!(
@@ -433,6 +447,67 @@ mod tests {
         assert!(r.is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert!(Instant::now() - t0 < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn an_attempt_after_the_lease_ran_out_is_not_made() {
+        let m = crate::telemetry::metrics();
+        let sink = "retry-test-fenced";
+        let calls = AtomicU32::new(0);
+        let now = crate::clock::unix_now();
+        // A worker that was paused past its lease: nothing is sent.
+        let r: Result<Option<()>, SinkError> = super::super::fence::under_lease(
+            now - 5,
+            with_retry_while(
+                &policy(),
+                &Limiter::pause_only(),
+                "C9",
+                sink,
+                || true,
+                || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                },
+            ),
+        )
+        .await;
+        assert!(matches!(&r, Err(SinkError::Fenced)), "{r:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(m.sink_fenced.with_label_values(&[sink]).get(), 1);
+        // The lease ends while the first attempt fails: the retry is not made.
+        let first = AtomicU32::new(0);
+        // (`now` is whole seconds: `now + 2` leaves between 0.5 and 1.5 s after the margin.)
+        let r: Result<Option<()>, SinkError> = super::super::fence::under_lease(
+            now + 2,
+            with_retry_while(
+                &RetryPolicy {
+                    base_delay_ms: 1_600,
+                    max_delay_ms: 1_600,
+                    ..policy()
+                },
+                &Limiter::pause_only(),
+                "C9",
+                sink,
+                || true,
+                || async {
+                    first.fetch_add(1, Ordering::SeqCst);
+                    // Long enough that any backoff ends past the lease's margin.
+                    tokio::time::sleep(Duration::from_millis(1_600)).await;
+                    Err(SinkError::Transient("503".into()))
+                },
+            ),
+        )
+        .await;
+        assert!(r.is_err());
+        assert_eq!(first.load(Ordering::SeqCst), 1, "one attempt, then fenced");
+        assert_eq!(m.sink_fenced.with_label_values(&[sink]).get(), 2);
+        // With time left, it is sent.
+        let r = super::super::fence::under_lease(
+            now + 30,
+            with_retry(&policy(), &Limiter::pause_only(), "C9", || async { Ok(1) }),
+        )
+        .await;
+        assert_eq!(r.ok(), Some(1));
     }
 
     #[tokio::test(start_paused = true)]

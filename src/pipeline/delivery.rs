@@ -5,8 +5,12 @@ use super::{Delivered, RunError, Runner};
 use crate::config::Mode;
 use crate::correlate::engine::Work;
 use crate::correlate::Thread;
-use crate::deliver::{Delivery, MessageRef, Op};
+use crate::deliver::{fence, Delivery, MessageRef, Op, SinkError};
 use crate::notification::Notification;
+
+/// How many times one call delivers a thread: again when it moved on meanwhile, or when the
+/// lease ran out before an attempt.
+const ROUNDS: usize = 8;
 
 impl Runner {
     pub(super) async fn deliver_keys(
@@ -61,7 +65,8 @@ impl Runner {
         flush: bool,
     ) -> Result<Delivered, RunError> {
         let mut total = Delivered::default();
-        for _ in 0..8 {
+        let mut now = now;
+        'rounds: for round in 0..ROUNDS {
             let Some((mut basis, mut thread)) = self.engine.load(key).await? else {
                 break;
             };
@@ -145,6 +150,9 @@ impl Runner {
                 })
                 .collect();
             let (seq, mut message_id) = (thread.seq, thread.message_id(key));
+            // With `fence`, every attempt below is fenced by this worker's lease (held here):
+            // one that would start after it ran out is not made (`deliver::fence`).
+            let lease_until = thread.lease.as_ref().map_or(now, |l| l.until);
             drop(thread);
             let mut note = Some(note);
             let mut recorded = None;
@@ -182,7 +190,11 @@ impl Runner {
                     notification,
                     message: existing,
                 };
-                match sink.deliver(&delivery).await {
+                let sent = match self.fence {
+                    true => fence::under_lease(lease_until, sink.deliver(&delivery)).await,
+                    false => sink.deliver(&delivery).await,
+                };
+                match sent {
                     Ok(reference) => {
                         let reference =
                             crate::deliver::retry::kept_reference(delivery.message, reference);
@@ -197,6 +209,14 @@ impl Runner {
                             Op::Post => total.posts += 1,
                             _ => total.updates += 1,
                         }
+                    }
+                    Err(SinkError::Fenced) if round + 1 < ROUNDS => {
+                        // This worker's lease ran out before the attempt (a slow path, a
+                        // pause) and nothing was sent: take the lease again on the time it is
+                        // now, or find another worker holding it, which then delivers.
+                        tracing::info!(thread = key, destination = %dest, "delivery lease ran out before the attempt; taking it again");
+                        now = now.max(crate::clock::unix_now());
+                        continue 'rounds;
                     }
                     Err(e) => {
                         tracing::warn!(

@@ -41,6 +41,8 @@ pub struct Runner {
     pending: std::sync::Mutex<BTreeMap<String, i64>>,
     /// Adds what AWS APIs know (failure reason, log tail, author) before delivery.
     enricher: Option<Arc<crate::enrich::Enricher>>,
+    /// Whether deliveries under a lease are fenced by it (`now` is the wall clock).
+    fence: bool,
 }
 
 /// Counts of what a run delivered, by op.
@@ -66,12 +68,21 @@ impl Runner {
             settle_secs,
             pending: std::sync::Mutex::new(BTreeMap::new()),
             enricher: None,
+            fence: false,
         }
     }
 
     /// Enriches notifications between correlate and route, for threads about to be delivered.
     pub fn with_enricher(mut self, enricher: Arc<crate::enrich::Enricher>) -> Self {
         self.enricher = Some(enricher);
+        self
+    }
+
+    /// Fences every provider attempt made under a thread's delivery lease by that lease's end on
+    /// the wall clock (`deliver::fence`): for `herald run`, whose `now` is the wall clock. Replay
+    /// runs on the events' clock and has no other worker to fence against.
+    pub fn with_lease_fence(mut self) -> Self {
+        self.fence = true;
         self
     }
 

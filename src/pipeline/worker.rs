@@ -7,6 +7,7 @@
 //! the same thread at once; the settle-window ticker takes a write lock that excludes them all.
 
 use super::Runner;
+use crate::clock::Clock;
 use crate::correlate::engine::Engine;
 use crate::correlate::{pointer_key, service_key, target, Target};
 use crate::event::{decode, Event};
@@ -72,13 +73,14 @@ fn shard_of(key: &str, n: usize) -> usize {
 }
 
 /// Takes batches from the source until it ends, decodes, hands messages to processors by
-/// affinity, and at the end flushes settle windows and held acks.
+/// affinity, and at the end flushes settle windows and held acks. `now` is read from `clock`.
 pub async fn pump(
     source: Arc<dyn Source>,
     runner: Arc<Runner>,
     processors: usize,
     hold_for_settle: bool,
     shutdown: Shutdown,
+    clock: Clock,
 ) {
     let m = metrics();
     let name = source.name();
@@ -96,6 +98,7 @@ pub async fn pump(
             gate.clone(),
             held.clone(),
             hold_for_settle,
+            clock,
         )));
     }
     // Not a stop signal: the ticker's cue that the processors are done, for its last flush.
@@ -106,6 +109,7 @@ pub async fn pump(
         held.clone(),
         done_rx,
         shutdown,
+        clock,
     ));
 
     while let Some(batch) = source.next_batch().await {
@@ -171,6 +175,7 @@ async fn process_loop(
     gate: Arc<RwLock<()>>,
     held: Arc<Mutex<Held>>,
     hold_for_settle: bool,
+    clock: Clock,
 ) {
     let m = metrics();
     while let Some(first) = rx.recv().await {
@@ -195,9 +200,7 @@ async fn process_loop(
         let started = Instant::now();
         let result = {
             let _shared = gate.read().await;
-            runner
-                .process_with(&events, crate::clock::unix_now(), &recheck)
-                .await
+            runner.process_with(&events, clock.now(), &recheck).await
         };
         m.processing_duration
             .with_label_values(&["process"])
@@ -247,6 +250,7 @@ async fn tick_loop(
     held: Arc<Mutex<Held>>,
     mut stop: watch::Receiver<bool>,
     shutdown: Shutdown,
+    clock: Clock,
 ) {
     let mut last = StatsSnapshot::default();
     loop {
@@ -257,7 +261,7 @@ async fn tick_loop(
         // Once shutdown has begun, settle windows are cut short so held acks (and a Kinesis
         // shard waiting for its records) can finish inside the deadline.
         let flushing = stopping || shutdown.is_triggered();
-        let now = crate::clock::unix_now();
+        let now = clock.now();
         let (result, waiting) = {
             let _exclusive = gate.write().await;
             let r = if flushing {

@@ -322,6 +322,16 @@ async fn ack_loop(
                             m.source_acked.with_label_values(&["sqs", other.label()]).inc();
                             if other == Outcome::Reject {
                                 tracing::warn!(message_id = %a.message_id, "undecodable message left for the dead-letter queue");
+                                // Visible again at once: the redrive policy moves it after
+                                // `maxReceiveCount` receives, not that many visibility timeouts.
+                                // Best effort: otherwise its timeout runs out.
+                                let _ = client
+                                    .change_message_visibility()
+                                    .queue_url(&queue_url)
+                                    .receipt_handle(&a.receipt)
+                                    .visibility_timeout(0)
+                                    .send()
+                                    .await;
                             }
                         }
                     }

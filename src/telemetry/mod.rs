@@ -56,6 +56,9 @@ pub struct Metrics {
     pub sink_rate_limited: IntCounterVec,
     /// `herald_sink_retries_total{sink}`
     pub sink_retries: IntCounterVec,
+    /// `herald_sink_fenced_total{sink}`: attempts not made because the thread's delivery lease
+    /// ran out first (another worker may hold it now; see `deliver::fence`).
+    pub sink_fenced: IntCounterVec,
     /// `herald_outbox_depth{sink}`
     pub outbox_depth: GaugeVec,
     /// `herald_enrich_requests_total{api,outcome}`
@@ -141,6 +144,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "Sink requests refused by the provider's rate limit.",
     ),
     ("herald_sink_retries_total", "Sink request retries."),
+    (
+        "herald_sink_fenced_total",
+        "Sink attempts not made because the thread's delivery lease ran out first.",
+    ),
     ("herald_outbox_depth", "Deliveries queued per sink."),
     (
         "herald_enrich_requests_total",
@@ -240,6 +247,7 @@ impl Metrics {
             )?,
             sink_rate_limited: counter("herald_sink_rate_limited_total", &["sink"])?,
             sink_retries: counter("herald_sink_retries_total", &["sink"])?,
+            sink_fenced: counter("herald_sink_fenced_total", &["sink"])?,
             outbox_depth: {
                 let name = "herald_outbox_depth";
                 let g = GaugeVec::new(Opts::new(name, help(name)), &["sink"])?;
@@ -310,6 +318,7 @@ impl Metrics {
         m.sink_request_duration.with_label_values(&["jsonl"]);
         m.sink_rate_limited.with_label_values(&["slack"]);
         m.sink_retries.with_label_values(&["slack"]);
+        m.sink_fenced.with_label_values(&["slack"]);
         m.outbox_depth.with_label_values(&["slack"]);
         m.enrich_requests.with_label_values(&["codepipeline", "ok"]);
         Ok(m)

@@ -5,8 +5,10 @@
 //! HTTP 200 with `ok:false`, refuses blocks past Block Kit's limits (`invalid_blocks`) and
 //! messages whose blocks hold more than 13,000 characters in all (`msg_blocks_too_long`, the
 //! limit Slack users have measured), and allows about one post per second per channel,
-//! answering HTTP 429 with `Retry-After: 1` beyond it. It can be told to answer 503 for the next
-//! N requests or for a while (an outage, on tokio's clock), or `ok:false` with a given error.
+//! answering HTTP 429 with `Retry-After: 1` beyond it, and 50 `chat.update` calls a minute for
+//! the token (Tier 3), answering 429 with the seconds until the oldest leaves the window. It can be told to answer 503 for the next
+//! N requests or for a while (an outage, on tokio's clock), 429 to the next N, or `ok:false` with
+//! a given error.
 
 use super::{serve, Recorded};
 use axum::body::Bytes;
@@ -38,11 +40,17 @@ struct St {
     /// second"; the default leaves 100 ms for the jitter between a client's send and our clock.
     min_gap: Duration,
     last_post: HashMap<String, Instant>,
+    /// `chat.update` is a Tier 3 method: about 50 a minute for the workspace (the token), with
+    /// bursts; this many in any such window, or none when `None`.
+    update_limit: Option<(usize, Duration)>,
+    updates_at: Vec<Instant>,
     messages: Vec<Message>,
     next_ts: u64,
     fail_503: u32,
     down_until: Option<Instant>,
     fail_error: Option<(String, u32)>,
+    /// The next N requests answer 429 with this `Retry-After` (seconds).
+    rate_limit: Option<(u32, u64)>,
     requests: Vec<Recorded>,
 }
 
@@ -62,11 +70,14 @@ impl SlackServer {
             users: HashMap::new(),
             min_gap: Duration::from_millis(900),
             last_post: HashMap::new(),
+            update_limit: Some((50, Duration::from_secs(60))),
+            updates_at: Vec::new(),
             messages: Vec::new(),
             next_ts: 0,
             fail_503: 0,
             down_until: None,
             fail_error: None,
+            rate_limit: None,
             requests: Vec::new(),
         }));
         let app = Router::new()
@@ -86,6 +97,12 @@ impl SlackServer {
         self.st().min_gap = d;
     }
 
+    /// At most `n` `chat.update` calls in any `window` (default: 50 a minute, Slack's Tier 3);
+    /// `None` lifts the limit.
+    pub fn set_update_limit(&self, limit: Option<(usize, Duration)>) {
+        self.st().update_limit = limit;
+    }
+
     pub fn add_user(&self, email: &str, id: &str) {
         self.st().users.insert(email.to_string(), id.to_string());
     }
@@ -103,6 +120,11 @@ impl SlackServer {
     /// The next `n` authenticated requests answer `{"ok": false, "error": error}`.
     pub fn fail_with(&self, error: &str, n: u32) {
         self.st().fail_error = Some((error.to_string(), n));
+    }
+
+    /// The next `n` authenticated requests answer HTTP 429 with `Retry-After: retry_after`.
+    pub fn rate_limit_next(&self, n: u32, retry_after: u64) {
+        self.st().rate_limit = Some((n, retry_after));
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -163,6 +185,17 @@ fn handle(st: &mut St, method: &str, query: &HashMap<String, String>, rec: &Reco
         None => return ok_false("not_authed"),
         Some(a) if a != format!("Bearer {}", st.token) => return ok_false("invalid_auth"),
         Some(_) => {}
+    }
+    if let Some((n, after)) = &mut st.rate_limit {
+        if *n > 0 {
+            *n -= 1;
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", after.to_string())],
+                Json(json!({"ok": false, "error": "ratelimited"})),
+            )
+                .into_response();
+        }
     }
     if let Some((error, n)) = &mut st.fail_error {
         if *n > 0 {
@@ -267,6 +300,28 @@ fn update(st: &mut St, rec: &Recorded) -> Response {
     if let Err(e) = check_blocks(b) {
         return ok_false(e);
     }
+    if let Some((n, window)) = st.update_limit {
+        st.updates_at
+            .retain(|t| rec.at.saturating_duration_since(*t) < window);
+        if st.updates_at.len() >= n {
+            let free_at = st.updates_at[0] + window;
+            let wait = free_at.saturating_duration_since(rec.at).as_secs().max(1);
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", wait.to_string())],
+                Json(json!({"ok": false, "error": "ratelimited"})),
+            )
+                .into_response();
+        }
+    }
+    if !st
+        .messages
+        .iter()
+        .any(|m| m.ts == ts && m.channel == channel)
+    {
+        return ok_false("message_not_found");
+    }
+    st.updates_at.push(rec.at);
     let Some(m) = st
         .messages
         .iter_mut()

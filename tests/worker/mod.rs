@@ -327,15 +327,20 @@ delivery_lease_secs = 3
     )
 }
 
-/// What the jsonl sink recorded, per thread: (posts, lines, last notification).
+/// What the jsonl sink recorded, per thread: (posts, lines, last notification); and the threads
+/// whose final notification was delivered more than once (the same one again: a second edit
+/// that changes nothing, which a jsonl or webhook receiver sees as a second line; a message
+/// received again edits its thread again, see `Runner::process_with`).
 pub struct Recorded {
     pub threads: BTreeMap<String, (usize, usize, serde_json::Value)>,
     pub lines: usize,
+    pub repeated_finals: BTreeMap<String, usize>,
 }
 
 pub fn read_jsonl(paths: &[PathBuf]) -> Recorded {
     let mut threads: BTreeMap<String, (usize, usize, serde_json::Value)> = BTreeMap::new();
     let mut lines = 0;
+    let mut finals: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
     for p in paths {
         let text = std::fs::read_to_string(p).unwrap_or_default();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -350,9 +355,26 @@ pub fn read_jsonl(paths: &[PathBuf]) -> Recorded {
             }
             e.1 += 1;
             e.2 = v["notification"].clone();
+            if v["notification"]["final"] == true {
+                finals
+                    .entry(v["thread"].as_str().unwrap_or("").to_owned())
+                    .or_default()
+                    .push(v["notification"].clone());
+            }
         }
     }
-    Recorded { threads, lines }
+    let repeated_finals = finals
+        .into_iter()
+        .filter_map(|(t, ns)| {
+            let again = ns.windows(2).filter(|w| w[0] == w[1]).count();
+            (again > 0).then_some((t, again))
+        })
+        .collect();
+    Recorded {
+        threads,
+        lines,
+        repeated_finals,
+    }
 }
 
 /// Every execution delivered: exactly one post, and its last line says its final status.
