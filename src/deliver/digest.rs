@@ -414,7 +414,9 @@ impl Digest {
         let Some((delivery, version)) = snapshot else {
             return;
         };
-        let result = self.inner.deliver_digest(&delivery).await;
+        // A digest speaks for many threads: the lease of the one whose task sends it does not
+        // fence it (its own attempts are the digest's, not that thread's).
+        let result = super::fence::unfenced(self.inner.deliver_digest(&delivery)).await;
         let mut st = self.st();
         let Some(dg) = st.digests.get_mut(id) else {
             return;

@@ -74,8 +74,10 @@ pub enum SinkError {
     /// The provider refused for good (bad token, unknown channel): retrying will not help.
     #[error("rejected: {0}")]
     Rejected(String),
-    /// Not attempted: the thread's delivery lease ran out first ([`fence`]). Nothing was sent;
-    /// the caller takes the lease again, or leaves the thread to the worker that holds it.
+    /// Not attempted: the thread's delivery lease ran out first ([`fence`]). This attempt was
+    /// not made (an earlier one of the same delivery may have reached the provider: a timeout,
+    /// a lost answer); the caller takes the lease again, or leaves the thread to the worker that
+    /// holds it.
     #[error("the delivery lease ran out before the attempt")]
     Fenced,
 }

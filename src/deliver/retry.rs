@@ -105,7 +105,10 @@ where
         if !wanted() {
             return Ok(None);
         }
-        limiter.until_ready(key).await;
+        // Checked before the wait too, so an attempt the fence refuses takes no turn.
+        if !super::fence::expired() {
+            limiter.until_ready(key).await;
+        }
         if !wanted() {
             return Ok(None);
         }
@@ -476,9 +479,8 @@ mod tests {
         assert_eq!(m.sink_fenced.with_label_values(&[sink]).get(), 1);
         // The lease ends while the first attempt fails: the retry is not made.
         let first = AtomicU32::new(0);
-        // (`now` is whole seconds: `now + 2` leaves between 0.5 and 1.5 s after the margin.)
-        let r: Result<Option<()>, SinkError> = super::super::fence::under_lease(
-            now + 2,
+        let r: Result<Option<()>, SinkError> = super::super::fence::until_ms(
+            super::super::fence::now_ms() + 1_000,
             with_retry_while(
                 &RetryPolicy {
                     base_delay_ms: 1_600,

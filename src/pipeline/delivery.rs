@@ -212,10 +212,12 @@ impl Runner {
                     }
                     Err(SinkError::Fenced) if round + 1 < ROUNDS => {
                         // This worker's lease ran out before the attempt (a slow path, a
-                        // pause) and nothing was sent: take the lease again on the time it is
-                        // now, or find another worker holding it, which then delivers.
+                        // pause): take the lease again on the time it is now, or find another
+                        // worker holding it, which then delivers. Never earlier than the old
+                        // lease's end: the fence fires half a second before it, when the whole
+                        // seconds of `now` would still say it holds.
                         tracing::info!(thread = key, destination = %dest, "delivery lease ran out before the attempt; taking it again");
-                        now = now.max(crate::clock::unix_now());
+                        now = now.max(crate::clock::unix_now()).max(lease_until);
                         continue 'rounds;
                     }
                     Err(e) => {

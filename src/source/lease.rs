@@ -352,3 +352,140 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Option<Lease> {
 pub fn seq_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cmp::Ordering;
+
+    #[test]
+    fn sequence_numbers_order_by_value_not_text() {
+        assert_eq!(seq_cmp("9", "10"), Ordering::Less);
+        assert_eq!(seq_cmp("10", "9"), Ordering::Greater);
+        assert_eq!(seq_cmp("123", "123"), Ordering::Equal);
+        let a = "49590338271490256608559692538361571095921575989136588898";
+        let b = "49590338271490256608559692540925702759324208523137515618";
+        assert_eq!(seq_cmp(a, b), Ordering::Less);
+        assert_eq!(seq_cmp(b, a), Ordering::Greater);
+    }
+
+    #[test]
+    fn an_item_decodes_with_its_defaults() {
+        let mut item = HashMap::new();
+        item.insert("shard".to_string(), AttributeValue::S("shardId-1".into()));
+        let l = decode(&item).expect("a lease");
+        assert_eq!(
+            (l.owner.as_str(), l.counter, l.checkpoint.as_str()),
+            ("", 0, "")
+        );
+        assert!(l.parents.is_empty() && !l.finished());
+        item.insert("checkpoint".into(), AttributeValue::S(SHARD_END.into()));
+        item.insert(
+            "parents".into(),
+            AttributeValue::L(vec![AttributeValue::S("shardId-0".into())]),
+        );
+        let l = decode(&item).expect("a lease");
+        assert!(l.finished());
+        assert_eq!(l.parents, vec!["shardId-0".to_string()]);
+        assert!(decode(&HashMap::new()).is_none(), "no shard, no lease");
+    }
+
+    /// DynamoDB Local, as every store test (`scripts/test.sh` starts it).
+    async fn table() -> LeaseTable {
+        let endpoint = std::env::var("HERALD_TEST_DYNAMODB").unwrap_or_default();
+        assert!(
+            endpoint.starts_with("http://127.0.0.1:"),
+            "HERALD_TEST_DYNAMODB must name DynamoDB Local on loopback (`bash scripts/test.sh` starts it), not {endpoint:?}"
+        );
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&endpoint)
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing", "testing", None, None, "static",
+            ))
+            .load()
+            .await;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let t = LeaseTable::new(Client::new(&conf), format!("leases-{nanos}"), "stream-a");
+        t.create_table_if_missing().await.expect("table");
+        t
+    }
+
+    fn one(leases: &[Lease], shard: &str) -> Lease {
+        leases
+            .iter()
+            .find(|l| l.shard == shard)
+            .cloned()
+            .expect("the lease")
+    }
+
+    /// The protocol a shard's lease follows between two workers: taken by its counter, renewed
+    /// and checkpointed only by its owner, stolen by a counter that has not moved, and then
+    /// fenced: the old owner can neither renew, checkpoint nor release it, and its checkpoint
+    /// stays where the table has it.
+    #[tokio::test]
+    async fn a_lease_is_taken_renewed_stolen_and_fenced_by_its_counter() {
+        let t = table().await;
+        t.create("shardId-1", &["shardId-0".to_string()])
+            .await
+            .expect("create");
+        t.create("shardId-1", &[])
+            .await
+            .expect("create again: no-op");
+        let l = one(&t.list().await.expect("list"), "shardId-1");
+        assert_eq!((l.owner.as_str(), l.counter), ("", 0));
+        assert_eq!(
+            l.parents,
+            vec!["shardId-0".to_string()],
+            "the first create stays"
+        );
+
+        // Both saw counter 0: one takes it.
+        assert_eq!(t.take("shardId-1", 0, "a").await.expect("take"), Some(1));
+        assert_eq!(t.take("shardId-1", 0, "b").await.expect("take"), None);
+        // Only the owner renews and checkpoints.
+        assert_eq!(t.renew("shardId-1", "a").await.expect("renew"), Some(2));
+        assert_eq!(t.renew("shardId-1", "b").await.expect("renew"), None);
+        assert!(t.checkpoint("shardId-1", "a", "100").await.expect("cp"));
+        assert!(!t.checkpoint("shardId-1", "b", "999").await.expect("cp"));
+        let l = one(&t.list().await.expect("list"), "shardId-1");
+        assert_eq!(
+            (l.owner.as_str(), l.counter, l.checkpoint.as_str()),
+            ("a", 2, "100")
+        );
+
+        // B saw counter 2 and it did not move (A stopped renewing): B steals it.
+        assert_eq!(t.take("shardId-1", 2, "b").await.expect("steal"), Some(3));
+        // A wakes: fenced everywhere.
+        assert_eq!(t.renew("shardId-1", "a").await.expect("renew"), None);
+        assert!(!t.checkpoint("shardId-1", "a", "200").await.expect("cp"));
+        assert!(!t.release("shardId-1", "a").await.expect("release"));
+        let l = one(&t.list().await.expect("list"), "shardId-1");
+        assert_eq!(
+            (l.owner.as_str(), l.counter, l.checkpoint.as_str()),
+            ("b", 3, "100"),
+            "the old owner moved nothing"
+        );
+        // B releases it for whoever comes next; a stale counter cannot take it.
+        assert!(t.release("shardId-1", "b").await.expect("release"));
+        let l = one(&t.list().await.expect("list"), "shardId-1");
+        assert_eq!((l.owner.as_str(), l.counter), ("", 4));
+        assert_eq!(t.take("shardId-1", 3, "a").await.expect("take"), None);
+        assert_eq!(t.take("shardId-1", 4, "a").await.expect("take"), Some(5));
+    }
+
+    /// Leases of another stream in the same table are not listed.
+    #[tokio::test]
+    async fn a_table_lists_only_its_streams_leases() {
+        let t = table().await;
+        let other = LeaseTable::new(t.client.clone(), t.table.clone(), "stream-b");
+        t.create("shardId-1", &[]).await.expect("create");
+        other.create("shardId-1", &[]).await.expect("create");
+        other.create("shardId-2", &[]).await.expect("create");
+        assert_eq!(t.list().await.expect("list").len(), 1);
+        assert_eq!(other.list().await.expect("list").len(), 2);
+    }
+}

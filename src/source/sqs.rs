@@ -298,6 +298,9 @@ impl Poller {
     }
 }
 
+/// How soon an undecodable message is received again (on its way to the dead-letter queue).
+const REJECTED_VISIBILITY_SECS: i32 = 2;
+
 /// Deletes finished messages in batches of up to 10, flushing at least every 50 ms; stops
 /// extending the visibility of every message whose work has ended, whatever the outcome.
 async fn ack_loop(
@@ -322,16 +325,21 @@ async fn ack_loop(
                             m.source_acked.with_label_values(&["sqs", other.label()]).inc();
                             if other == Outcome::Reject {
                                 tracing::warn!(message_id = %a.message_id, "undecodable message left for the dead-letter queue");
-                                // Visible again at once: the redrive policy moves it after
-                                // `maxReceiveCount` receives, not that many visibility timeouts.
-                                // Best effort: otherwise its timeout runs out.
-                                let _ = client
-                                    .change_message_visibility()
-                                    .queue_url(&queue_url)
-                                    .receipt_handle(&a.receipt)
-                                    .visibility_timeout(0)
-                                    .send()
-                                    .await;
+                                // Visible again soon: the redrive policy moves it after
+                                // `maxReceiveCount` receives, not that many visibility timeouts;
+                                // a queue without one sees it every few seconds, not in a loop.
+                                // Best effort, beside the deletes: otherwise its timeout runs out.
+                                let (client, url, receipt) =
+                                    (client.clone(), queue_url.clone(), a.receipt.clone());
+                                tokio::spawn(async move {
+                                    let _ = client
+                                        .change_message_visibility()
+                                        .queue_url(url)
+                                        .receipt_handle(receipt)
+                                        .visibility_timeout(REJECTED_VISIBILITY_SECS)
+                                        .send()
+                                        .await;
+                                });
                             }
                         }
                     }
