@@ -533,3 +533,55 @@ async fn a_message_received_again_edits_its_thread_again() {
     );
     assert_eq!(thread.deliveries["r"].seq, thread.seq);
 }
+
+/// A final message that one worker holds for its settle window and another worker delivers:
+/// when the first one's window ends and it finds nothing left to send, the thread stops
+/// waiting there (a thread left waiting held its messages' acks for good: found by the chaos
+/// test, `tests/chaos_fleet.rs`, as messages that stayed in flight).
+#[tokio::test]
+async fn a_settle_window_another_worker_closed_stops_waiting() {
+    let store = dynamo_store().await;
+    let sink = Arc::new(Recorder::default());
+    let worker = |owner: &str| {
+        let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
+        sinks.insert("r".into(), sink.clone());
+        let engine = Engine::new(
+            store.clone(),
+            EngineConfig {
+                owner: owner.into(),
+                // Every load reads the store, as a worker that did not make the change does.
+                cache_ttl: std::time::Duration::ZERO,
+                ..EngineConfig::default()
+            },
+        );
+        Runner::new(
+            Arc::new(engine),
+            Router::single("r"),
+            sinks,
+            Mode::FinalOnly,
+            5,
+        )
+    };
+    let (a, b) = (worker("a"), worker("b"));
+    let e = &support::synthetic::executions(1)[0];
+    let key = format!(
+        "ex#{}#eu-west-1#{}#{}",
+        e.account, e.pipeline, e.execution_id
+    );
+    a.process(&decode_all(&e.events), 1_000).await.expect("a");
+    assert!(a.waiting().contains(&key), "a holds the final message");
+    // a's lease (30 s) has run out; b delivers the thread.
+    b.deliver_key(&key, 1_040, false).await.expect("b");
+    let seen = sink.seen.lock().expect("lock").len();
+    assert_eq!(seen, 1, "b posted the final message");
+    a.deliver_due(1_041).await.expect("a");
+    assert!(
+        a.waiting().is_empty(),
+        "nothing left to send: a stops waiting"
+    );
+    assert_eq!(
+        sink.seen.lock().expect("lock").len(),
+        1,
+        "and sends nothing more"
+    );
+}

@@ -66,6 +66,10 @@ impl Runner {
     ) -> Result<Delivered, RunError> {
         let mut total = Delivered::default();
         let mut now = now;
+        // Whatever happens below, the thread no longer waits here unless the settle window
+        // puts it back: another worker may have delivered it meanwhile (nothing is behind), and
+        // a key left waiting would hold its messages' acks for good.
+        self.pending().remove(key);
         'rounds: for round in 0..ROUNDS {
             let Some((mut basis, mut thread)) = self.engine.load(key).await? else {
                 break;
