@@ -16,13 +16,15 @@
 //! - [`notification`]: the notification model, and what enrichment adds to it (`enrichment`).
 //! - [`route`]: the expression grammar, rules and Meerkat aliases.
 //! - [`render`]: the notification as Slack, Discord, Teams, Amazon Q and text messages.
-//! - [`deliver`]: the `Sink` trait, the sinks, and their stages (count, digest, pace, retry).
+//! - [`deliver`]: the `Sink` trait, the sinks, and their stages (count, digest, pace, retry);
+//!   `fence`: no provider attempt after the thread's delivery lease ran out.
 //! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `POST /events` and the status page.
 //! - [`app`]: the topology every command builds from the config; `run`'s wiring.
 //! - [`config`]: the typed config, its environment overrides and validation.
 //! - [`secret`]: secrets that never print themselves, and where they come from.
 //! - [`shutdown`]: the one signal every task of `herald run` listens to.
-//! - [`telemetry`]: metric names and the registry; [`clock`]: the wall clock, read at the edges.
+//! - [`telemetry`]: metric names and the registry; [`clock`]: the wall clock, read at the edges,
+//!   and the `Clock` the worker's loop reads (tokio's in tests on a paused clock).
 //! - [`cli`]: argument handling for `run`, `replay`, `demo`, `inspect` and `route-test`.
 //!
 //! Module dependencies have no cycle (`scripts/module_cycles.py`, run by CI).
