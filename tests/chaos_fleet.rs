@@ -9,7 +9,8 @@
 //! It prints and asserts: every execution has exactly one message, showing its final status;
 //! no duplicate post except in the windows no fencing can close, which are counted and reported
 //! apart (a post whose answer the proxy dropped after Slack posted it; a post made just before
-//! its worker was killed or stopped, before it could record it); only the poison bodies in the
+//! its worker was killed or stopped, before it could record it, or sent on waking by a worker
+//! stopped between its fence's check and the request leaving); only the poison bodies in the
 //! dead-letter queue; the queue empty; the largest event-to-chat lag.
 //!
 //! Fencing: a worker that wakes after its lease ran out neither posts again (each provider
@@ -49,6 +50,9 @@ const MAX_RECEIVES: u32 = 20;
 /// How long after a post its worker may die or stop with the post not yet recorded (the record
 /// is a DynamoDB write that faults, retries and injected latency may delay by seconds).
 const RECORD_WINDOW: Duration = Duration::from_secs(10);
+/// How long after waking a stopped worker's request, checked by its fence before the stop, may
+/// take to reach the proxy.
+const IN_FLIGHT: Duration = Duration::from_secs(3);
 
 fn faults(service: Service) -> Faults {
     Faults {
@@ -313,14 +317,39 @@ delivery_lease_secs = {LEASE_SECS}
             continue;
         }
         let explained = posted_by.get(ts).is_some_and(|(slot, at)| {
-            hits.iter()
-                .any(|(t, k, _)| k == slot && *t >= *at && *t <= *at + RECORD_WINDOW)
+            hits.iter().any(|(t, k, hit)| {
+                k == slot
+                    && ((*t >= *at && *t <= *at + RECORD_WINDOW)
+                        // Stopped between the fence's check and the request leaving: the post
+                        // goes out when the worker wakes (the fence's documented remainder).
+                        || (matches!(hit, Hit::Stopped)
+                            && *at >= *t + STOP
+                            && *at <= *t + STOP + IN_FLIGHT))
+            })
         });
         if explained {
             died_after_post += 1;
         } else {
             unexplained.push(ts.clone());
         }
+    }
+    // What a failure needs to be understood: who posted each copy when, and what hit them.
+    for ts in &unexplained {
+        let rel = |at: Instant| at.saturating_duration_since(started).as_secs_f64();
+        let copies: Vec<String> = copies_of(&messages, &want, ts)
+            .iter()
+            .map(|c| match posted_by.get(c) {
+                Some((slot, at)) => format!("{c} by worker {slot} at {:.1} s", rel(*at)),
+                None => format!("{c} by an unknown worker"),
+            })
+            .collect();
+        eprintln!("chaos: unexplained duplicate {ts}; copies: {copies:?}");
+    }
+    for (t, k, hit) in &hits {
+        eprintln!(
+            "chaos: {hit:?} worker {k} at {:.1} s",
+            t.saturating_duration_since(started).as_secs_f64()
+        );
     }
     let lag = execs
         .iter()
@@ -346,7 +375,7 @@ delivery_lease_secs = {LEASE_SECS}
         took.as_secs_f64()
     );
     eprintln!(
-        "chaos report: final messages lost {}, wrong final statuses {}, duplicate posts {} (+ {answer_lost} whose answer was lost after Slack posted, {died_after_post} posted just before their worker was killed or stopped), DLQ {}, queue {:?}, largest event-to-chat lag {:.1} s, attempts fenced (live workers) {fenced}",
+        "chaos report: final messages lost {}, wrong final statuses {}, duplicate posts {} (+ {answer_lost} whose answer was lost after Slack posted, {died_after_post} posted just before their worker was killed or stopped, or on waking), DLQ {}, queue {:?}, largest event-to-chat lag {:.1} s, attempts fenced (live workers) {fenced}",
         report.lost.len(),
         report.wrong.len(),
         unexplained.len(),
@@ -474,6 +503,27 @@ impl Report {
         }
         Report { lost, wrong, extra }
     }
+}
+
+/// The `ts` of every top-level message of the execution that message `ts` shows.
+fn copies_of(
+    messages: &[chat_servers::slack::Message],
+    want: &BTreeMap<&str, &str>,
+    ts: &str,
+) -> Vec<String> {
+    let text = |m: &chat_servers::slack::Message| m.body.to_string();
+    let Some(id) = messages
+        .iter()
+        .find(|m| m.ts == ts)
+        .and_then(|m| want.keys().find(|id| text(m).contains(**id)))
+    else {
+        return Vec::new();
+    };
+    messages
+        .iter()
+        .filter(|m| m.thread_ts.is_none() && text(m).contains(*id))
+        .map(|m| m.ts.clone())
+        .collect()
 }
 
 /// Who posted each message (by its proxy) and when the proxy forwarded it.

@@ -153,10 +153,11 @@ impl Thread {
         }
     }
 
-    /// Whether `owner` may deliver now: it holds the lease, or nobody holds a live one.
+    /// Whether `owner` may deliver now: it holds the lease, or nobody holds a live one. Another
+    /// worker's lease is taken over [`TAKEOVER_GRACE_SECS`] after it ran out, not at once.
     pub fn lease_free_for(&self, owner: &str, now: i64) -> bool {
         match &self.lease {
-            Some(l) => l.owner == owner || l.until <= now,
+            Some(l) => l.owner == owner || l.until.saturating_add(TAKEOVER_GRACE_SECS) <= now,
             None => true,
         }
     }
@@ -526,6 +527,13 @@ pub fn new_thread(ev: &Event) -> Option<Thread> {
     };
     Some(Thread::new(body))
 }
+
+/// How long after another worker's delivery lease ran out it may be taken over. That worker's
+/// fence ([`crate::deliver::fence`]) starts no attempt in the lease's last half second, but an
+/// attempt started just before may still be on its way to the provider (a loaded host, a slow
+/// network): taking over at once could post a second message before the first one lands and
+/// is recorded. Costs a crashed worker's threads this much more before another delivers them.
+pub const TAKEOVER_GRACE_SECS: i64 = 2;
 
 #[cfg(test)]
 mod tests {

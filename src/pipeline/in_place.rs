@@ -90,7 +90,11 @@ impl Runner {
                 note.is_final && now < thread.final_since.unwrap_or(now) + self.settle_secs;
             let eligible = !targets.is_empty()
                 && !settling
-                && thread.lease.as_ref().is_none_or(|l| l.until <= now)
+                && thread.lease.as_ref().is_none_or(|l| {
+                    l.until
+                        .saturating_add(crate::correlate::TAKEOVER_GRACE_SECS)
+                        <= now
+                })
                 && targets.iter().all(|d| {
                     self.sinks.contains_key(d)
                         && thread
