@@ -74,6 +74,10 @@ pub fn engine_config(cfg: &Config, owner: Option<&str>) -> EngineConfig {
         cache_size: cfg.correlate.cache_size,
         cache_ttl: Duration::from_secs(cfg.correlate.cache_ttl_secs),
         ttl_secs: cfg.correlate.ttl_days * 86_400,
+        timing: crate::correlate::Timing {
+            pipeline_stall_secs: cfg.correlate.pipeline_stall_secs,
+            ecs_stall_secs: cfg.ecs.deployment_stall_secs,
+        },
         ..EngineConfig::default()
     };
     if let Some(o) = owner {

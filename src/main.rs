@@ -50,6 +50,10 @@ enum Command {
         /// DynamoDB table for `--store dynamodb` (created if missing).
         #[arg(long, env = "HERALD_DYNAMODB_TABLE", default_value = "herald")]
         table: String,
+        /// After the last event, run the events' clock this much further, firing every timer
+        /// due on the way (stall alerts): seconds, or with a unit (`90s`, `30m`, `24h`, `2d`).
+        #[arg(long, default_value = "24h", value_parser = herald::cli::replay::parse_duration)]
+        drain: i64,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -62,6 +66,10 @@ enum Command {
         /// Write deliveries as JSON Lines to this file instead of the terminal.
         #[arg(long)]
         jsonl: Option<PathBuf>,
+        /// After the last event, run the events' clock this much further, firing every timer
+        /// due on the way (stall alerts): seconds, or with a unit (`90s`, `30m`, `24h`, `2d`).
+        #[arg(long, default_value = "24h", value_parser = herald::cli::replay::parse_duration)]
+        drain: i64,
     },
     /// Show, for each notification the event files produce, which routing rules matched and
     /// the message each chosen destination would receive. Sends nothing.
@@ -72,6 +80,10 @@ enum Command {
         /// Print one JSON object per notification, with each destination's provider body.
         #[arg(long)]
         json: bool,
+        /// After the last event, run the events' clock this much further, firing every timer
+        /// due on the way (stall alerts): seconds, or with a unit (`90s`, `30m`, `24h`, `2d`).
+        #[arg(long, default_value = "24h", value_parser = herald::cli::replay::parse_duration)]
+        drain: i64,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -115,9 +127,10 @@ fn main() -> ExitCode {
         Command::RouteTest {
             config,
             json,
+            drain,
             files,
         } => match Config::load(&config) {
-            Ok(cfg) => runtime(async move { route_test(&cfg, &files, json).await }),
+            Ok(cfg) => runtime(async move { route_test(&cfg, &files, json, drain).await }),
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(1)
@@ -141,6 +154,7 @@ fn main() -> ExitCode {
             store,
             dynamodb_endpoint,
             table,
+            drain,
             files,
         } => {
             let mut config = match config.map(|p| Config::load(&p)).transpose() {
@@ -184,7 +198,7 @@ fn main() -> ExitCode {
                         return ExitCode::from(1);
                     }
                 };
-                if let Err(e) = replay::replay_events(&runner, &events).await {
+                if let Err(e) = replay::replay_events(&runner, &events, drain).await {
                     eprintln!("replay: {e}");
                     return ExitCode::from(1);
                 }
@@ -195,7 +209,11 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Command::Demo { no_serve, jsonl } => runtime(async move {
+        Command::Demo {
+            no_serve,
+            jsonl,
+            drain,
+        } => runtime(async move {
             let opts = ReplayOptions {
                 jsonl,
                 config: None,
@@ -210,7 +228,7 @@ fn main() -> ExitCode {
             };
             let events = replay::demo_events();
             eprintln!("herald demo: replaying {} bundled events", events.len());
-            if let Err(e) = replay::replay_events(&runner, &events).await {
+            if let Err(e) = replay::replay_events(&runner, &events, drain).await {
                 eprintln!("demo: {e}");
                 return ExitCode::from(1);
             }
@@ -259,10 +277,10 @@ async fn healthcheck(url: Option<String>) -> ExitCode {
     }
 }
 
-async fn route_test(cfg: &Config, files: &[PathBuf], json: bool) -> ExitCode {
+async fn route_test(cfg: &Config, files: &[PathBuf], json: bool, drain: i64) -> ExitCode {
     use herald::cli::route_test;
     let (events, bad) = replay::read_events(files);
-    match route_test::reports(cfg, &events, replay::unix_now()).await {
+    match route_test::reports(cfg, &events, drain).await {
         Ok(reports) => {
             for r in &reports {
                 if json {

@@ -220,3 +220,158 @@ fn check_config_lists_every_problem() {
     assert!(err.contains("unknown destination \"ghost\""), "{err}");
     assert!(err.contains("default_destination"), "{err}");
 }
+
+/// A pipeline event at `t` (Unix seconds): an execution's state, or a stage's when `stage` is
+/// given.
+fn pipeline_event(exec: &str, stage: Option<&str>, state: &str, t: i64) -> serde_json::Value {
+    let time = chrono::DateTime::from_timestamp(t, 0)
+        .expect("a time")
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let (detail_type, mut detail) = match stage {
+        Some(s) => (
+            "CodePipeline Stage Execution State Change",
+            serde_json::json!({"stage": s}),
+        ),
+        None => (
+            "CodePipeline Pipeline Execution State Change",
+            serde_json::json!({}),
+        ),
+    };
+    detail["pipeline"] = "web".into();
+    detail["execution-id"] = exec.into();
+    detail["state"] = state.into();
+    detail["version"] = 1.into();
+    serde_json::json!({
+        "version": "0", "id": format!("{exec}-{}-{state}-{t}", stage.unwrap_or("")),
+        "detail-type": detail_type, "source": "aws.codepipeline", "account": "111122223333",
+        "time": time, "region": "eu-west-1", "resources": [], "detail": detail,
+    })
+}
+
+/// Two executions from `t0`: `x-done` succeeds; `x-lost` starts, and its last events never
+/// come (dropped on the way).
+fn stream_with_lost_ending(dir: &std::path::Path, name: &str, t0: i64) -> std::path::PathBuf {
+    let events = [
+        pipeline_event("x-lost", None, "STARTED", t0),
+        pipeline_event("x-lost", Some("Source"), "STARTED", t0 + 5),
+        pipeline_event("x-done", None, "STARTED", t0 + 8),
+        pipeline_event("x-lost", Some("Source"), "SUCCEEDED", t0 + 20),
+        pipeline_event("x-lost", Some("Build"), "STARTED", t0 + 21),
+        pipeline_event("x-done", None, "SUCCEEDED", t0 + 300),
+    ];
+    let path = dir.join(name);
+    let text: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    std::fs::write(&path, text.join("\n")).expect("stream written");
+    path
+}
+
+fn replay_lines(
+    args: &[&str],
+    stream: &std::path::Path,
+    out: &std::path::Path,
+) -> Vec<serde_json::Value> {
+    let run = herald()
+        .arg("replay")
+        .arg("--jsonl")
+        .arg(out)
+        .args(args)
+        .arg(stream)
+        .output()
+        .expect("herald runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    std::fs::read_to_string(out)
+        .expect("jsonl written")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+fn last_of(lines: &[serde_json::Value], exec: &str) -> serde_json::Value {
+    lines
+        .iter()
+        .rev()
+        .find(|l| l["notification"]["execution_id"] == exec)
+        .map(|l| l["notification"].clone())
+        .unwrap_or_else(|| panic!("{exec} in {lines:?}"))
+}
+
+#[test]
+fn replay_runs_on_the_events_clock_and_tells_a_stalled_execution() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t0 = 1_700_000_000;
+    let stream = stream_with_lost_ending(dir.path(), "s.jsonl", t0);
+    let lines = replay_lines(&[], &stream, &dir.path().join("a.jsonl"));
+    // The execution whose ending was lost: stalled an hour (the default) after its last event.
+    let lost = last_of(&lines, "x-lost");
+    assert_eq!(lost["status"], "IN_PROGRESS", "{lost}");
+    assert_eq!(lost["stalled"], true, "{lost}");
+    assert_eq!(lost["stalled_since"], "2023-11-14T22:13:41Z", "{lost}");
+    assert_eq!(lost["stalled_for_secs"], 3600, "{lost}");
+    // Told by an edit of its one message; the finished one never stalls.
+    let ops: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["notification"]["execution_id"] == "x-lost")
+        .map(|l| l["op"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ops.iter().filter(|o| **o == "post").count(), 1, "{ops:?}");
+    let done = last_of(&lines, "x-done");
+    assert_eq!(done["status"], "SUCCEEDED");
+    assert!(done.get("stalled").is_none(), "{done}");
+
+    // The same input gives the same output, byte for byte.
+    let again = replay_lines(&[], &stream, &dir.path().join("b.jsonl"));
+    assert_eq!(lines, again);
+
+    // Any date: the same stream ten years later tells the same story, ten years later. The
+    // replay never reads the wall clock (which would leave a 2033 stream unstalled today).
+    let shift = 10 * 365 * 86_400;
+    let later = stream_with_lost_ending(dir.path(), "later.jsonl", t0 + shift);
+    let shifted = replay_lines(&[], &later, &dir.path().join("c.jsonl"));
+    assert_eq!(shifted.len(), lines.len());
+    let lost_later = last_of(&shifted, "x-lost");
+    assert_eq!(lost_later["stalled"], true);
+    assert_eq!(lost_later["stalled_for_secs"], 3600);
+    let since = |n: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(n["stalled_since"].as_str().unwrap_or_default())
+            .map(|t| t.timestamp())
+            .unwrap_or_default()
+    };
+    assert_eq!(since(&lost_later) - since(&lost), shift);
+
+    // A drain shorter than the timeout stops before it; the config sets the timeout.
+    let short = replay_lines(&["--drain", "30m"], &stream, &dir.path().join("d.jsonl"));
+    assert!(last_of(&short, "x-lost").get("stalled").is_none());
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[correlate]\npipeline_stall_secs = 600\n").expect("config");
+    let cfg_arg = cfg.to_string_lossy().into_owned();
+    let quick = replay_lines(
+        &["--drain", "30m", "--config", &cfg_arg],
+        &stream,
+        &dir.path().join("e.jsonl"),
+    );
+    assert_eq!(last_of(&quick, "x-lost")["stalled_for_secs"], 600);
+    // Turned off.
+    std::fs::write(&cfg, "[correlate]\npipeline_stall_secs = 0\n").expect("config");
+    let off = replay_lines(
+        &["--config", &cfg_arg],
+        &stream,
+        &dir.path().join("f.jsonl"),
+    );
+    assert!(last_of(&off, "x-lost").get("stalled").is_none());
+}
+
+#[test]
+fn a_bad_drain_is_refused_naming_it() {
+    let run = herald()
+        .args(["replay", "--drain", "soon", "x.json"])
+        .output()
+        .expect("herald runs");
+    assert_eq!(run.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("--drain") && err.contains("soon"), "{err}");
+}

@@ -21,31 +21,17 @@ use std::sync::Arc;
 use support::Recorder;
 
 async fn dynamo_store() -> Arc<DynamoStore> {
-    let cfg = support::sdk_config(&support::dynamodb_endpoint()).await;
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&cfg),
-        support::unique("herald-fleet"),
-    );
-    store.create_table_if_missing().await.expect("create table");
-    Arc::new(store)
+    support::dynamo_store("herald-fleet").await
 }
 
 fn runner(store: Arc<dyn Store>, sink: Arc<dyn Sink>, owner: &str) -> Runner {
-    let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
-    sinks.insert("r".into(), sink);
-    let engine = Engine::new(
+    support::fleet_runner(
         store,
+        sink,
         EngineConfig {
             owner: owner.into(),
             ..EngineConfig::default()
         },
-    );
-    Runner::new(
-        Arc::new(engine),
-        Router::single("r"),
-        sinks,
-        Mode::Progress,
-        0,
     )
 }
 

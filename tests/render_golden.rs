@@ -167,6 +167,36 @@ fn slack() {
     );
     check_slack(&reply);
     golden("build-failure.slack-reply.json", &reply);
+    // A stall is said in the message and in a reply (which the sink broadcasts).
+    let stalled = samples::ecs_stalled();
+    let v = render::slack::render(&stalled);
+    let said = "nothing heard for 30m 00s since 2024-03-04 09:02 UTC";
+    assert!(v.to_string().contains(said), "{v}");
+    let reply = render::slack::render_reply(&stalled, render::slack::Extras::default());
+    check_slack(&reply);
+    assert!(reply.to_string().contains(said), "{reply}");
+    golden("ecs-stalled.slack-reply.json", &reply);
+}
+
+#[test]
+fn every_sink_says_a_thread_stalled() {
+    let n = samples::ecs_stalled();
+    let said = "nothing heard for 30m 00s since 2024-03-04 09:02 UTC";
+    let renders = [
+        render::slack::render(&n).to_string(),
+        render::discord::render(&n).to_string(),
+        render::teams::render(&n).to_string(),
+        render::text::render(&n),
+        render::amazonq::render(&n, "t").to_string(),
+    ];
+    for r in renders {
+        assert!(r.contains(said), "{r}");
+        assert!(r.contains("the deployment may be stuck"), "{r}");
+    }
+    // Not stalled: not said.
+    let mut done = samples::ecs_stalled();
+    done.stalled = false;
+    assert!(!render::slack::render(&done).to_string().contains("Stalled"));
 }
 
 #[test]

@@ -43,9 +43,13 @@ fn everything_to_one() -> Config {
 
 /// The last notification of every thread of `file`, as the rules see it.
 async fn finals(file: &str) -> Vec<Value> {
-    let rs = reports(&everything_to_one(), &events(file), 2_000_000_000)
-        .await
-        .expect("reports");
+    let rs = reports(
+        &everything_to_one(),
+        &events(file),
+        herald::cli::replay::DEFAULT_DRAIN_SECS,
+    )
+    .await
+    .expect("reports");
     let mut last: BTreeMap<String, Value> = BTreeMap::new();
     for r in rs {
         last.insert(r.thread, r.notification);

@@ -205,3 +205,83 @@ endpoint = "{}"
     let (code, _) = herald.wait_exit(Duration::from_secs(30)).await;
     assert_eq!(code, Some(0));
 }
+
+/// Silence is news: `herald run` on DynamoDB Local, an execution that starts and is never heard
+/// of again. Its stall timer (here 2 s) lives in the thread's item, is found through the
+/// `wake` index, fires, and the message is edited to say the execution stalled; the metrics
+/// count it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_run_tells_an_execution_that_went_silent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jsonl = dir.path().join("out.jsonl");
+    let table = support::unique("herald-stall");
+    let config = format!(
+        r#"default_destination = "out"
+[correlate]
+settle_secs = 0
+pipeline_stall_secs = 2
+[[destinations]]
+name = "out"
+kind = "jsonl"
+path = "{}"
+[store]
+kind = "dynamodb"
+table = "{table}"
+endpoint = "{}"
+"#,
+        jsonl.display(),
+        support::dynamodb_endpoint(),
+    );
+    let mut herald = Herald::start_env(dir.path(), 0, &config, &[]);
+    herald.wait_ready().await;
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let event = serde_json::json!({
+        "version": "0", "id": "stall-1",
+        "detail-type": "CodePipeline Pipeline Execution State Change",
+        "source": "aws.codepipeline", "account": "111122223333", "time": now,
+        "region": "eu-west-1", "resources": [],
+        "detail": {"pipeline": "web", "execution-id": "gone-quiet", "state": "STARTED", "version": 1}
+    });
+    let http = reqwest::Client::new();
+    let r = http
+        .post(herald.url("/events"))
+        .header("content-type", "application/json")
+        .body(event.to_string())
+        .send()
+        .await
+        .expect("posted");
+    assert_eq!(r.status().as_u16(), 200);
+    let stalled = || {
+        std::fs::read_to_string(&jsonl)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["notification"]["stalled"] == true)
+            .collect::<Vec<_>>()
+    };
+    // Due 2 s after the event; a worker on DynamoDB looks every 10 s.
+    let told =
+        worker::wait_until(Duration::from_secs(30), || async { !stalled().is_empty() }).await;
+    assert!(told, "no stall told: {:?}", std::fs::read_to_string(&jsonl));
+    let lines = stalled();
+    assert_eq!(lines.len(), 1, "told once: {lines:?}");
+    assert_eq!(lines[0]["op"], "update", "an edit of its message");
+    assert_eq!(lines[0]["notification"]["stalled_since"], now.as_str());
+    let metrics = http
+        .get(herald.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("herald_timers_fired_total{kind=\"stall\"} 1"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("timer"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -306,7 +306,7 @@ async fn serve_demo() -> (String, tempfile::TempDir) {
         store: memory_store(),
     })
     .expect("the demo runner");
-    replay_events(&r, &demo_events())
+    replay_events(&r, &demo_events(), herald::cli::replay::DEFAULT_DRAIN_SECS)
         .await
         .expect("the demo replays");
     let app = routes().with_state(r.engine.clone());

@@ -23,6 +23,7 @@ fn item(version: u64, state: &[u8]) -> Item {
         version,
         state: state.to_vec(),
         expires_at: 1_900_000_000,
+        wake: None,
     }
 }
 
@@ -177,6 +178,7 @@ async fn state_bytes_round_trip_exactly(emulator: Emulator) {
                 version: 1,
                 state: "é✓ 😀".as_bytes().to_vec(),
                 expires_at: -5,
+                wake: None,
             },
         ),
     ];
@@ -217,6 +219,7 @@ async fn concurrent_increments_all_land(emulator: Emulator) {
                             version: seen.version + 1,
                             state: (n + 1).to_string().into_bytes(),
                             expires_at: seen.expires_at,
+                            wake: None,
                         };
                         match store
                             .put(key, &next, Some(seen.version))
@@ -517,11 +520,56 @@ async fn unacknowledged_write_found_on_retry_counts_as_written() {
     assert_eq!(store.requests().conflicts, 1);
 }
 
-/// DynamoDB's answer to `DescribeTable` for an ACTIVE table.
+/// DynamoDB's answer to `DescribeTable` for an ACTIVE table with the `wake` index of timers
+/// (as the deploy template creates it).
 fn active_table(name: &str) -> String {
+    format!(
+        r#"{{"Table":{{"TableName":"{name}","TableStatus":"ACTIVE","KeySchema":[{{"AttributeName":"pk","KeyType":"HASH"}}],"AttributeDefinitions":[{{"AttributeName":"pk","AttributeType":"S"}}],"GlobalSecondaryIndexes":[{{"IndexName":"wake","IndexStatus":"ACTIVE","KeySchema":[{{"AttributeName":"wake_hour","KeyType":"HASH"}},{{"AttributeName":"wake","KeyType":"RANGE"}}],"Projection":{{"ProjectionType":"KEYS_ONLY"}}}}]}}}}"#
+    )
+}
+
+/// The same table made before timers: no index.
+fn table_without_index(name: &str) -> String {
     format!(
         r#"{{"Table":{{"TableName":"{name}","TableStatus":"ACTIVE","KeySchema":[{{"AttributeName":"pk","KeyType":"HASH"}}],"AttributeDefinitions":[{{"AttributeName":"pk","AttributeType":"S"}}]}}}}"#
     )
+}
+
+/// A table made before timers gets its `wake` index (UpdateTable), and the start waits for it;
+/// a role that may not add it is told what is missing and where it is defined.
+#[tokio::test]
+async fn a_table_without_the_timer_index_gets_it_or_says_what_is_missing() {
+    let (store, script) = scripted_store(vec![
+        scripted::ok(&table_without_index("herald-scripted")),
+        scripted::ok("{}"),
+        scripted::ok(&active_table("herald-scripted")),
+        scripted::ok(TTL_ENABLED),
+    ])
+    .await;
+    store.create_table_if_missing().await.expect("start");
+    assert_eq!(
+        targets(&script),
+        [
+            "DescribeTable",
+            "UpdateTable",
+            "DescribeTable",
+            "DescribeTimeToLive"
+        ]
+    );
+    let (store, _) = scripted_store(vec![
+        scripted::ok(&table_without_index("herald-scripted")),
+        scripted::error(400, "AccessDeniedException"),
+    ])
+    .await;
+    match store.create_table_if_missing().await {
+        Err(StoreError::Rejected(msg)) => assert!(
+            msg.contains("no `wake` index")
+                && msg.contains("deploy/cloudformation/central.yaml")
+                && msg.contains("AccessDeniedException"),
+            "{msg}"
+        ),
+        other => panic!("expected Rejected, got {other:?}"),
+    }
 }
 
 const TTL_ENABLED: &str =

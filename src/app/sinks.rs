@@ -202,8 +202,14 @@ fn build_one(
         let (limiter, key) = (limiter.clone(), key.clone());
         move || limiter.busy(&key)
     };
-    let paced: Arc<dyn Sink> =
-        Arc::new(Paced::new(sink, limiter, key, policy).with_failure_reply(reply));
+    // Slack threads its messages: a stall is told there too, broadcast (an edit notifies
+    // nobody). Elsewhere the edited message says it.
+    let stall_reply = matches!(d.sink, SinkConfig::Slack(_));
+    let paced: Arc<dyn Sink> = Arc::new(
+        Paced::new(sink, limiter, key, policy)
+            .with_failure_reply(reply)
+            .with_stall_reply(stall_reply),
+    );
     let digest = d.digest.clone().unwrap_or_default();
     Ok(
         match Digest::wrap(paced.clone(), d.name.clone(), &digest, busy) {

@@ -22,8 +22,6 @@ pub struct ReplayOptions {
     pub store: Arc<dyn Store>,
 }
 
-pub use crate::clock::unix_now;
-
 /// Builds the runner: sinks from the config, or one default sink (`--jsonl PATH`, else text);
 /// of `[enrich]` only the account aliases (a replay never calls AWS).
 pub fn runner(opts: &ReplayOptions) -> Result<Runner, crate::app::AppError> {
@@ -39,15 +37,88 @@ pub fn runner(opts: &ReplayOptions) -> Result<Runner, crate::app::AppError> {
     )
 }
 
-/// Replays decoded events through a runner in arrival order; returns (events, errors).
+/// How far past its last input a replay runs its clock by default (`--drain`): a day, so
+/// every stall timeout and settle window has passed.
+pub const DEFAULT_DRAIN_SECS: i64 = 86_400;
+
+/// A duration for `--drain`: whole seconds, or a number with `s`, `m`, `h` or `d`.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (try 3600, 90s, 30m, 24h or 2d)"))?;
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (use s, m, h or d)"
+            ))
+        }
+    };
+    n.checked_mul(unit_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+/// Steps of one clock advance at most (each fires at least one timer or settles one thread;
+/// a guard against a timer that would not move, never reached by a sane stream).
+const MAX_STEPS: usize = 1_000_000;
+
+/// Replays decoded events through a runner in arrival order on the events' own clock: "now" is
+/// the newest event time seen (never the wall clock), and timers and settle windows due
+/// between two batches fire in time order before the later batch. After the last input the
+/// clock runs `drain_secs` further, firing every timer due on the way, and whatever still waits
+/// is flushed. The same input gives the same output on any machine on any date.
 pub async fn replay_events(
     runner: &Runner,
     events: &[Event],
+    drain_secs: i64,
 ) -> Result<(), crate::pipeline::RunError> {
+    let mut now: Option<i64> = None;
     for chunk in events.chunks(BATCH) {
-        runner.process(chunk, unix_now()).await?;
+        let newest = chunk
+            .iter()
+            .filter_map(|e| e.meta().time)
+            .map(|t| t.timestamp())
+            .max();
+        now = match (now, newest) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let at = now.unwrap_or(0);
+        advance(runner, at).await?;
+        runner.process(chunk, at).await?;
+        runner.deliver_due(at).await?;
     }
-    runner.flush(unix_now()).await?;
+    let end = now.unwrap_or(0).saturating_add(drain_secs.max(0));
+    advance(runner, end).await?;
+    // A shared store (`--store dynamodb`) cannot say when its next timer is: look once.
+    runner.fire_due(end).await?;
+    runner.flush(end).await?;
+    Ok(())
+}
+
+/// Runs the clock up to `to`: every timer and settle window due by then, in time order.
+async fn advance(runner: &Runner, to: i64) -> Result<(), crate::pipeline::RunError> {
+    for _ in 0..MAX_STEPS {
+        let next = [runner.engine.next_wake(), runner.next_settle()]
+            .into_iter()
+            .flatten()
+            .min();
+        match next {
+            Some(at) if at <= to => {
+                runner.fire_due(at).await?;
+                runner.deliver_due(at).await?;
+            }
+            _ => return Ok(()),
+        }
+    }
     Ok(())
 }
 

@@ -66,9 +66,14 @@ impl Sink for Recorder {
 
 const ALL: &str = "route-test";
 
-/// Replays `events` (in batches of ten, like an SQS receive; settle windows flushed at the end)
-/// and reports every notification in delivery order.
-pub async fn reports(cfg: &Config, events: &[Event], now: i64) -> Result<Vec<Report>, String> {
+/// Replays `events` as `herald replay` does (in batches of ten, like an SQS receive, on the
+/// events' clock, run `drain_secs` past the last one) and reports every notification in
+/// delivery order.
+pub async fn reports(
+    cfg: &Config,
+    events: &[Event],
+    drain_secs: i64,
+) -> Result<Vec<Report>, String> {
     let router = cfg.router().map_err(|e| e.to_string())?;
     let recorder = Arc::new(Recorder::default());
     let mut sinks: std::collections::BTreeMap<String, Arc<dyn Sink>> = Default::default();
@@ -86,14 +91,11 @@ pub async fn reports(cfg: &Config, events: &[Event], now: i64) -> Result<Vec<Rep
         cfg.correlate.settle_secs,
     );
     // Boxed: the runner's futures are large, and a caller's stack need not hold them.
-    for chunk in events.chunks(10) {
-        Box::pin(runner.process(chunk, now))
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    Box::pin(runner.flush(now))
-        .await
-        .map_err(|e| e.to_string())?;
+    Box::pin(crate::cli::replay::replay_events(
+        &runner, events, drain_secs,
+    ))
+    .await
+    .map_err(|e| e.to_string())?;
     let deliveries = std::mem::take(&mut *recorder.0.lock().unwrap_or_else(|p| p.into_inner()));
     // A destination's first message of a thread is a post, whatever others got before.
     let mut posted = std::collections::HashSet::new();
@@ -240,7 +242,7 @@ mod tests {
             .filter_map(|l| decode(l.as_bytes()).ok())
             .flatten()
             .collect();
-        let reports = reports(&cfg, &events, 2_000_000_000)
+        let reports = reports(&cfg, &events, crate::cli::replay::DEFAULT_DRAIN_SECS)
             .await
             .expect("reports");
         let last = reports.last().expect("a notification");

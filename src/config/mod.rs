@@ -43,6 +43,8 @@ pub struct CorrelateConfig {
     pub cache_ttl_secs: u64,
     /// How long thread items live in the store after their last write.
     pub ttl_days: i64,
+    /// A pipeline execution not final that heard nothing this long is told as stalled (0: never).
+    pub pipeline_stall_secs: i64,
 }
 
 impl Default for CorrelateConfig {
@@ -53,6 +55,24 @@ impl Default for CorrelateConfig {
             cache_size: 10_000,
             cache_ttl_secs: 600,
             ttl_days: 14,
+            pipeline_stall_secs: 3600,
+        }
+    }
+}
+
+/// `[ecs]`: ECS deployments.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EcsConfig {
+    /// An ECS deployment not final that heard nothing this long is told as stalled (0: never);
+    /// Mona's `secondsUntilAlert`.
+    pub deployment_stall_secs: i64,
+}
+
+impl Default for EcsConfig {
+    fn default() -> Self {
+        Self {
+            deployment_stall_secs: 1800,
         }
     }
 }
@@ -73,6 +93,7 @@ pub struct RuleConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub correlate: CorrelateConfig,
+    pub ecs: EcsConfig,
     pub destinations: Vec<DestinationConfig>,
     pub rules: Vec<RuleConfig>,
     pub default_destination: Option<String>,
@@ -137,6 +158,14 @@ impl Config {
             if !names.contains(&d.as_str()) {
                 errors.push(format!("default_destination: unknown destination {d:?}"));
             }
+        }
+        if self.correlate.pipeline_stall_secs < 0 {
+            errors.push(
+                "correlate.pipeline_stall_secs must be >= 0 (0 turns stall alerts off)".into(),
+            );
+        }
+        if self.ecs.deployment_stall_secs < 0 {
+            errors.push("ecs.deployment_stall_secs must be >= 0 (0 turns stall alerts off)".into());
         }
         if self.correlate.settle_secs < 0 {
             errors.push("correlate.settle_secs must be >= 0".into());

@@ -100,6 +100,9 @@ impl AlarmEpisodes {
         let st = if closed { status::OK } else { status::ALARM };
         let region = &self.region;
         Notification {
+            stalled: false,
+            stalled_since: None,
+            stalled_for_secs: None,
             kind: n::Kind::Alarm,
             status: st.into(),
             is_final: closed,

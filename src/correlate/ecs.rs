@@ -133,6 +133,9 @@ impl EcsDeploy {
         });
         let region = &self.region;
         Notification {
+            stalled: false,
+            stalled_since: None,
+            stalled_for_secs: None,
             kind: n::Kind::EcsDeployment,
             status: st.into(),
             is_final,

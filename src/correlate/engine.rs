@@ -4,7 +4,9 @@
 //! Events of one batch that share a key are applied together in one write.
 
 use super::cache::Cache;
-use super::{new_thread, target, Body, Lease, PipelinePointer, ServicePointer, Target, Thread};
+use super::{
+    new_thread, target, Body, Fired, Lease, PipelinePointer, ServicePointer, Target, Thread, Timing,
+};
 use crate::event::Event;
 use crate::notification::MessageRef;
 use crate::notification::Notification;
@@ -25,6 +27,8 @@ pub struct EngineConfig {
     pub lease_secs: i64,
     /// This worker's name in claims.
     pub owner: String,
+    /// The timeouts that wake threads (stall alerts).
+    pub timing: Timing,
 }
 
 impl Default for EngineConfig {
@@ -35,6 +39,7 @@ impl Default for EngineConfig {
             ttl_secs: 14 * 24 * 3600,
             lease_secs: 30,
             owner: format!("worker-{}", std::process::id()),
+            timing: Timing::default(),
         }
     }
 }
@@ -84,6 +89,23 @@ const FRESH_MAX: usize = 4096;
 struct Local {
     items: std::collections::HashMap<String, (u64, i64, Arc<Thread>)>,
     writes: u64,
+    /// The threads' timers, by due time: what [`Engine::due`] reads. An entry may outlive its
+    /// timer (moved, or its thread swept); it is checked against the thread when due.
+    wakes: BTreeSet<(i64, String)>,
+}
+
+impl Local {
+    fn note_wake(&mut self, key: &str, old: Option<i64>, new: Option<i64>) {
+        if old == new {
+            return;
+        }
+        if let Some(w) = old {
+            self.wakes.remove(&(w, key.to_owned()));
+        }
+        if let Some(w) = new {
+            self.wakes.insert((w, key.to_owned()));
+        }
+    }
 }
 
 impl Drop for Local {
@@ -247,14 +269,18 @@ impl Engine {
         thread: Thread,
         now: i64,
     ) -> Result<Option<(u64, Arc<Thread>)>, StoreError> {
+        let mut thread = thread;
+        self.plan_wake(&mut thread, now);
         self.stats.store_writes.fetch_add(1, Ordering::Relaxed);
         if let Some(mut local) = self.local() {
-            let current = local.items.get(key).map(|(v, _, _)| *v);
-            if current != version {
+            let current = local.items.get(key).map(|(v, _, t)| (*v, t.wake));
+            if current.map(|(v, _)| v) != version {
                 self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
                 return Ok(None);
             }
             let v = version.map_or(1, |v| v + 1);
+            let old_wake = current.and_then(|(_, w)| w);
+            local.note_wake(key, old_wake, thread.wake);
             let thread = Arc::new(thread);
             local.writes += 1;
             local
@@ -268,6 +294,7 @@ impl Engine {
             version: version.map_or(1, |v| v + 1),
             state,
             expires_at: now + self.cfg.ttl_secs,
+            wake: thread.wake,
         };
         match self.store.put(key, &item, version).await? {
             Put::Written => {
@@ -320,27 +347,31 @@ impl Engine {
         mut f: impl FnMut(&mut Thread, Option<u64>) -> bool,
     ) -> Option<(u64, Arc<Thread>, bool)> {
         let expires = now + self.cfg.ttl_secs;
-        let (version, written) = match local.items.get_mut(key) {
+        let (version, written, old_wake) = match local.items.get_mut(key) {
             Some((version, until, thread)) => {
+                let old_wake = thread.wake;
                 if !f(Arc::make_mut(thread), Some(*version)) {
                     return Some((*version, thread.clone(), false));
                 }
+                self.plan_wake(Arc::make_mut(thread), now);
                 *version += 1;
                 *until = expires;
-                (*version, thread.clone())
+                (*version, thread.clone(), old_wake)
             }
             None => {
                 let mut thread = init()?;
                 if !f(&mut thread, None) {
                     return Some((0, Arc::new(thread), false));
                 }
+                self.plan_wake(&mut thread, now);
                 let thread = Arc::new(thread);
                 local
                     .items
                     .insert(key.to_owned(), (1, expires, thread.clone()));
-                (1, thread)
+                (1, thread, None)
             }
         };
+        local.note_wake(key, old_wake, written.wake);
         self.stats.store_writes.fetch_add(1, Ordering::Relaxed);
         local.writes += 1;
         if local.writes.is_multiple_of(SWEEP_EVERY) {
@@ -565,7 +596,7 @@ impl Engine {
             let init = || thread_for(&key);
             let r = self
                 .update(&key, now, init, |t| {
-                    let c = t.apply(&ev);
+                    let c = t.apply_at(&ev, now);
                     if c {
                         self.after_change(&key, t, now, wants);
                     }
@@ -630,7 +661,7 @@ impl Engine {
         let f = |t: &mut Thread, _: Option<u64>| {
             let mut c = false;
             for ev in evs {
-                c |= t.apply(ev);
+                c |= t.apply_at(ev, now);
             }
             for d in unsure {
                 if let Some(r) = t.deliveries.get_mut(d) {
@@ -690,6 +721,95 @@ impl Engine {
 
     pub fn owner(&self) -> &str {
         &self.cfg.owner
+    }
+
+    /// Plans the thread's timer before a write ([`Thread::plan_wake`]); a timer in the past
+    /// (a backlog of old events) is due now, so that it lands where [`Engine::due`] looks.
+    fn plan_wake(&self, thread: &mut Thread, now: i64) {
+        thread.plan_wake(&self.cfg.timing);
+        if let Some(w) = &mut thread.wake {
+            *w = (*w).max(now);
+        }
+    }
+
+    /// Keys of threads whose timer is due at `now`, at most `limit`, soonest first where the
+    /// store can tell (the in-process store; DynamoDB's `wake` index by hour).
+    pub async fn due(&self, now: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+        if let Some(local) = self.local() {
+            return Ok(local
+                .wakes
+                .iter()
+                .take_while(|(w, _)| *w <= now)
+                .filter(|(w, k)| {
+                    local
+                        .items
+                        .get(k)
+                        .is_some_and(|(_, _, t)| t.wake == Some(*w))
+                })
+                .take(limit)
+                .map(|(_, k)| k.clone())
+                .collect());
+        }
+        let mut keys: Vec<String> = self
+            .store
+            .due(now, limit)
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    /// The soonest timer of the in-process store, if any (a replay advances its clock to it);
+    /// `None` on a shared store.
+    pub fn next_wake(&self) -> Option<i64> {
+        let local = self.local()?;
+        local
+            .wakes
+            .iter()
+            .find(|(w, k)| {
+                local
+                    .items
+                    .get(k)
+                    .is_some_and(|(_, _, t)| t.wake == Some(*w))
+            })
+            .map(|(w, _)| *w)
+    }
+
+    /// Timers set in the in-process store (stale entries dropped as they are met).
+    pub fn timers_pending(&self) -> Option<usize> {
+        self.local().map(|l| l.wakes.len())
+    }
+
+    /// Fires a thread's timer at `now`: the pure [`Thread::tick`] in one conditional write
+    /// (two workers that both found it due: one write wins, the other finds it spent), taking
+    /// the delivery lease when that leaves work, like an event. Returns what it did, and how
+    /// late it fired (seconds past due).
+    pub async fn tick(
+        &self,
+        key: &str,
+        now: i64,
+        wants: Wants<'_>,
+    ) -> Result<Option<(Fired, i64)>, StoreError> {
+        let timing = self.cfg.timing;
+        let mut fired = None;
+        self.update_at(
+            key,
+            now,
+            || None,
+            |t, _| {
+                let due = t.wake;
+                fired = t.tick(now, &timing).map(|f| (f, now - due.unwrap_or(now)));
+                if fired.is_some() {
+                    self.after_change(key, t, now, wants);
+                }
+                fired.is_some()
+            },
+        )
+        .await?;
+        Ok(fired)
     }
 
     /// Whether this worker holds a live lease on the thread.

@@ -138,6 +138,62 @@ pub struct Thread {
     /// a redelivery or another worker does not call the AWS APIs again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrichment: Option<crate::notification::enrichment::Enrichment>,
+    /// The time of the newest event applied (Unix seconds, the events' own clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heard: Option<i64>,
+    /// When (processing time) an event last changed the thread: stall timeouts run from here,
+    /// so a backlog of old events is not taken for silence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heard_at: Option<i64>,
+    /// Set by a timer when the thread, not final, heard nothing for its kind's stall timeout
+    /// (processing time since `heard_at`): the time of its last event. The next event clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled_since: Option<i64>,
+    /// When it became stalled: `heard_at` plus the stall timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled_at: Option<i64>,
+    /// When the thread asks to be woken (Unix seconds): its durable timer, kept in the store
+    /// with the thread (DynamoDB: the sparse `wake` index). See [`Thread::plan_wake`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake: Option<i64>,
+}
+
+/// The timeouts that wake threads, from the config (`[correlate] pipeline_stall_secs`,
+/// `[ecs] deployment_stall_secs`); 0 turns a kind's stall alert off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub pipeline_stall_secs: i64,
+    pub ecs_stall_secs: i64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            pipeline_stall_secs: 3600,
+            ecs_stall_secs: 1800,
+        }
+    }
+}
+
+/// What a timer's firing did to its thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fired {
+    /// The thread heard nothing for its stall timeout: now marked stalled.
+    Stalled,
+    /// A stalled thread's delivery was checked again (its worker may have died before it).
+    Recheck,
+    /// Woken early (events came meanwhile): the timer moved to the new due time.
+    Early,
+}
+
+impl Fired {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fired::Stalled => "stall",
+            Fired::Recheck => "recheck",
+            Fired::Early => "early",
+        }
+    }
 }
 
 impl Thread {
@@ -150,7 +206,92 @@ impl Thread {
             deliveries: BTreeMap::new(),
             lease: None,
             enrichment: None,
+            heard: None,
+            heard_at: None,
+            stalled_since: None,
+            stalled_at: None,
+            wake: None,
         }
+    }
+
+    /// This thread's stall timeout, if its kind has one.
+    fn stall_secs(&self, timing: &Timing) -> Option<i64> {
+        let secs = match &self.body {
+            // Waiting for a person is not a stall (reminders are for that).
+            Body::Pipeline(p)
+                if p.status().0 == crate::notification::status::WAITING_FOR_APPROVAL =>
+            {
+                0
+            }
+            Body::Pipeline(_) => timing.pipeline_stall_secs,
+            Body::Ecs(_) => timing.ecs_stall_secs,
+            _ => 0,
+        };
+        (secs > 0).then_some(secs)
+    }
+
+    /// When the thread should be woken, given what it is now: its stall time while it is not
+    /// final and not stalled; while a stalled thread's delivery is claimed, just after the
+    /// claim runs out (so a worker that died before telling it is followed by another). A
+    /// timer already set earlier is kept (a timer that fires early moves itself), so the
+    /// stored timer, and DynamoDB's index of it, is written about once per thread rather than
+    /// once per event.
+    pub fn plan_wake(&mut self, timing: &Timing) {
+        let stall = match (self.final_since, self.stalled_since, self.heard_at) {
+            (None, None, Some(at)) => self.stall_secs(timing).map(|s| at + s),
+            _ => None,
+        };
+        let recheck = match (&self.lease, self.stalled_since, self.final_since) {
+            (Some(l), Some(_), None) => Some(l.until + TAKEOVER_GRACE_SECS),
+            _ => None,
+        };
+        let want = match (stall, recheck) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.wake = match (self.wake, want) {
+            (Some(w), Some(d)) if w <= d => Some(w),
+            (_, d) => d,
+        };
+    }
+
+    /// A timer's firing at `now` (pure: the time is a parameter). Marks the thread stalled when
+    /// it heard nothing for its stall timeout; either way the timer is spent, and the write
+    /// that follows plans the next one. `None` when the timer is not due.
+    pub fn tick(&mut self, now: i64, timing: &Timing) -> Option<Fired> {
+        if self.wake.is_none_or(|w| w > now) {
+            return None;
+        }
+        self.wake = None;
+        if self.stalled_since.is_some() {
+            return Some(Fired::Recheck);
+        }
+        let due = self
+            .heard_at
+            .zip(self.stall_secs(timing))
+            .map(|(at, secs)| at + secs);
+        if self.final_since.is_none() && due.is_some_and(|d| d <= now) {
+            self.stalled_since = self.heard.or(self.heard_at);
+            self.stalled_at = due;
+            return Some(Fired::Stalled);
+        }
+        Some(Fired::Early)
+    }
+
+    /// Notes an event's time: a newer one is news, and clears a stall.
+    fn hear(&mut self, ev: &Event) -> bool {
+        let Some(t) = ev.meta().time.map(|t| t.timestamp()) else {
+            return false;
+        };
+        let before = self.heard;
+        if before.is_some_and(|h| h >= t) {
+            return false;
+        }
+        self.heard = Some(t);
+        self.stalled_at = None;
+        // News worth a write of its own (an event that changed nothing else): a cleared stall,
+        // or the first word in a while; a closer one rides along with the next write.
+        self.stalled_since.take().is_some() || before.is_none_or(|h| t - h >= HEARD_WRITE_SECS)
     }
 
     /// Whether `owner` may deliver now: it holds the lease, or nobody holds a live one. Another
@@ -179,7 +320,25 @@ impl Thread {
     }
 
     /// Applies an event to the thread's state machine; true if the state changed.
+    /// [`Thread::apply`] at processing time `now` (a parameter: this stays pure), which a
+    /// change records as the last news of the thread.
+    pub fn apply_at(&mut self, ev: &Event, now: i64) -> bool {
+        let changed = self.apply(ev);
+        if changed {
+            self.heard_at = Some(now);
+        }
+        changed
+    }
+
     pub fn apply(&mut self, ev: &Event) -> bool {
+        let cleared = match self.body {
+            Body::PipelinePointer(_) | Body::ServicePointer(_) => false,
+            _ => self.hear(ev),
+        };
+        cleared | self.apply_body(ev)
+    }
+
+    fn apply_body(&mut self, ev: &Event) -> bool {
         match &mut self.body {
             Body::Pipeline(p) => p.apply(ev),
             Body::Ecs(e) => e.apply(ev),
@@ -200,14 +359,20 @@ impl Thread {
     }
 
     pub fn notification(&self) -> Option<Notification> {
-        Some(match &self.body {
+        let mut note = match &self.body {
             Body::Pipeline(p) => p.notification(),
             Body::Ecs(e) => e.notification(),
             Body::Alarm(a) => a.notification(),
             Body::Build(b) => b.notification(),
             Body::Deployment(d) => d.notification(),
             Body::PipelinePointer(_) | Body::ServicePointer(_) => return None,
-        })
+        };
+        if let Some(since) = self.stalled_since.filter(|_| !note.is_final) {
+            note.stalled = true;
+            note.stalled_since = DateTime::from_timestamp(since, 0);
+            note.stalled_for_secs = self.stalled_at.zip(self.heard_at).map(|(s, h)| s - h);
+        }
+        Some(note)
     }
 
     /// After applying events: bump `seq` if the notification's content changed, and note when
@@ -528,6 +693,10 @@ pub fn new_thread(ev: &Event) -> Option<Thread> {
     Some(Thread::new(body))
 }
 
+/// An event that changes nothing but the time a thread last heard of it is written when it is
+/// at least this much newer: a stall timer then sees it, at the cost of one write a minute.
+const HEARD_WRITE_SECS: i64 = 60;
+
 /// How long after another worker's delivery lease ran out it may be taken over. That worker's
 /// fence ([`crate::deliver::fence`]) starts no attempt in the lease's last half second, but an
 /// attempt started just before may still be on its way to the provider (a loaded host, a slow
@@ -538,6 +707,105 @@ pub const TAKEOVER_GRACE_SECS: i64 = 2;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pipeline execution event at `time` (Unix seconds) in state `state`.
+    fn exec_event(state: &str, time: i64) -> Event {
+        let at = DateTime::from_timestamp(time, 0).unwrap_or_default();
+        let doc = serde_json::json!({
+            "version": "0", "id": format!("e-{state}-{time}"),
+            "detail-type": "CodePipeline Pipeline Execution State Change",
+            "source": "aws.codepipeline", "account": "111122223333",
+            "time": at.format("%Y-%m-%dT%H:%M:%SZ").to_string(), "region": "eu-west-1",
+            "resources": [], "detail": {"pipeline": "web", "execution-id": "x1", "state": state, "version": 1}
+        });
+        crate::event::decode_value(&doc)
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_else(|| panic!("decodes: {doc}"))
+    }
+
+    fn started_at(now: i64) -> Thread {
+        let ev = exec_event("STARTED", now);
+        let mut t = new_thread(&ev).unwrap_or_else(|| panic!("a thread"));
+        assert!(t.apply_at(&ev, now));
+        t.refresh(now);
+        t.plan_wake(&Timing::default());
+        t
+    }
+
+    #[test]
+    fn a_silent_thread_is_marked_stalled_once_its_timeout_passes() {
+        let timing = Timing::default();
+        let t0 = 1_700_000_000;
+        let mut t = started_at(t0);
+        assert_eq!(t.wake, Some(t0 + 3600), "woken at its stall timeout");
+        assert_eq!(t.tick(t0 + 3599, &timing), None, "not due yet");
+        assert_eq!(t.tick(t0 + 3600, &timing), Some(Fired::Stalled));
+        let note = t.notification().unwrap_or_else(|| panic!("a note"));
+        assert!(note.stalled);
+        assert_eq!(note.stalled_since.map(|t| t.timestamp()), Some(t0));
+        assert_eq!(note.stalled_for_secs, Some(3600));
+        // Stalled and nobody delivering: no timer.
+        t.plan_wake(&timing);
+        assert_eq!(t.wake, None);
+        // The next event clears it and sets the timer again.
+        assert!(t.apply_at(&exec_event("STARTED", t0 + 4000), t0 + 4000));
+        t.plan_wake(&timing);
+        assert!(!t.notification().is_some_and(|n| n.stalled));
+        assert_eq!(t.wake, Some(t0 + 4000 + 3600));
+    }
+
+    #[test]
+    fn events_meanwhile_make_a_timer_fire_early_and_move() {
+        let timing = Timing::default();
+        let t0 = 1_700_000_000;
+        let mut t = started_at(t0);
+        // A later event does not move the stored timer (one index write per thread)...
+        assert!(t.apply_at(&exec_event("STARTED", t0 + 600), t0 + 600));
+        t.plan_wake(&timing);
+        assert_eq!(t.wake, Some(t0 + 3600));
+        // ...so it fires early, says so, and the next write sets it from the last news.
+        assert_eq!(t.tick(t0 + 3600, &timing), Some(Fired::Early));
+        assert!(t.stalled_since.is_none());
+        t.plan_wake(&timing);
+        assert_eq!(t.wake, Some(t0 + 600 + 3600));
+    }
+
+    #[test]
+    fn final_threads_do_not_stall_and_zero_turns_it_off() {
+        let t0 = 1_700_000_000;
+        let mut t = started_at(t0);
+        assert!(t.apply_at(&exec_event("SUCCEEDED", t0 + 60), t0 + 60));
+        t.refresh(t0 + 60);
+        t.plan_wake(&Timing::default());
+        assert_eq!(t.wake, None, "a final thread needs no timer");
+        let off = Timing {
+            pipeline_stall_secs: 0,
+            ecs_stall_secs: 0,
+        };
+        let mut t = started_at(t0);
+        t.wake = None;
+        t.plan_wake(&off);
+        assert_eq!(t.wake, None);
+    }
+
+    #[test]
+    fn a_stalled_thread_whose_delivery_is_claimed_is_checked_again_after_the_claim() {
+        let timing = Timing::default();
+        let t0 = 1_700_000_000;
+        let mut t = started_at(t0);
+        assert_eq!(t.tick(t0 + 3600, &timing), Some(Fired::Stalled));
+        t.lease = Some(Lease {
+            owner: "w1".into(),
+            until: t0 + 3630,
+        });
+        t.plan_wake(&timing);
+        assert_eq!(t.wake, Some(t0 + 3630 + TAKEOVER_GRACE_SECS));
+        assert_eq!(
+            t.tick(t0 + 3630 + TAKEOVER_GRACE_SECS, &timing),
+            Some(Fired::Recheck)
+        );
+    }
 
     #[test]
     fn thread_keys_name_their_pointer() {

@@ -458,6 +458,9 @@ impl PipelineExec {
             }
         }
         Notification {
+            stalled: false,
+            stalled_since: None,
+            stalled_for_secs: None,
             kind: n::Kind::Pipeline,
             status: st.to_owned(),
             is_final,

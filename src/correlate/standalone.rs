@@ -293,6 +293,9 @@ fn base(
     title: &str,
 ) -> Notification {
     Notification {
+        stalled: false,
+        stalled_since: None,
+        stalled_for_secs: None,
         kind,
         status: st.into(),
         is_final,

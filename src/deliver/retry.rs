@@ -174,6 +174,7 @@ pub struct Paced {
     key: String,
     policy: RetryPolicy,
     failure_reply: bool,
+    stall_reply: bool,
     /// The newest update waiting per thread: an older one still waiting is not sent.
     newest: Mutex<HashMap<String, u64>>,
     next: AtomicU64,
@@ -199,6 +200,7 @@ impl Paced {
             key: key.into(),
             policy,
             failure_reply: false,
+            stall_reply: false,
             newest: Mutex::new(HashMap::new()),
             next: AtomicU64::new(0),
             replied: Mutex::new(HashSet::new()),
@@ -209,6 +211,12 @@ impl Paced {
     /// (Slack: a reply in the message's thread), once per thread.
     pub fn with_failure_reply(mut self, on: bool) -> Self {
         self.failure_reply = on;
+        self
+    }
+
+    /// When a thread is marked stalled, also send [`Op::Reply`] saying so, once per stall.
+    pub fn with_stall_reply(mut self, on: bool) -> Self {
+        self.stall_reply = on;
         self
     }
 
@@ -257,7 +265,31 @@ impl Paced {
                 r.insert(REPLIED.into(), json!(true));
             }
         }
+        if d.op != Op::Reply {
+            if let Some(since) = self.wants_stall_reply(d) {
+                if self.reply(d, &reference).await {
+                    if let Some(r) = reference.as_object_mut() {
+                        r.insert(STALL_REPLIED.into(), json!(since));
+                    }
+                }
+            }
+        }
         Ok(reference)
+    }
+
+    /// A stalled thread's reply (Slack: in its thread, broadcast to the channel: an edit
+    /// notifies nobody), once per stall: the stall's `stalled_since`, unless already replied.
+    fn wants_stall_reply(&self, d: &Delivery) -> Option<i64> {
+        let n = &d.notification;
+        if !self.stall_reply || !n.stalled || n.is_final {
+            return None;
+        }
+        let since = n.stalled_since.map(|t| t.timestamp())?;
+        let told = stall_replied_in(d.message.as_ref()) == Some(since)
+            || self
+                .replied()
+                .contains(&format!("{}#stall#{since}", d.thread));
+        (!told).then_some(since)
     }
 
     /// One request through the limiter and the retries, counted under this sink's kind.
@@ -279,6 +311,9 @@ impl Paced {
     }
 
     fn wants_reply(&self, d: &Delivery) -> bool {
+        if d.notification.stalled {
+            return false;
+        }
         let n = &d.notification;
         self.failure_reply
             && n.is_final
@@ -302,7 +337,13 @@ impl Paced {
                 if replied.len() >= REPLIED_KEPT {
                     replied.clear();
                 }
-                replied.insert(d.thread.clone());
+                let n = &d.notification;
+                match n.stalled_since.filter(|_| n.stalled) {
+                    Some(since) => {
+                        replied.insert(format!("{}#stall#{}", d.thread, since.timestamp()))
+                    }
+                    None => replied.insert(d.thread.clone()),
+                };
                 true
             }
             Err(e) => {
@@ -321,15 +362,29 @@ pub fn replied_in(m: Option<&MessageRef>) -> bool {
     m.and_then(|m| m.get(REPLIED)).and_then(|v| v.as_bool()) == Some(true)
 }
 
+/// The key a message reference carries once a stall reply went out: that stall's
+/// `stalled_since` (Unix seconds).
+pub const STALL_REPLIED: &str = "stall_replied";
+
+/// The stall a message reference says was replied to.
+pub fn stall_replied_in(m: Option<&MessageRef>) -> Option<i64> {
+    m.and_then(|m| m.get(STALL_REPLIED))
+        .and_then(|v| v.as_i64())
+}
+
 /// The reference to keep after a delivery: the message's own when it had one (an edit is of
 /// the same message), plus the news that this delivery sent the failure reply, so it is never
 /// sent twice.
 pub fn kept_reference(existing: Option<MessageRef>, returned: MessageRef) -> MessageRef {
     let replied = replied_in(Some(&returned));
+    let stall = stall_replied_in(Some(&returned));
     let mut kept = existing.unwrap_or(returned);
-    if replied {
-        if let Some(r) = kept.as_object_mut() {
+    if let Some(r) = kept.as_object_mut() {
+        if replied {
             r.insert(REPLIED.into(), true.into());
+        }
+        if let Some(since) = stall {
+            r.insert(STALL_REPLIED.into(), since.into());
         }
     }
     kept

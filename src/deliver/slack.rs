@@ -125,7 +125,8 @@ impl SlackSink {
                 let mut body = render::render_reply(&d.notification, extras);
                 body["channel"] = json!(channel);
                 body["thread_ts"] = json!(ts);
-                body["reply_broadcast"] = json!(self.cfg.reply_broadcast);
+                // A stall is news for the whole channel: its reply is always broadcast.
+                body["reply_broadcast"] = json!(self.cfg.reply_broadcast || d.notification.stalled);
                 body["unfurl_links"] = json!(false);
                 body["unfurl_media"] = json!(false);
                 let a = self.call("chat.postMessage", &body).await?;

@@ -218,6 +218,20 @@ pub struct Notification {
     /// Non-fatal trouble seen on the way (ECS task start impaired, placement failures).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Not final, and nothing heard for the kind's stall timeout (`[correlate]
+    /// pipeline_stall_secs`, `[ecs] deployment_stall_secs`); the next event clears it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stalled: bool,
+    /// The time of the stalled thread's last event.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::event::ser_time"
+    )]
+    pub stalled_since: Option<DateTime<Utc>>,
+    /// How long it had heard nothing when it was marked stalled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled_for_secs: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
 }

@@ -43,7 +43,17 @@ pub struct Runner {
     enricher: Option<Arc<crate::enrich::Enricher>>,
     /// Whether deliveries under a lease are fenced by it (`now` is the wall clock).
     fence: bool,
+    /// When a shared store's timers are next looked for (Unix seconds): at most every
+    /// [`TIMER_POLL_SECS`], a `Query` of DynamoDB's `wake` index each time.
+    next_timer_poll: std::sync::atomic::AtomicI64,
 }
+
+/// How often a worker on a shared store looks for due timers (the in-process store's are
+/// looked up on every tick, in memory).
+pub const TIMER_POLL_SECS: i64 = 10;
+
+/// Timers fired at most per look.
+const TIMER_BATCH: usize = 256;
 
 /// Counts of what a run delivered, by op.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -69,6 +79,7 @@ impl Runner {
             pending: std::sync::Mutex::new(BTreeMap::new()),
             enricher: None,
             fence: false,
+            next_timer_poll: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
 
@@ -145,10 +156,46 @@ impl Runner {
         self.deliver_keys(due, now, false).await
     }
 
+    /// Fires the threads' timers due at `now` (stall alerts) and delivers what they changed:
+    /// a timer is an input like an event, and the pure core ([`crate::correlate::Thread::tick`])
+    /// decides what it changes. On a shared store, looks at most every [`TIMER_POLL_SECS`].
+    pub async fn fire_due(&self, now: i64) -> Result<Delivered, RunError> {
+        use std::sync::atomic::Ordering;
+        let m = crate::telemetry::metrics();
+        let mut total = Delivered::default();
+        if let Some(n) = self.engine.timers_pending() {
+            m.timers_pending.set(n as i64);
+        } else if self.next_timer_poll.load(Ordering::Relaxed) > now {
+            return Ok(total);
+        } else {
+            self.next_timer_poll
+                .store(now + TIMER_POLL_SECS, Ordering::Relaxed);
+        }
+        for key in self.engine.due(now, TIMER_BATCH).await? {
+            let Some((fired, late)) = self.engine.tick(&key, now, self).await? else {
+                // Another worker fired it first, or an event moved it.
+                continue;
+            };
+            m.timers_fired.with_label_values(&[fired.as_str()]).inc();
+            m.timer_lag
+                .with_label_values(&[] as &[&str])
+                .observe(late as f64);
+            let d = self.deliver_key(&key, now, false).await?;
+            total.posts += d.posts;
+            total.updates += d.updates;
+        }
+        Ok(total)
+    }
+
     /// Sends every waiting final message now (end of a replay, shutdown).
     pub async fn flush(&self, now: i64) -> Result<Delivered, RunError> {
         let keys: Vec<String> = self.pending().keys().cloned().collect();
         self.deliver_keys(keys, now, true).await
+    }
+
+    /// When the soonest waiting final message is due.
+    pub fn next_settle(&self) -> Option<i64> {
+        self.pending().values().min().copied()
     }
 
     pub fn waiting(&self) -> BTreeSet<String> {

@@ -242,7 +242,7 @@ async fn process_loop(
     }
 }
 
-/// Every tick: deliver what is due, release acks whose threads were delivered, export store
+/// Every tick: fire due timers, deliver what is due, release acks whose threads were delivered, export store
 /// and cache counters. At the end: flush every waiting final message and release the rest.
 async fn tick_loop(
     runner: Arc<Runner>,
@@ -267,6 +267,15 @@ async fn tick_loop(
             let r = if flushing {
                 runner.flush(now).await
             } else {
+                // Timers first: what they change is delivered by the same tick. A timer that
+                // fails stays due and is tried again; it holds no source message.
+                if let Err(e) = runner.fire_due(now).await {
+                    tracing::warn!(error = %e, "firing due timers failed; they stay due");
+                    metrics()
+                        .processing_errors
+                        .with_label_values(&["timer"])
+                        .inc();
+                }
                 runner.deliver_due(now).await
             };
             (r, runner.waiting())

@@ -144,6 +144,9 @@ fn description(n: &Notification) -> String {
         }
         lines.push(l);
     }
+    if let Some(l) = super::stall_line(n) {
+        lines.push(esc(&l));
+    }
     for w in n.warnings.iter().take(5) {
         lines.push(format!("⚠️ {}", esc(&truncate(w, 300))));
     }
@@ -304,6 +307,9 @@ mod tests {
     #[test]
     fn schema_fields_and_caps() {
         let n = Notification {
+            stalled: false,
+            stalled_since: None,
+            stalled_for_secs: None,
             kind: Kind::EcsDeployment,
             status: status::FAILED.into(),
             is_final: false,

@@ -3,7 +3,7 @@
 
 use super::{
     duration, failure_summary, first_line, headline, log_caption, log_fitting, short_sha,
-    status_label, test_lines, tone, who, Tone,
+    status_label, test_lines, who, Tone,
 };
 use super::{status_emoji, truncate};
 use crate::notification::Notification;
@@ -72,7 +72,7 @@ pub fn render(n: &Notification) -> Value {
 
 /// The colour of the embed's bar, as Discord wants it: an RGB integer.
 pub fn colour(n: &Notification) -> u32 {
-    match tone(&n.status) {
+    match super::tone_of(n) {
         Tone::Good => 0x2EB67D,
         Tone::Bad => 0xE01E5A,
         Tone::Warn => 0xECB22E,
@@ -230,6 +230,9 @@ fn description(n: &Notification, budget: usize) -> String {
         }
         parts.push(line);
     }
+    if let Some(l) = super::stall_line(n) {
+        parts.push(esc(&l));
+    }
     for w in n.warnings.iter().take(5) {
         parts.push(format!("⚠️ {}", esc(&truncate(w, 300))));
     }
@@ -326,6 +329,9 @@ mod tests {
 
     fn huge() -> Notification {
         Notification {
+            stalled: false,
+            stalled_since: None,
+            stalled_for_secs: None,
             kind: Kind::Pipeline,
             status: status::FAILED.into(),
             is_final: true,

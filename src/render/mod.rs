@@ -72,6 +72,15 @@ pub enum Tone {
     Neutral,
 }
 
+/// A notification's tone: its status's, except that a stalled thread needs eyes.
+pub fn tone_of(n: &Notification) -> Tone {
+    if n.stalled && !n.is_final {
+        Tone::Warn
+    } else {
+        tone(&n.status)
+    }
+}
+
 pub fn tone(s: &str) -> Tone {
     use crate::notification::status::*;
     match s {
@@ -88,6 +97,31 @@ pub fn tone(s: &str) -> Tone {
 /// underscores chat markdown would also try to read as italics).
 pub fn status_label(s: &str) -> String {
     s.replace('_', " ")
+}
+
+/// What a stalled thread's message says: for how long nothing was heard, since when, and what
+/// that may mean for its kind. `None` unless stalled.
+pub fn stall_line(n: &Notification) -> Option<String> {
+    if !n.stalled || n.is_final {
+        return None;
+    }
+    let since = n
+        .stalled_since
+        .map(|t| format!(" since {}", t.format("%Y-%m-%d %H:%M UTC")))
+        .unwrap_or_default();
+    let span = n
+        .stalled_for_secs
+        .map(|s| format!(" for {}", duration(s)))
+        .unwrap_or_default();
+    let meaning = match n.kind {
+        crate::notification::Kind::EcsDeployment => {
+            "the deployment may be stuck (tasks failing to start or to pass health checks, no room to place them) or its last events were lost"
+        }
+        _ => "an action may be hung or waiting on something outside AWS, or the execution's last events were lost",
+    };
+    Some(format!(
+        "⏳ Stalled: nothing heard{span}{since}: {meaning}."
+    ))
 }
 
 pub fn headline(n: &Notification) -> String {

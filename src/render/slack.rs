@@ -3,7 +3,7 @@
 //!
 use super::{
     duration, failure_summary, first_line, headline, log_caption, log_fitting, short_sha,
-    status_emoji, status_label, test_lines, tone, truncate, who, Tone,
+    stall_line, status_emoji, status_label, test_lines, truncate, who, Tone,
 };
 use crate::notification::{status, ApprovalInfo, FailedActionInfo, LogRegion, Notification};
 use serde_json::{json, Value};
@@ -47,6 +47,9 @@ pub fn render_with(n: &Notification, x: Extras<'_>) -> Value {
         },
     });
     let mut details = vec![context(&status_line(n))];
+    if let Some(l) = stall_line(n) {
+        details.push(section(&esc(&l)));
+    }
     if let Some(s) = stages_line(n) {
         details.push(section(&s));
     }
@@ -86,17 +89,20 @@ pub fn render_with(n: &Notification, x: Extras<'_>) -> Value {
 /// The thread reply with the failure in full (and the author mentioned), for `Op::Reply`.
 pub fn render_reply(n: &Notification, x: Extras<'_>) -> Value {
     let mut blocks = Vec::new();
-    match &n.failure {
-        Some(f) => blocks.extend(failure_blocks(n, f)),
-        None => blocks.push(section(&esc(&status_line_plain(n)))),
+    let stall = stall_line(n);
+    match (&stall, &n.failure) {
+        (Some(l), _) => blocks.push(section(&esc(&format!("{} {l}", n.title)))),
+        (None, Some(f)) => blocks.extend(failure_blocks(n, f)),
+        (None, None) => blocks.push(section(&esc(&status_line_plain(n)))),
     }
     if let Some(id) = x.author_mention {
         blocks.push(context(&format!("cc {}", mention(id))));
     }
     cap_blocks(&mut blocks, BLOCKS_MAX);
-    let text = match n.failure.as_ref().and_then(failure_summary) {
-        Some(s) => format!("{} {}: {}", status_emoji(&n.status), n.title, s),
-        None => headline(n),
+    let text = match (&stall, n.failure.as_ref().and_then(failure_summary)) {
+        (Some(l), _) => format!("{}: {l}", n.title),
+        (None, Some(s)) => format!("{} {}: {}", status_emoji(&n.status), n.title, s),
+        (None, None) => headline(n),
     };
     json!({
         "text": esc(&truncate(&text, TEXT_MAX)),
@@ -382,7 +388,7 @@ pub fn fit(s: &str, max: usize) -> String {
 }
 
 fn colour(n: &Notification) -> &'static str {
-    match tone(&n.status) {
+    match super::tone_of(n) {
         Tone::Good => "#2EB67D",
         Tone::Bad => "#E01E5A",
         Tone::Warn => "#ECB22E",
@@ -397,6 +403,9 @@ mod tests {
 
     fn base() -> Notification {
         Notification {
+            stalled: false,
+            stalled_since: None,
+            stalled_for_secs: None,
             kind: Kind::Pipeline,
             status: status::FAILED.into(),
             is_final: true,

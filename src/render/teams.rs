@@ -3,7 +3,7 @@
 
 use super::{
     duration, first_line, headline, log_caption, log_fitting, short_sha, status_label, test_lines,
-    tone, who, Tone,
+    who, Tone,
 };
 use super::{status_emoji, truncate};
 use crate::notification::{LogRegion, Notification};
@@ -47,7 +47,7 @@ fn envelope(card: Value) -> Value {
 }
 
 fn card(n: &Notification, log_lines: usize) -> Value {
-    let colour = match tone(&n.status) {
+    let colour = match super::tone_of(n) {
         Tone::Good => "Good",
         Tone::Bad => "Attention",
         Tone::Warn => "Warning",
@@ -192,6 +192,9 @@ fn card(n: &Notification, log_lines: usize) -> Value {
             actions.push(open_url("Details", u));
         }
     }
+    if let Some(l) = super::stall_line(n) {
+        body.push(text(&l));
+    }
     for w in n.warnings.iter().take(5) {
         body.push(text(&format!("⚠️ {}", truncate(w, 300))));
     }
@@ -283,6 +286,9 @@ mod tests {
     #[test]
     fn a_huge_failure_still_fits_in_a_teams_message() {
         let n = Notification {
+            stalled: false,
+            stalled_since: None,
+            stalled_for_secs: None,
             kind: Kind::Build,
             status: status::FAILED.into(),
             is_final: true,

@@ -88,6 +88,9 @@ pub fn render(n: &Notification) -> String {
             }
         }
     }
+    if let Some(l) = super::stall_line(n) {
+        let _ = write!(out, "\n  {l}");
+    }
     for w in &n.warnings {
         let _ = write!(out, "\n  ⚠ {w}");
     }

@@ -1006,6 +1006,17 @@ mod tests {
     }
 
     #[test]
+    fn a_stalled_thread_is_routable() {
+        let stalled = json!({"kind": "ecs_deployment", "status": "IN_PROGRESS", "stalled": true,
+            "stalled_since": "2024-03-04T09:02:10Z"});
+        let quiet = json!({"kind": "ecs_deployment", "status": "IN_PROGRESS"});
+        let e = parse("stalled:true & kind:ecs_deployment");
+        assert!(e.matches(&stalled));
+        assert!(!e.matches(&quiet), "absent is not stalled");
+        assert!(parse("!stalled:true").matches(&quiet));
+    }
+
+    #[test]
     fn and_binds_tighter_than_or() {
         let expr = parse("a:1|b:2&c:3");
         assert!(expr.matches(&json!({"a": "1", "b": "0", "c": "0"})));

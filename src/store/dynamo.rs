@@ -23,9 +23,10 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus,
+    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
+    GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_sdk_dynamodb::Client;
 use backon::Retryable;
@@ -40,6 +41,19 @@ const PK: &str = "pk";
 const VERSION: &str = "version";
 const STATE: &str = "state";
 const EXPIRES_AT: &str = "expires_at";
+/// A thread's durable timer (Unix seconds), and the hour it falls in: the sort and partition
+/// keys of the sparse index `wake` (an item without a timer is not in it).
+const WAKE: &str = "wake";
+const WAKE_HOUR: &str = "wake_hour";
+/// The index of due timers.
+pub const WAKE_INDEX: &str = "wake";
+/// How far back a worker that just started looks for timers nobody fired (all workers down).
+const WAKE_LOOKBACK_HOURS: i64 = 48;
+
+/// The `wake_hour` partition a timer at `wake` falls in.
+fn wake_hour(wake: i64) -> String {
+    format!("h{}", wake.div_euclid(3600))
+}
 
 /// Error codes that mean "too fast, the request was not applied": safe to retry any operation.
 const THROTTLE_CODES: &[&str] = &[
@@ -115,6 +129,8 @@ pub struct StoreCounts {
     pub throttled: u64,
     /// `Scan` pages requested.
     pub scans: u64,
+    /// `Query` pages of the `wake` index requested (due timers).
+    pub queries: u64,
 }
 
 #[derive(Debug, Default)]
@@ -125,6 +141,7 @@ struct Counters {
     retries: AtomicU64,
     throttled: AtomicU64,
     scans: AtomicU64,
+    queries: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -138,6 +155,8 @@ pub struct DynamoStore {
     table: String,
     retry: RetryPolicy,
     counts: Counters,
+    /// The oldest `wake_hour` that may still hold a due timer (`None` before the first look).
+    wake_cursor: std::sync::Mutex<Option<i64>>,
 }
 
 /// What a failed request means for the caller.
@@ -169,6 +188,8 @@ fn op_label(op: &str) -> &'static str {
         "DescribeTable" => "describe_table",
         "DescribeTimeToLive" => "describe_ttl",
         "UpdateTimeToLive" => "update_ttl",
+        "Query" => "query",
+        "UpdateTable" => "update_table",
         _ => "other",
     }
 }
@@ -221,6 +242,7 @@ impl DynamoStore {
             table: table.into(),
             retry: RetryPolicy::default(),
             counts: Counters::default(),
+            wake_cursor: std::sync::Mutex::new(None),
         }
     }
 
@@ -246,6 +268,7 @@ impl DynamoStore {
             retries: c.retries.load(Ordering::Relaxed),
             throttled: c.throttled.load(Ordering::Relaxed),
             scans: c.scans.load(Ordering::Relaxed),
+            queries: c.queries.load(Ordering::Relaxed),
         }
     }
 
@@ -265,7 +288,20 @@ impl DynamoStore {
             })
             .await;
         let active = match described {
-            Ok(out) => out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active),
+            Ok(out) => {
+                let has_index = out.table().is_some_and(|t| {
+                    t.global_secondary_indexes()
+                        .iter()
+                        .any(|i| i.index_name() == Some(WAKE_INDEX))
+                });
+                if has_index {
+                    out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active)
+                } else {
+                    // Added, and waited for until ACTIVE.
+                    self.create_wake_index().await?;
+                    true
+                }
+            }
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
@@ -281,18 +317,101 @@ impl DynamoStore {
         self.enable_ttl().await
     }
 
+    /// The attributes the table and its `wake` index are keyed on.
+    fn attribute(
+        name: &str,
+        kind: ScalarAttributeType,
+    ) -> Result<AttributeDefinition, aws_sdk_dynamodb::error::BuildError> {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+    }
+
+    fn key(
+        name: &str,
+        kind: KeyType,
+    ) -> Result<KeySchemaElement, aws_sdk_dynamodb::error::BuildError> {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    }
+
+    /// The sparse index of timers: partition `wake_hour`, sort `wake`, keys only.
+    fn wake_index_parts(
+    ) -> Result<(Vec<KeySchemaElement>, Projection), aws_sdk_dynamodb::error::BuildError> {
+        Ok((
+            vec![
+                Self::key(WAKE_HOUR, KeyType::Hash)?,
+                Self::key(WAKE, KeyType::Range)?,
+            ],
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        ))
+    }
+
+    /// `UpdateTable` adding the `wake` index to a table made before timers (the deploy
+    /// template creates it with the table), then waits for it to be ACTIVE. Needs
+    /// `dynamodb:UpdateTable`; without it the error says what to add.
+    async fn create_wake_index(&self) -> Result<(), StoreError> {
+        let construction =
+            |e: aws_sdk_dynamodb::error::BuildError| self.rejected("UpdateTable", &e.to_string());
+        let (schema, projection) = Self::wake_index_parts().map_err(construction)?;
+        let hour = Self::attribute(WAKE_HOUR, ScalarAttributeType::S).map_err(construction)?;
+        let wake = Self::attribute(WAKE, ScalarAttributeType::N).map_err(construction)?;
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(WAKE_INDEX)
+            .set_key_schema(Some(schema))
+            .projection(projection)
+            .build()
+            .map_err(construction)?;
+        let sent = self
+            .retrying("UpdateTable", None, || {
+                self.client
+                    .update_table()
+                    .table_name(&self.table)
+                    .attribute_definitions(hour.clone())
+                    .attribute_definitions(wake.clone())
+                    .global_secondary_index_updates(
+                        GlobalSecondaryIndexUpdate::builder()
+                            .create(create.clone())
+                            .build(),
+                    )
+                    .send()
+            })
+            .await;
+        match sent {
+            Ok(_) => tracing::info!(table = %self.table, "added the `wake` index of timers"),
+            // Another worker is adding it right now.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) => {}
+            Err(e) => {
+                return Err(StoreError::Rejected(format!(
+                    "DynamoDB table `{}` has no `{WAKE_INDEX}` index (keys `{WAKE_HOUR}` S, `{WAKE}` N, keys only) and adding it failed: {}; add it as deploy/cloudformation/central.yaml does",
+                    self.table,
+                    DisplayErrorContext(&e)
+                )))
+            }
+        }
+        self.wait_active().await
+    }
+
     /// `CreateTable`; a table another process created meanwhile is fine.
     async fn create_table(&self) -> Result<(), StoreError> {
         let construction =
             |e: aws_sdk_dynamodb::error::BuildError| self.rejected("CreateTable", &e.to_string());
-        let key = AttributeDefinition::builder()
-            .attribute_name(PK)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .map_err(construction)?;
-        let schema = KeySchemaElement::builder()
-            .attribute_name(PK)
-            .key_type(KeyType::Hash)
+        let key = Self::attribute(PK, ScalarAttributeType::S).map_err(construction)?;
+        let hour = Self::attribute(WAKE_HOUR, ScalarAttributeType::S).map_err(construction)?;
+        let wake = Self::attribute(WAKE, ScalarAttributeType::N).map_err(construction)?;
+        let schema = Self::key(PK, KeyType::Hash).map_err(construction)?;
+        let (index_schema, projection) = Self::wake_index_parts().map_err(construction)?;
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(WAKE_INDEX)
+            .set_key_schema(Some(index_schema))
+            .projection(projection)
             .build()
             .map_err(construction)?;
         let created = self
@@ -302,7 +421,10 @@ impl DynamoStore {
                     .table_name(&self.table)
                     .billing_mode(BillingMode::PayPerRequest)
                     .attribute_definitions(key.clone())
+                    .attribute_definitions(hour.clone())
+                    .attribute_definitions(wake.clone())
                     .key_schema(schema.clone())
+                    .global_secondary_indexes(index.clone())
                     .send()
             })
             .await;
@@ -332,7 +454,14 @@ impl DynamoStore {
                 .await
                 .map_err(|e| self.failure("DescribeTable", e))?;
             let status = described.table().and_then(|t| t.table_status());
-            if status == Some(&TableStatus::Active) {
+            // The `wake` index too, once it is there (it is backfilled after an UpdateTable).
+            let index_active = described.table().is_some_and(|t| {
+                t.global_secondary_indexes()
+                    .iter()
+                    .filter(|i| i.index_name() == Some(WAKE_INDEX))
+                    .all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active))
+            });
+            if status == Some(&TableStatus::Active) && index_active {
                 return Ok(());
             }
             if tokio::time::Instant::now() + pause > deadline {
@@ -509,10 +638,19 @@ impl DynamoStore {
             .ok_or_else(|| malformed("no binary attribute `state`"))?
             .as_ref()
             .to_vec();
+        let wake = attrs
+            .get(WAKE)
+            .and_then(|v| v.as_n().ok())
+            .map(|n| {
+                n.parse::<i64>()
+                    .map_err(|_| malformed("`wake` is not an integer"))
+            })
+            .transpose()?;
         Ok(Item {
             version,
             state,
             expires_at,
+            wake,
         })
     }
 
@@ -549,10 +687,18 @@ impl DynamoStore {
                     .item(PK, AttributeValue::S(pk.to_owned()))
                     .item(VERSION, AttributeValue::N(item.version.to_string()))
                     .item(STATE, AttributeValue::B(Blob::new(item.state.clone())))
-                    .item(EXPIRES_AT, AttributeValue::N(item.expires_at.to_string()))
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    );
+                    .item(EXPIRES_AT, AttributeValue::N(item.expires_at.to_string()));
+                // A timer puts the item in the sparse `wake` index; a put without one takes
+                // it out (PutItem replaces the whole item).
+                let request = match item.wake {
+                    Some(w) => request
+                        .item(WAKE, AttributeValue::N(w.to_string()))
+                        .item(WAKE_HOUR, AttributeValue::S(wake_hour(w))),
+                    None => request,
+                };
+                let request = request.return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
                 let request = match expected {
                     None => request
                         .condition_expression("attribute_not_exists(#pk)")
@@ -586,6 +732,70 @@ impl DynamoStore {
         }
         bump(&self.counts.conflicts);
         Ok(Put::Conflict(current))
+    }
+
+    /// Due timers from the `wake` index: one `Query` per hour partition from the oldest that
+    /// may still hold one to the current hour (at a worker's start, the last
+    /// `WAKE_LOOKBACK_HOURS`; after that usually one or two), each asking only for timers at or
+    /// before `now`. An hour past and found empty is not asked again.
+    async fn due_timers(&self, now: i64, limit: usize) -> Result<Vec<(String, i64)>, StoreError> {
+        let this_hour = now.div_euclid(3600);
+        let from = {
+            let cursor = self.wake_cursor.lock().unwrap_or_else(|p| p.into_inner());
+            cursor.unwrap_or(this_hour - WAKE_LOOKBACK_HOURS)
+        };
+        let mut out = Vec::new();
+        let mut oldest_left = from;
+        for hour in from..=this_hour {
+            let mut start: Option<HashMap<String, AttributeValue>> = None;
+            let before = out.len();
+            loop {
+                let page = self
+                    .retrying("Query", None, || {
+                        bump(&self.counts.queries);
+                        self.client
+                            .query()
+                            .table_name(&self.table)
+                            .index_name(WAKE_INDEX)
+                            .key_condition_expression("#h = :h AND #w <= :now")
+                            .expression_attribute_names("#h", WAKE_HOUR)
+                            .expression_attribute_names("#w", WAKE)
+                            .expression_attribute_values(
+                                ":h",
+                                AttributeValue::S(format!("h{hour}")),
+                            )
+                            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+                            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+                            .set_exclusive_start_key(start.clone())
+                            .send()
+                    })
+                    .await
+                    .map_err(|e| self.failure("Query", e))?;
+                for attrs in page.items() {
+                    let pk = attrs.get(PK).and_then(|v| v.as_s().ok());
+                    let wake = attrs
+                        .get(WAKE)
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|n| n.parse::<i64>().ok());
+                    if let (Some(pk), Some(wake)) = (pk, wake) {
+                        out.push((pk.clone(), wake));
+                    }
+                }
+                match page.last_evaluated_key() {
+                    Some(key) if !key.is_empty() && out.len() < limit => start = Some(key.clone()),
+                    _ => break,
+                }
+            }
+            if out.len() == before && hour == oldest_left && hour < this_hour {
+                oldest_left = hour + 1;
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        *self.wake_cursor.lock().unwrap_or_else(|p| p.into_inner()) = Some(oldest_left);
+        out.truncate(limit);
+        Ok(out)
     }
 
     async fn scan(&self, prefix: &str) -> Result<Vec<(String, Item)>, StoreError> {
@@ -645,6 +855,14 @@ impl Store for DynamoStore {
         expected: Option<u64>,
     ) -> BoxFuture<'a, Result<Put, StoreError>> {
         Box::pin(self.put_item(pk, item, expected))
+    }
+
+    fn due<'a>(
+        &'a self,
+        now: i64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<(String, i64)>, StoreError>> {
+        Box::pin(self.due_timers(now, limit))
     }
 
     /// A filtered full-table Scan, page by page: not for the hot path.

@@ -68,6 +68,20 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(out) })
     }
 
+    fn due<'a>(
+        &'a self,
+        now: i64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<(String, i64)>, StoreError>> {
+        let out = self
+            .lock()
+            .iter()
+            .filter_map(|(k, v)| v.wake.filter(|w| *w <= now).map(|w| (k.clone(), w)))
+            .take(limit)
+            .collect();
+        Box::pin(async move { Ok(out) })
+    }
+
     fn scan_prefix<'a>(
         &'a self,
         prefix: &'a str,
@@ -89,6 +103,7 @@ mod tests {
     fn item(v: u64) -> Item {
         Item {
             version: v,
+            wake: None,
             state: vec![],
             expires_at: 0,
         }

@@ -17,6 +17,9 @@ pub struct Item {
     pub state: Vec<u8>,
     /// Unix seconds after which the item may be deleted (DynamoDB TTL).
     pub expires_at: i64,
+    /// When the item's thread asks to be woken (Unix seconds): its durable timer, found by
+    /// [`Store::due`] without a scan.
+    pub wake: Option<i64>,
 }
 
 /// What a conditional write found.
@@ -68,6 +71,15 @@ pub trait Store: Send + Sync {
     fn in_process(&self) -> bool {
         false
     }
+
+    /// Keys of items whose `wake` is at or before `now`, with it, at most `limit` (in no
+    /// particular order): the durable timers that are due. DynamoDB reads its sparse `wake`
+    /// index, never the table.
+    fn due<'a>(
+        &'a self,
+        now: i64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<(String, i64)>, StoreError>>;
 
     /// Every item whose key starts with `prefix` (for the status page and lease scans); not on
     /// the hot path.

@@ -69,6 +69,13 @@ pub struct Metrics {
     pub pipeline_duration: HistogramVec,
     /// `herald_ready`: 1 while the worker is ready (what `/readyz` answers).
     pub ready: IntGauge,
+    /// `herald_timers_pending`: threads' timers set (the in-process store; a fleet's live in
+    /// DynamoDB's `wake` index).
+    pub timers_pending: IntGauge,
+    /// `herald_timers_fired_total{kind}`: `stall`, `recheck`, `early`.
+    pub timers_fired: IntCounterVec,
+    /// `herald_timer_lag_seconds`: how long after its due time a timer fired.
+    pub timer_lag: HistogramVec,
 }
 
 /// Every exported name with its help text, in the order of the README's catalogue. The tests
@@ -162,6 +169,18 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "Duration of finished pipeline executions.",
     ),
     ("herald_ready", "1 while the worker is ready to take work."),
+    (
+        "herald_timers_pending",
+        "Threads' timers set, in the in-process store.",
+    ),
+    (
+        "herald_timers_fired_total",
+        "Threads' timers fired, by what they did.",
+    ),
+    (
+        "herald_timer_lag_seconds",
+        "How long after its due time a timer fired.",
+    ),
 ];
 
 fn help(name: &str) -> &'static str {
@@ -270,7 +289,23 @@ impl Metrics {
                 registry.register(Box::new(g.clone()))?;
                 g
             },
+            timers_pending: {
+                let name = "herald_timers_pending";
+                let g = IntGauge::with_opts(Opts::new(name, help(name)))?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
+            timers_fired: counter("herald_timers_fired_total", &["kind"])?,
+            timer_lag: histogram(
+                "herald_timer_lag_seconds",
+                &[],
+                vec![0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0],
+            )?,
         };
+        m.timer_lag.with_label_values(&[] as &[&str]);
+        for k in ["stall", "recheck", "early"] {
+            m.timers_fired.with_label_values(&[k]);
+        }
         // Label-less series and the always-present label values show up from the first scrape,
         // so dashboards and `rate()` have a zero to start from.
         m.event_lag.with_label_values(&[] as &[&str]);

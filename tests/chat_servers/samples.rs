@@ -23,6 +23,9 @@ fn stage(name: &str, status: &str) -> StageInfo {
 
 fn empty(kind: Kind, status: &str, is_final: bool, title: &str) -> Notification {
     Notification {
+        stalled: false,
+        stalled_since: None,
+        stalled_for_secs: None,
         kind,
         status: status.into(),
         is_final,
@@ -262,6 +265,24 @@ pub fn ecs_rolled_back() -> Notification {
     n
 }
 
+/// An ECS deployment that heard nothing for its stall timeout (`[ecs] deployment_stall_secs`).
+pub fn ecs_stalled() -> Notification {
+    let mut n = empty(
+        Kind::EcsDeployment,
+        status::IN_PROGRESS,
+        false,
+        "prod-cluster/gateway deployment",
+    );
+    n.cluster = Some("prod-cluster".into());
+    n.service = Some("gateway".into());
+    n.deployment_id = Some("ecs-svc/9876543210987654321".into());
+    n.started_at = Some(at("2024-03-04T09:00:00Z"));
+    n.stalled = true;
+    n.stalled_since = Some(at("2024-03-04T09:02:10Z"));
+    n.stalled_for_secs = Some(1800);
+    n
+}
+
 pub fn alarm() -> Notification {
     let mut n = empty(
         Kind::Alarm,
@@ -312,6 +333,11 @@ pub fn all() -> Vec<(&'static str, &'static str, Notification)> {
             "alarm",
             "alarm#111122223333#us-east-1#api-5xx-high#1",
             alarm(),
+        ),
+        (
+            "ecs-stalled",
+            "ecs#111122223333#eu-west-1#prod-cluster#gateway#ecs-svc/9876543210987654321",
+            ecs_stalled(),
         ),
     ]
 }

@@ -55,6 +55,9 @@ NOT_GRANTED = {
         "only when the table does not exist (tests, local runs); the stack creates it",
     ("task", "dynamodb:UpdateTimeToLive", "Table"):
         "only when TTL is off (tests, local runs); the stack turns it on",
+    ("task", "dynamodb:UpdateTable", "Table"):
+        "only when the `wake` index is missing (a table made before timers); the stack "
+        "creates it with the table",
     ("task", "dynamodb:CreateTable", "LeaseTable"):
         "only when the lease table does not exist; the stack creates it in kinesis mode",
 }
@@ -151,10 +154,11 @@ def statements(policy):
 
 
 def table_of(resources):
+    # A table by `GetAtt`, or one of its indexes by `Sub` ("${Table.Arn}/index/wake").
     text = repr(resources)
-    if "'LeaseTable'" in text:
+    if "'LeaseTable'" in text or "${LeaseTable." in text:
         return "LeaseTable"
-    if "'Table'" in text:
+    if "'Table'" in text or "${Table." in text:
         return "Table"
     return None
 

@@ -106,3 +106,33 @@ impl herald::deliver::Sink for Recorder {
         Box::pin(async move { Ok(serde_json::json!({"thread": d.thread})) })
     }
 }
+
+/// A DynamoDB store on a fresh table of DynamoDB Local (created with its `wake` index).
+pub async fn dynamo_store(prefix: &str) -> std::sync::Arc<herald::store::dynamo::DynamoStore> {
+    let cfg = sdk_config(&dynamodb_endpoint()).await;
+    let store = herald::store::dynamo::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&cfg),
+        unique(prefix),
+    );
+    store.create_table_if_missing().await.expect("create table");
+    std::sync::Arc::new(store)
+}
+
+/// A worker's pipeline on `store` named `owner`, delivering everything to `sink` as
+/// destination "r" (progress mode, no settle window).
+pub fn fleet_runner(
+    store: std::sync::Arc<dyn herald::store::Store>,
+    sink: std::sync::Arc<dyn herald::deliver::Sink>,
+    cfg: herald::correlate::engine::EngineConfig,
+) -> herald::pipeline::Runner {
+    let mut sinks: std::collections::BTreeMap<String, std::sync::Arc<dyn herald::deliver::Sink>> =
+        std::collections::BTreeMap::new();
+    sinks.insert("r".into(), sink);
+    herald::pipeline::Runner::new(
+        std::sync::Arc::new(herald::correlate::engine::Engine::new(store, cfg)),
+        herald::route::Router::single("r"),
+        sinks,
+        herald::config::Mode::Progress,
+        0,
+    )
+}

@@ -1,0 +1,129 @@
+//! Durable timers in a fleet: two workers share one DynamoDB table (DynamoDB Local, through the
+//! AWS SDK over HTTP). Threads' timers live in their items and are found through the sparse
+//! `wake` index, never a scan; each fires once fleet-wide (its firing is the thread's own
+//! conditional write), and a worker killed between firing a timer and delivering what it
+//! changed is followed by another once its delivery claim runs out.
+
+mod support;
+
+use herald::correlate::engine::EngineConfig;
+use herald::correlate::TAKEOVER_GRACE_SECS;
+use herald::deliver::Sink;
+use herald::event::{decode, Event};
+use herald::pipeline::Runner;
+use herald::store::Store;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use support::Recorder;
+
+const T0: i64 = 1_700_000_000;
+const LEASE: i64 = 30;
+
+fn runner(store: Arc<dyn Store>, sink: Arc<dyn Sink>, owner: &str) -> Runner {
+    support::fleet_runner(
+        store,
+        sink,
+        EngineConfig {
+            owner: owner.into(),
+            lease_secs: LEASE,
+            ..EngineConfig::default()
+        },
+    )
+}
+
+/// Execution `i` started at `T0` and was never heard of again.
+fn started(i: usize) -> Event {
+    let doc = serde_json::json!({
+        "version": "0", "id": format!("ev-{i}"),
+        "detail-type": "CodePipeline Pipeline Execution State Change",
+        "source": "aws.codepipeline", "account": "111122223333",
+        "time": "2023-11-14T22:13:20Z", "region": "eu-west-1", "resources": [],
+        "detail": {"pipeline": "web", "execution-id": format!("x{i:03}"), "state": "STARTED", "version": 1}
+    });
+    decode(doc.to_string().as_bytes())
+        .expect("decodes")
+        .pop()
+        .expect("an event")
+}
+
+/// Stalled deliveries per thread, and who made them.
+fn stalled(recorders: &[&Recorder]) -> BTreeMap<String, Vec<usize>> {
+    let mut out: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (w, r) in recorders.iter().enumerate() {
+        for (_, thread, note) in r.seen.lock().expect("lock").iter() {
+            if note.stalled {
+                out.entry(thread.clone()).or_default().push(w);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_fire_each_timer_once_and_a_dead_firers_delivery_is_taken_over() {
+    let store = support::dynamo_store("herald-timers").await;
+    let (r1, r2) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+    let w1 = Arc::new(runner(store.clone(), r1.clone(), "w1"));
+    let w2 = Arc::new(runner(store.clone(), r2.clone(), "w2"));
+
+    let events: Vec<Event> = (0..40).map(started).collect();
+    for chunk in events.chunks(10) {
+        w1.process(chunk, T0).await.expect("processed");
+    }
+    // Nothing is due before the stall timeout (an hour by default).
+    assert!(w2.engine.due(T0 + 3599, 100).await.expect("due").is_empty());
+
+    // Execution 0's timer is fired by w1, which then dies before delivering what it changed:
+    // the firing write took the delivery claim, and set a timer for just after the claim.
+    let due = T0 + 3600;
+    let key0 = "ex#111122223333#eu-west-1#web#x000";
+    let fired = w1.engine.tick(key0, due, w1.as_ref()).await.expect("tick");
+    assert!(fired.is_some(), "w1 fired execution 0's timer");
+    let (_, t) = w1.engine.load(key0).await.expect("load").expect("thread");
+    assert!(t.stalled_since.is_some());
+    assert_eq!(t.wake, Some(due + LEASE + TAKEOVER_GRACE_SECS));
+
+    // Both live workers look at once: every other timer fires once, fleet-wide.
+    let queries_before = store.requests().queries;
+    let (a, b) = tokio::join!(w1.fire_due(due), w2.fire_due(due));
+    a.expect("w1 fires");
+    b.expect("w2 fires");
+    let queries = store.requests().queries - queries_before;
+    let told = stalled(&[&r1, &r2]);
+    assert_eq!(told.len(), 39, "every other execution told once: {told:?}");
+    assert!(told.values().all(|w| w.len() == 1), "{told:?}");
+    assert!(!told.contains_key(key0), "execution 0's claim still holds");
+    // Each look is a Query of the index per hour partition (at a worker's first look, the
+    // last two days'), never a Scan.
+    assert_eq!(store.requests().scans, 0);
+    assert!(queries <= 2 * 50, "{queries} queries");
+
+    // After the dead worker's claim (and the grace), another worker tells execution 0.
+    let later = due + LEASE + TAKEOVER_GRACE_SECS;
+    w2.fire_due(later).await.expect("w2 fires again");
+    let told = stalled(&[&r1, &r2]);
+    assert_eq!(told.get(key0), Some(&vec![1]), "{told:?}");
+    assert_eq!(told.len(), 40);
+    // Nothing is left to fire, and firing again tells nobody twice.
+    let again = T0 + 7200 + 60;
+    w1.fire_due(again).await.expect("w1 fires");
+    w2.fire_due(again).await.expect("w2 fires");
+    assert!(stalled(&[&r1, &r2]).values().all(|w| w.len() == 1));
+    assert!(w1.engine.due(again, 100).await.expect("due").is_empty());
+
+    // The next event clears the stall, and its message says so.
+    let mut next = started(5);
+    if let Event::PipelineExecution(p) = &mut next {
+        p.state = "SUCCEEDED".into();
+        p.meta.time = chrono::DateTime::from_timestamp(again, 0);
+    }
+    w2.process(&[next], again).await.expect("processed");
+    let seen = r2.seen.lock().expect("lock").clone();
+    let last = seen
+        .iter()
+        .rev()
+        .find(|(_, t, _)| t.ends_with("#x005"))
+        .map(|(_, _, n)| n.clone())
+        .expect("x005 delivered");
+    assert!(!last.stalled && last.is_final, "{last:?}");
+}
