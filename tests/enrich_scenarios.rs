@@ -625,3 +625,89 @@ codedeploy = "{api}"
     let (code, _) = herald.wait_exit(std::time::Duration::from_secs(30)).await;
     assert_eq!(code, Some(0));
 }
+
+/// Self-healing (issue 14): `herald run` hears two executions start and never hears of them
+/// again (their last events were lost). When each stalls (here after 2 s), Herald asks
+/// `GetPipelineExecution` in the execution's account (the AWS test server, through a role
+/// assumed on moto) and applies what AWS says as if the lost events had come: each ends with
+/// its right final status, and no stall is told for either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_run_heals_stalled_executions_from_what_aws_says() {
+    let moto = support::moto_endpoint();
+    let account = unique_account();
+    let server = TestServer::start(Some(moto.clone())).await;
+    server.add_execution(
+        "web",
+        aws_test_server::execution("x-healed", "web", "Succeeded", None, "Webhook"),
+    );
+    server.add_execution(
+        "web",
+        aws_test_server::execution("x-broke", "web", "Failed", None, "Webhook"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jsonl = dir.path().join("deliveries.jsonl");
+    let cfg = format!(
+        r#"default_destination = "out"
+[correlate]
+settle_secs = 0
+pipeline_stall_secs = 2
+[[destinations]]
+name = "out"
+kind = "jsonl"
+path = "{}"
+[enrich]
+enabled = true
+deadline_ms = 30000
+call_timeout_ms = 20000
+[enrich.endpoints]
+sts = "{moto}"
+logs = "{moto}"
+codepipeline = "{api}"
+codebuild = "{api}"
+codedeploy = "{api}"
+"#,
+        jsonl.display(),
+        api = server.url,
+    );
+    let mut herald = worker::Herald::start(dir.path(), 0, &cfg);
+    herald.wait_ready().await;
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let started = |exec: &str| worker::execution_started(&account, exec, &now);
+    let body = serde_json::json!([started("x-healed"), started("x-broke")]).to_string();
+    let r = reqwest::Client::new()
+        .post(herald.url("/events"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("posted");
+    assert_eq!(r.status().as_u16(), 200);
+    let last = || {
+        let mut out: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+        for l in std::fs::read_to_string(&jsonl).unwrap_or_default().lines() {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
+                let n = v["notification"].clone();
+                out.insert(n["execution_id"].as_str().unwrap_or_default().to_owned(), n);
+            }
+        }
+        out
+    };
+    let healed = worker::wait_until(std::time::Duration::from_secs(40), || async {
+        let l = last();
+        l.get("x-healed").is_some_and(|n| n["final"] == true)
+            && l.get("x-broke").is_some_and(|n| n["final"] == true)
+    })
+    .await;
+    let l = last();
+    assert!(healed, "not healed: {l:?}");
+    assert_eq!(l["x-healed"]["status"], "SUCCEEDED", "{l:?}");
+    assert_eq!(l["x-broke"]["status"], "FAILED", "{l:?}");
+    assert!(
+        !std::fs::read_to_string(&jsonl)
+            .unwrap_or_default()
+            .contains("\"stalled\":true"),
+        "healed before any stall was told"
+    );
+    let asked = server.seen_op("GetPipelineExecution");
+    assert!(asked.len() >= 2, "{asked:?}");
+}

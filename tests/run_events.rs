@@ -235,13 +235,7 @@ endpoint = "{}"
     let mut herald = Herald::start_env(dir.path(), 0, &config, &[]);
     herald.wait_ready().await;
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let event = serde_json::json!({
-        "version": "0", "id": "stall-1",
-        "detail-type": "CodePipeline Pipeline Execution State Change",
-        "source": "aws.codepipeline", "account": "111122223333", "time": now,
-        "region": "eu-west-1", "resources": [],
-        "detail": {"pipeline": "web", "execution-id": "gone-quiet", "state": "STARTED", "version": 1}
-    });
+    let event = worker::execution_started("111122223333", "gone-quiet", &now);
     let http = reqwest::Client::new();
     let r = http
         .post(herald.url("/events"))

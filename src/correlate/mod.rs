@@ -224,7 +224,9 @@ impl Thread {
                 0
             }
             Body::Pipeline(_) => timing.pipeline_stall_secs,
-            Body::Ecs(_) => timing.ecs_stall_secs,
+            // Only a deployment ECS told of: a thread that heard only of its tasks (a crash,
+            // a scale-in) is no deployment in progress, and its silence is no news.
+            Body::Ecs(e) if e.started_at.is_some() => timing.ecs_stall_secs,
             _ => 0,
         };
         (secs > 0).then_some(secs)
@@ -235,9 +237,12 @@ impl Thread {
     /// claim runs out (so a worker that died before telling it is followed by another). A
     /// timer already set earlier is kept (a timer that fires early moves itself), so the
     /// stored timer, and DynamoDB's index of it, is written about once per thread rather than
-    /// once per event.
+    /// once per event. That also keeps this cheap on the hot path: a thread that still may
+    /// stall and has a timer keeps it without working out its stall time (for a pipeline, its
+    /// status), which is done when it has none.
     pub fn plan_wake(&mut self, timing: &Timing) {
         let stall = match (self.final_since, self.stalled_since, self.heard_at) {
+            (None, None, Some(_)) if self.wake.is_some() => self.wake,
             (None, None, Some(at)) => self.stall_secs(timing).map(|s| at + s),
             _ => None,
         };
@@ -753,6 +758,34 @@ mod tests {
         t.plan_wake(&timing);
         assert!(!t.notification().is_some_and(|n| n.stalled));
         assert_eq!(t.wake, Some(t0 + 4000 + 3600));
+    }
+
+    #[test]
+    fn only_an_ecs_deployment_ecs_told_of_can_stall() {
+        let timing = Timing::default();
+        let t0 = 1_700_000_000;
+        let of = |text: &str| {
+            let ev = crate::event::decode(text.as_bytes())
+                .ok()
+                .and_then(|mut v| v.pop())
+                .unwrap_or_else(|| panic!("decodes"));
+            let mut t = new_thread(&ev).unwrap_or_else(|| panic!("a thread"));
+            assert!(t.apply_at(&ev, t0));
+            t.refresh(t0);
+            t.plan_wake(&timing);
+            t
+        };
+        // A task of the service stopped: a thread opens (the task names its deployment), but
+        // nothing says a deployment is under way, so its silence is no news.
+        let task = of(include_str!(
+            "../../tests/fixtures/ecs-task-state-change-stopped-essential-container-exit2-fivexl.json"
+        ));
+        assert_eq!(task.wake, None);
+        let mut deploy = of(include_str!(
+            "../../tests/fixtures/ecs-deployment-state-change-in-progress-doc.json"
+        ));
+        assert_eq!(deploy.wake, Some(t0 + 1800));
+        assert_eq!(deploy.tick(t0 + 1800, &timing), Some(Fired::Stalled));
     }
 
     #[test]

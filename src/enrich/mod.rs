@@ -480,6 +480,61 @@ impl Enricher {
         &self.accounts
     }
 
+    /// Self-healing of a stalled pipeline execution: what `GetPipelineExecution` in its own
+    /// account says now, as the event that would have said it (its state, at `now`), so it is
+    /// applied like any event. `None` when enrichment is off, the account is not one Herald may
+    /// ask, the call fails, or AWS says it is still running (then the stall stands). A failure
+    /// it reports is then explained by the usual enrichment (`ListActionExecutions`).
+    pub async fn heal(&self, thread: &Thread, now: i64) -> Option<Vec<crate::event::Event>> {
+        let crate::correlate::Body::Pipeline(p) = &thread.body else {
+            return None;
+        };
+        if !self.cfg.enabled || self.accounts.check(&p.account).is_err() {
+            return None;
+        }
+        let ctx = Ctx {
+            stats: self.stats.clone(),
+            deadline: Instant::now() + self.cfg.deadline(),
+            call_timeout: Duration::from_millis(self.cfg.call_timeout_ms),
+        };
+        let c = self.accounts.clients(&p.account, &p.region);
+        let info = match codepipeline::get_execution(&ctx, &c, &p.pipeline, &p.execution_id).await {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::info!(pipeline = %p.pipeline, execution = %p.execution_id, error = ?e, "cannot ask how a stalled execution is");
+                return None;
+            }
+        };
+        let state = match info.status.as_deref()? {
+            "Succeeded" => "SUCCEEDED",
+            "Failed" => "FAILED",
+            "Stopped" => "STOPPED",
+            "Stopping" => "STOPPING",
+            "Superseded" => "SUPERSEDED",
+            "Cancelled" => "CANCELED",
+            _ => return None,
+        };
+        tracing::info!(pipeline = %p.pipeline, execution = %p.execution_id, state, "a stalled execution healed from GetPipelineExecution");
+        Some(vec![crate::event::Event::PipelineExecution(
+            crate::event::PipelineExecution {
+                meta: crate::event::Meta {
+                    id: Some(format!("herald-heal-{}-{now}", p.execution_id)),
+                    account: p.account.clone(),
+                    region: p.region.clone(),
+                    time: chrono::DateTime::from_timestamp(now, 0),
+                },
+                pipeline: p.pipeline.clone(),
+                execution_id: p.execution_id.clone(),
+                state: state.into(),
+                trigger: None,
+                start_time: None,
+                stop_comments: None,
+                failed_stage: None,
+                failed_actions: Vec::new(),
+            },
+        )])
+    }
+
     /// Adds to `note` what the APIs know and the events did not say, within the deadline.
     ///
     /// Calls are made only for notifications that have a failure or lack a commit, and only

@@ -10,6 +10,7 @@ pub mod worker;
 
 use crate::config::Mode;
 use crate::correlate::engine::Engine;
+use crate::correlate::Fired;
 use crate::deliver::{Sink, SinkError};
 use crate::event::Event;
 use crate::route::Router;
@@ -180,6 +181,17 @@ impl Runner {
             m.timer_lag
                 .with_label_values(&[] as &[&str])
                 .observe(late as f64);
+            // Self-healing: a stalled execution whose last events were lost is told what AWS
+            // says of it now, as if those events had come (a final state clears the stall).
+            if let (Fired::Stalled, Some(enricher)) = (fired, &self.enricher) {
+                if let Some((_, thread)) = self.engine.load(&key).await? {
+                    if let Some(events) = enricher.heal(&thread, now).await {
+                        let d = self.process(&events, now).await?;
+                        total.posts += d.posts;
+                        total.updates += d.updates;
+                    }
+                }
+            }
             let d = self.deliver_key(&key, now, false).await?;
             total.posts += d.posts;
             total.updates += d.updates;

@@ -454,3 +454,15 @@ pub fn scenario_events(file: &str) -> String {
         .collect();
     serde_json::Value::Array(events).to_string()
 }
+
+/// EventBridge's "execution STARTED" of execution `exec` of pipeline `web` in eu-west-1, at
+/// `time` (RFC 3339).
+pub fn execution_started(account: &str, exec: &str, time: &str) -> serde_json::Value {
+    serde_json::json!({
+        "version": "0", "id": format!("start-{exec}"),
+        "detail-type": "CodePipeline Pipeline Execution State Change",
+        "source": "aws.codepipeline", "account": account, "time": time,
+        "region": "eu-west-1", "resources": [],
+        "detail": {"pipeline": "web", "execution-id": exec, "state": "STARTED", "version": 1}
+    })
+}
