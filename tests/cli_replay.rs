@@ -206,7 +206,7 @@ fn check_config_lists_every_problem() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(
         &bad,
-        "default_destination = \"nowhere\"\n[[rules]]\nmatch = \"status:FAILED & (kind:pipeline\"\ndestinations = [\"ghost\"]\n",
+        "default_destination = \"nowhere\"\n[correlate]\npipeline_stall_secs = -1\n[ecs]\ndeployment_stall_secs = -5\n[[rules]]\nmatch = \"status:FAILED & (kind:pipeline\"\ndestinations = [\"ghost\"]\n",
     )
     .expect("write");
     let run = herald()
@@ -219,6 +219,30 @@ fn check_config_lists_every_problem() {
     assert!(err.contains("rules[0].match"), "{err}");
     assert!(err.contains("unknown destination \"ghost\""), "{err}");
     assert!(err.contains("default_destination"), "{err}");
+    assert!(
+        err.contains("correlate.pipeline_stall_secs must be >= 0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ecs.deployment_stall_secs must be >= 0"),
+        "{err}"
+    );
+    // An unknown key of the new table is refused too.
+    std::fs::write(
+        &bad,
+        "[ecs]
+stall = 5
+",
+    )
+    .expect("write");
+    let run = herald()
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert_eq!(run.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("stall"), "{err}");
 }
 
 /// A pipeline event at `t` (Unix seconds): an execution's state, or a stage's when `stage` is

@@ -53,8 +53,10 @@ pub struct Runner {
 /// looked up on every tick, in memory).
 pub const TIMER_POLL_SECS: i64 = 10;
 
-/// Timers fired at most per look.
-const TIMER_BATCH: usize = 256;
+/// Timers fired at most per look: `herald run` fires them under the ticker's exclusive gate
+/// (a processor may hold the same thread), so a burst of stalls (after an outage) is told a
+/// few at a time rather than holding every processor for the length of a chat budget.
+const TIMER_BATCH: usize = 16;
 
 /// Counts of what a run delivered, by op.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -164,15 +166,19 @@ impl Runner {
         use std::sync::atomic::Ordering;
         let m = crate::telemetry::metrics();
         let mut total = Delivered::default();
-        if let Some(n) = self.engine.timers_pending() {
+        let local = self.engine.timers_pending();
+        if let Some(n) = local {
             m.timers_pending.set(n as i64);
         } else if self.next_timer_poll.load(Ordering::Relaxed) > now {
             return Ok(total);
-        } else {
+        }
+        let due = self.engine.due(now, TIMER_BATCH).await?;
+        if local.is_none() && due.len() < TIMER_BATCH {
+            // A full batch looks again at the next tick: more may be due.
             self.next_timer_poll
                 .store(now + TIMER_POLL_SECS, Ordering::Relaxed);
         }
-        for key in self.engine.due(now, TIMER_BATCH).await? {
+        for key in due {
             let Some((fired, late)) = self.engine.tick(&key, now, self).await? else {
                 // Another worker fired it first, or an event moved it.
                 continue;
