@@ -76,6 +76,7 @@ pub fn engine_config(cfg: &Config, owner: Option<&str>) -> EngineConfig {
         ttl_secs: cfg.correlate.ttl_days * 86_400,
         timing: crate::correlate::Timing {
             pipeline_stall_secs: cfg.correlate.pipeline_stall_secs,
+            approval_remind_secs: cfg.correlate.approval_remind_secs,
             ecs_stall_secs: cfg.ecs.deployment_stall_secs,
         },
         ..EngineConfig::default()

@@ -391,3 +391,67 @@ fn a_bad_drain_is_refused_naming_it() {
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(err.contains("--drain") && err.contains("soon"), "{err}");
 }
+
+/// An approval still waiting is reminded of `approval_remind_secs` (4 h) after it was asked,
+/// and a day before it expires, each once: an edit carrying `reminder`, on the events' clock.
+#[test]
+fn an_approval_still_waiting_is_reminded_of_then_before_it_expires() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s6 = std::path::PathBuf::from(scenario("s6-manual-approval-waiting-two-pipelines.jsonl"));
+    let lines = replay_lines(&["--drain", "7d"], &s6, &dir.path().join("a.jsonl"));
+    let mut per_thread: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    for l in &lines {
+        let r = &l["notification"]["reminder"];
+        if !r.is_null() {
+            per_thread
+                .entry(l["thread"].as_str().unwrap_or_default().to_owned())
+                .or_default()
+                .push(r.clone());
+        }
+    }
+    assert_eq!(per_thread.len(), 2, "both approvals: {per_thread:?}");
+    for (thread, rs) in &per_thread {
+        assert_eq!(rs.len(), 2, "{thread}: {rs:?}");
+        assert_eq!(rs[0]["kind"], "waiting");
+        assert_eq!(rs[0]["waiting_secs"], 4 * 3600);
+        assert_eq!(rs[1]["kind"], "expiring");
+        let last = lines
+            .iter()
+            .rev()
+            .find(|l| l["thread"] == thread.as_str())
+            .map(|l| l["notification"].clone())
+            .expect("a line");
+        assert_eq!(rs[1]["expires"], last["approval"]["expires"], "{last}");
+        assert_eq!(last["status"], "WAITING_FOR_APPROVAL");
+        assert!(
+            last.get("stalled").is_none(),
+            "waiting for a person is no stall"
+        );
+    }
+    // The stream's second approval (2022) comes a year after the first (2021): on the events'
+    // clock the first one's reminders are due by then. An hour after the last event the
+    // second has none yet; the config sets when.
+    let newest = "vrathore-slack-test2-sandbox-pipeline";
+    let reminders_of = |lines: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        lines
+            .iter()
+            .filter(|l| l["notification"]["pipeline"] == newest)
+            .map(|l| l["notification"]["reminder"].clone())
+            .filter(|r| !r.is_null())
+            .collect()
+    };
+    let early = replay_lines(&["--drain", "1h"], &s6, &dir.path().join("b.jsonl"));
+    assert!(reminders_of(&early).is_empty(), "{early:?}");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[correlate]\napproval_remind_secs = 600\n").expect("config");
+    let cfg_arg = cfg.to_string_lossy().into_owned();
+    let soon = replay_lines(
+        &["--drain", "1h", "--config", &cfg_arg],
+        &s6,
+        &dir.path().join("c.jsonl"),
+    );
+    let told = reminders_of(&soon);
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["kind"], "waiting");
+    assert_eq!(told[0]["waiting_secs"], 600);
+}

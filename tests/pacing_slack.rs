@@ -264,3 +264,111 @@ async fn a_failure_is_also_replied_in_its_thread_once() {
     assert_eq!(server.calls("chat.postMessage").len(), 2, "no second reply");
     assert_eq!(server.calls("chat.update").len(), 2);
 }
+
+/// News is told by a reply too, since an edit notifies nobody: a stall and an approval
+/// reminder each get one reply in the message's thread, broadcast to the channel (without
+/// `reply_broadcast` set), once, also after a restart (the reference remembers it); the next
+/// reminder is news again.
+#[tokio::test(start_paused = true)]
+async fn a_stall_and_each_reminder_are_replied_once_and_broadcast() {
+    let server = SlackServer::start(TOKEN).await;
+    let text = format!(
+        r#"
+        [[destinations]]
+        name = "deploys"
+        kind = "slack"
+        channel = "C0NEWS"
+        token = "{TOKEN}"
+        api_base = "{api}"
+        "#,
+        api = server.url
+    );
+    let cfg: Config = toml::from_str(&text).expect("config");
+    let sink = build_sinks(&cfg).expect("sinks")["deploys"].clone();
+    let mut quiet = samples::ecs_stalled();
+    quiet.stalled = false;
+    quiet.stalled_since = None;
+    quiet.stalled_for_secs = None;
+    let post = Delivery {
+        op: Op::Post,
+        thread: "t1".into(),
+        destination: "deploys".into(),
+        notification: quiet,
+        message: None,
+    };
+    let posted = sink.deliver(&post).await.expect("posted");
+    let stalled = Delivery {
+        op: Op::Update,
+        message: Some(posted.clone()),
+        notification: samples::ecs_stalled(),
+        ..post.clone()
+    };
+    let told = sink.deliver(&stalled).await.expect("edited");
+    let replies = |s: &SlackServer| {
+        s.calls("chat.postMessage")
+            .into_iter()
+            .filter(|c| c.body.get("thread_ts").is_some())
+            .collect::<Vec<_>>()
+    };
+    let r = replies(&server);
+    assert_eq!(r.len(), 1, "one stall reply");
+    assert_eq!(r[0].body["reply_broadcast"], true);
+    assert!(r[0]
+        .body
+        .to_string()
+        .contains("Stalled: nothing heard for 30m 00s"));
+    assert_eq!(told["stall_replied"], 1_709_542_930, "{told}");
+    // Edited again (a restarted worker, empty memory): not replied again.
+    let again = Delivery {
+        message: Some(told.clone()),
+        ..stalled.clone()
+    };
+    build_sinks(&cfg).expect("sinks")["deploys"]
+        .deliver(&again)
+        .await
+        .expect("edited");
+    assert_eq!(replies(&server).len(), 1);
+
+    // An approval reminder, then the next one: each is news once.
+    let mut waiting = samples::approval_waiting();
+    let mut reminder = herald::notification::Reminder {
+        kind: "waiting".into(),
+        waiting_secs: Some(4 * 3600),
+        expires: None,
+        due: 1_710_000_000,
+    };
+    waiting.reminder = Some(reminder.clone());
+    let remind = Delivery {
+        op: Op::Update,
+        thread: "t2".into(),
+        message: Some(posted.clone()),
+        notification: waiting.clone(),
+        ..post.clone()
+    };
+    let told = sink.deliver(&remind).await.expect("edited");
+    sink.deliver(&Delivery {
+        message: Some(told.clone()),
+        ..remind.clone()
+    })
+    .await
+    .expect("edited");
+    reminder.kind = "expiring".into();
+    reminder.due += 3600;
+    reminder.expires = waiting.approval.as_ref().and_then(|a| a.expires);
+    waiting.reminder = Some(reminder);
+    sink.deliver(&Delivery {
+        message: Some(told),
+        notification: waiting,
+        ..remind.clone()
+    })
+    .await
+    .expect("edited");
+    let r = replies(&server);
+    assert_eq!(r.len(), 3, "the stall, and two reminders");
+    assert!(r[1]
+        .body
+        .to_string()
+        .contains("Still waiting for approval after 4h 00m"));
+    assert!(r[2].body.to_string().contains("expires at"));
+    assert!(r.iter().all(|c| c.body["reply_broadcast"] == true));
+}

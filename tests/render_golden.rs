@@ -193,6 +193,19 @@ fn every_sink_says_a_thread_stalled() {
         assert!(r.contains(said), "{r}");
         assert!(r.contains("the deployment may be stuck"), "{r}");
     }
+    // An approval reminder too.
+    let n = samples::approval_reminded();
+    let said = "This approval expires at 2024-03-10 12:00 UTC, in less than a day";
+    for r in [
+        render::slack::render(&n).to_string(),
+        render::slack::render_reply(&n, render::slack::Extras::default()).to_string(),
+        render::discord::render(&n).to_string(),
+        render::teams::render(&n).to_string(),
+        render::text::render(&n),
+        render::amazonq::render(&n, "t").to_string(),
+    ] {
+        assert!(r.contains(said), "{r}");
+    }
     // Not stalled: not said.
     let mut done = samples::ecs_stalled();
     done.stalled = false;

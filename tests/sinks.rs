@@ -420,6 +420,23 @@ async fn discord_posts_then_patches_the_same_message() {
         .expect("reply");
     assert_eq!(r["message_id"], id.as_str());
     assert_eq!(server.requests().len(), 2);
+
+    // News (a stall) is a new message, since an edit notifies nobody; the thread's message
+    // stays the one it edits.
+    let r = sink
+        .deliver(&delivery(
+            Op::Reply,
+            "t",
+            samples::ecs_stalled(),
+            Some(r.clone()),
+        ))
+        .await
+        .expect("reply");
+    assert_eq!(r["message_id"], id.as_str());
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests[2].method, "POST");
+    assert_eq!(server.message_count(), 2);
 }
 
 #[tokio::test]

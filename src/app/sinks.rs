@@ -202,13 +202,17 @@ fn build_one(
         let (limiter, key) = (limiter.clone(), key.clone());
         move || limiter.busy(&key)
     };
-    // Slack threads its messages: a stall is told there too, broadcast (an edit notifies
-    // nobody). Elsewhere the edited message says it.
-    let stall_reply = matches!(d.sink, SinkConfig::Slack(_));
+    // News (a stall, an approval reminder) is told by a reply too, as an edit notifies
+    // nobody: in the thread on Slack (broadcast), as a new message on Discord and Teams.
+    // Amazon Q's every update is a new message already.
+    let news_reply = matches!(
+        d.sink,
+        SinkConfig::Slack(_) | SinkConfig::Discord(_) | SinkConfig::Teams(_)
+    );
     let paced: Arc<dyn Sink> = Arc::new(
         Paced::new(sink, limiter, key, policy)
             .with_failure_reply(reply)
-            .with_stall_reply(stall_reply),
+            .with_news_reply(news_reply),
     );
     let digest = d.digest.clone().unwrap_or_default();
     Ok(

@@ -119,6 +119,10 @@ async fn advance(runner: &Runner, to: i64) -> Result<(), crate::pipeline::RunErr
             _ => return Ok(()),
         }
     }
+    tracing::warn!(
+        to,
+        "the replay's clock stopped after {MAX_STEPS} timer steps"
+    );
     Ok(())
 }
 

@@ -45,6 +45,9 @@ pub struct CorrelateConfig {
     pub ttl_days: i64,
     /// A pipeline execution not final that heard nothing this long is told as stalled (0: never).
     pub pipeline_stall_secs: i64,
+    /// An approval still waiting this long after it was asked is reminded of (0: never); every
+    /// approval is also reminded of a day before it expires.
+    pub approval_remind_secs: i64,
 }
 
 impl Default for CorrelateConfig {
@@ -56,6 +59,7 @@ impl Default for CorrelateConfig {
             cache_ttl_secs: 600,
             ttl_days: 14,
             pipeline_stall_secs: 3600,
+            approval_remind_secs: 4 * 3600,
         }
     }
 }
@@ -162,6 +166,11 @@ impl Config {
         if self.correlate.pipeline_stall_secs < 0 {
             errors.push(
                 "correlate.pipeline_stall_secs must be >= 0 (0 turns stall alerts off)".into(),
+            );
+        }
+        if self.correlate.approval_remind_secs < 0 {
+            errors.push(
+                "correlate.approval_remind_secs must be >= 0 (0 turns the reminder off)".into(),
             );
         }
         if self.ecs.deployment_stall_secs < 0 {

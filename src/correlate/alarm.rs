@@ -103,6 +103,7 @@ impl AlarmEpisodes {
             stalled: false,
             stalled_since: None,
             stalled_for_secs: None,
+            reminder: None,
             kind: n::Kind::Alarm,
             status: st.into(),
             is_final: closed,

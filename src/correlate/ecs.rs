@@ -136,6 +136,7 @@ impl EcsDeploy {
             stalled: false,
             stalled_since: None,
             stalled_for_secs: None,
+            reminder: None,
             kind: n::Kind::EcsDeployment,
             status: st.into(),
             is_final,

@@ -375,7 +375,9 @@ impl Engine {
         self.stats.store_writes.fetch_add(1, Ordering::Relaxed);
         local.writes += 1;
         if local.writes.is_multiple_of(SWEEP_EVERY) {
-            local.items.retain(|_, (_, until, _)| *until > now);
+            let Local { items, wakes, .. } = local;
+            items.retain(|_, (_, until, _)| *until > now);
+            wakes.retain(|(_, k)| items.contains_key(k));
         }
         Some((version, written, true))
     }
@@ -750,16 +752,14 @@ impl Engine {
                 .map(|(_, k)| k.clone())
                 .collect());
         }
-        let mut keys: Vec<String> = self
-            .store
-            .due(now, limit)
-            .await?
+        // Soonest first, each key once.
+        let mut found = self.store.due(now, limit).await?;
+        found.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        let mut seen = std::collections::HashSet::new();
+        Ok(found
             .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        keys.sort();
-        keys.dedup();
-        Ok(keys)
+            .filter_map(|(k, _)| seen.insert(k.clone()).then_some(k))
+            .collect())
     }
 
     /// The soonest timer of the in-process store, if any (a replay advances its clock to it);
@@ -778,7 +778,24 @@ impl Engine {
             .map(|(w, _)| *w)
     }
 
-    /// Timers set in the in-process store (stale entries dropped as they are met).
+    /// Tries a timer's delivery again at `at` (it failed: a timer has no source message to be
+    /// received again), through the thread's own timer.
+    pub async fn retry_at(&self, key: &str, at: i64, now: i64) -> Result<(), StoreError> {
+        self.update(
+            key,
+            now,
+            || None,
+            |t| {
+                let changed = t.retry_at != Some(at);
+                t.retry_at = Some(at);
+                changed
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Timers set in the in-process store (an expired thread's go with it).
     pub fn timers_pending(&self) -> Option<usize> {
         self.local().map(|l| l.wakes.len())
     }
@@ -956,8 +973,12 @@ impl Engine {
 
 /// Whether `new` records a failure reply that the stored reference does not.
 fn gains_reply(stored: &Option<MessageRef>, new: &MessageRef) -> bool {
-    use crate::deliver::retry::replied_in;
-    replied_in(Some(new)) && !replied_in(stored.as_ref())
+    use crate::deliver::retry::{news_replied_in, replied_in, REMINDED, STALL_REPLIED};
+    let news = [STALL_REPLIED, REMINDED].into_iter().any(|k| {
+        let told = news_replied_in(Some(new), k);
+        told.is_some() && told != news_replied_in(stored.as_ref(), k)
+    });
+    news || (replied_in(Some(new)) && !replied_in(stored.as_ref()))
 }
 
 /// An empty thread for a key reached through a pointer.
@@ -977,4 +998,33 @@ fn thread_for(key: &str) -> Option<Thread> {
 fn decode_item(key: &str, item: &Item) -> Result<Thread, StoreError> {
     serde_json::from_slice(&item.state)
         .map_err(|e| StoreError::Rejected(format!("item {key} does not decode: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_reference_that_tells_news_replaces_the_stored_one() {
+        let stored = Some(json!({"channel": "C1", "ts": "1.2"}));
+        // A failure reply, a stall reply, a reminder: each news is kept once.
+        assert!(gains_reply(
+            &stored,
+            &json!({"channel": "C1", "ts": "1.2", "replied": true})
+        ));
+        let stalled = json!({"channel": "C1", "ts": "1.2", "stall_replied": 100});
+        assert!(gains_reply(&stored, &stalled));
+        assert!(
+            !gains_reply(&Some(stalled.clone()), &stalled),
+            "already kept"
+        );
+        let next = json!({"channel": "C1", "ts": "1.2", "stall_replied": 200});
+        assert!(gains_reply(&Some(stalled), &next), "a later stall");
+        assert!(gains_reply(&stored, &json!({"reminded": 5})));
+        assert!(!gains_reply(
+            &stored,
+            &json!({"channel": "C1", "ts": "1.2"})
+        ));
+    }
 }

@@ -152,6 +152,15 @@ pub struct Thread {
     /// When it became stalled: `heard_at` plus the stall timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalled_at: Option<i64>,
+    /// Approval reminders told: (due, kind, what it was reckoned from: the request's time
+    /// for `Waiting`, its expiry for `Expiring`), Unix seconds. A reminder is told once, and a
+    /// new approval request (a retried stage) has its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reminded: Vec<(i64, ReminderKind, i64)>,
+    /// When a timer's delivery that failed is tried again (a timer has no source message to be
+    /// received again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<i64>,
     /// When the thread asks to be woken (Unix seconds): its durable timer, kept in the store
     /// with the thread (DynamoDB: the sparse `wake` index). See [`Thread::plan_wake`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,6 +173,8 @@ pub struct Thread {
 pub struct Timing {
     pub pipeline_stall_secs: i64,
     pub ecs_stall_secs: i64,
+    /// An approval still waiting this long after it was asked is reminded of (0: never).
+    pub approval_remind_secs: i64,
 }
 
 impl Default for Timing {
@@ -171,9 +182,27 @@ impl Default for Timing {
         Self {
             pipeline_stall_secs: 3600,
             ecs_stall_secs: 1800,
+            approval_remind_secs: 4 * 3600,
         }
     }
 }
+
+/// An approval is reminded of this long before it expires (CodePipeline's approvals expire
+/// after 7 days).
+pub const EXPIRY_REMINDER_SECS: i64 = 86_400;
+
+/// Which approval reminder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReminderKind {
+    /// Still waiting `approval_remind_secs` after it was asked.
+    Waiting,
+    /// It expires within a day.
+    Expiring,
+}
+
+/// Reminders kept per thread at most (the oldest go first).
+const REMINDED_KEPT: usize = 4;
 
 /// What a timer's firing did to its thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +211,8 @@ pub enum Fired {
     Stalled,
     /// A stalled thread's delivery was checked again (its worker may have died before it).
     Recheck,
+    /// An approval still waiting: reminded of.
+    Reminder,
     /// Woken early (events came meanwhile): the timer moved to the new due time.
     Early,
 }
@@ -191,6 +222,7 @@ impl Fired {
         match self {
             Fired::Stalled => "stall",
             Fired::Recheck => "recheck",
+            Fired::Reminder => "reminder",
             Fired::Early => "early",
         }
     }
@@ -210,6 +242,8 @@ impl Thread {
             heard_at: None,
             stalled_since: None,
             stalled_at: None,
+            reminded: Vec::new(),
+            retry_at: None,
             wake: None,
         }
     }
@@ -243,21 +277,48 @@ impl Thread {
     pub fn plan_wake(&mut self, timing: &Timing) {
         let stall = match (self.final_since, self.stalled_since, self.heard_at) {
             (None, None, Some(_)) if self.wake.is_some() => self.wake,
-            (None, None, Some(at)) => self.stall_secs(timing).map(|s| at + s),
+            (None, None, Some(at)) => self.stall_secs(timing).map(|s| at.saturating_add(s)),
             _ => None,
         };
         let recheck = match (&self.lease, self.stalled_since, self.final_since) {
-            (Some(l), Some(_), None) => Some(l.until + TAKEOVER_GRACE_SECS),
+            (Some(l), Some(_), None) => Some(l.until.saturating_add(TAKEOVER_GRACE_SECS)),
             _ => None,
         };
-        let want = match (stall, recheck) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let remind = self.next_reminder(timing).map(|(due, _, _)| due);
+        let want = [stall, recheck, remind, self.retry_at]
+            .into_iter()
+            .flatten()
+            .min();
         self.wake = match (self.wake, want) {
             (Some(w), Some(d)) if w <= d => Some(w),
             (_, d) => d,
         };
+    }
+
+    /// The next approval reminder not yet told, while an approval waits: `approval_remind_secs`
+    /// after it was asked, and [`EXPIRY_REMINDER_SECS`] before it expires. Cheap for threads
+    /// that never asked for one (no approval message: no status to work out).
+    fn next_reminder(&self, timing: &Timing) -> Option<(i64, ReminderKind, i64)> {
+        let Body::Pipeline(p) = &self.body else {
+            return None;
+        };
+        if p.approval.is_none() || self.final_since.is_some() {
+            return None;
+        }
+        let (asked, expires) = p.approval_waiting()?;
+        let waiting = asked.filter(|_| timing.approval_remind_secs > 0).map(|a| {
+            let due = a.saturating_add(timing.approval_remind_secs);
+            (due, ReminderKind::Waiting, a)
+        });
+        let expiring = expires.map(|e| {
+            let due = e.saturating_sub(EXPIRY_REMINDER_SECS);
+            (due, ReminderKind::Expiring, e)
+        });
+        [waiting, expiring]
+            .into_iter()
+            .flatten()
+            .filter(|r| !self.reminded.contains(r))
+            .min_by_key(|(due, _, _)| *due)
     }
 
     /// A timer's firing at `now` (pure: the time is a parameter). Marks the thread stalled when
@@ -268,13 +329,33 @@ impl Thread {
             return None;
         }
         self.wake = None;
-        if self.stalled_since.is_some() {
+        let retry = self.retry_at.is_some_and(|r| r <= now);
+        if retry {
+            self.retry_at = None;
+        }
+        if let Some(r) = self.next_reminder(timing).filter(|(due, _, _)| *due <= now) {
+            if self.reminded.len() >= REMINDED_KEPT {
+                self.reminded.remove(0);
+            }
+            self.reminded.push(r);
+            return Some(Fired::Reminder);
+        }
+        if self.stalled_since.is_some() || retry {
+            // A claim that ran out (its worker died, or found nothing to send) is dropped, so
+            // the timer is not set again at its end, now past; whoever delivers takes a new one.
+            if self
+                .lease
+                .as_ref()
+                .is_some_and(|l| l.until.saturating_add(TAKEOVER_GRACE_SECS) <= now)
+            {
+                self.lease = None;
+            }
             return Some(Fired::Recheck);
         }
         let due = self
             .heard_at
             .zip(self.stall_secs(timing))
-            .map(|(at, secs)| at + secs);
+            .map(|(at, secs)| at.saturating_add(secs));
         if self.final_since.is_none() && due.is_some_and(|d| d <= now) {
             self.stalled_since = self.heard.or(self.heard_at);
             self.stalled_at = due;
@@ -372,6 +453,27 @@ impl Thread {
             Body::Deployment(d) => d.notification(),
             Body::PipelinePointer(_) | Body::ServicePointer(_) => return None,
         };
+        if let (Some(&(due, kind, basis)), Body::Pipeline(p)) = (self.reminded.last(), &self.body) {
+            if let Some((asked, expires)) = p.approval_waiting() {
+                // Only the reminder of the approval waiting now (not an earlier request's).
+                let current = match kind {
+                    ReminderKind::Waiting => asked == Some(basis),
+                    ReminderKind::Expiring => expires == Some(basis),
+                };
+                if current {
+                    note.reminder = Some(crate::notification::Reminder {
+                        kind: match kind {
+                            ReminderKind::Waiting => "waiting",
+                            ReminderKind::Expiring => "expiring",
+                        }
+                        .into(),
+                        waiting_secs: asked.map(|a| due - a),
+                        expires: expires.and_then(|e| DateTime::from_timestamp(e, 0)),
+                        due,
+                    });
+                }
+            }
+        }
         if let Some(since) = self.stalled_since.filter(|_| !note.is_final) {
             note.stalled = true;
             note.stalled_since = DateTime::from_timestamp(since, 0);
@@ -789,6 +891,76 @@ mod tests {
     }
 
     #[test]
+    fn an_approval_waiting_is_reminded_of_twice_and_never_stalls() {
+        let timing = Timing::default();
+        let t0 = 1_700_000_000;
+        let asked = t0 + 60;
+        let expires = asked + 7 * 86_400;
+        let mut t = started_at(t0);
+        if let Body::Pipeline(p) = &mut t.body {
+            p.approval = Some(pipeline::ApprovalRec {
+                time: DateTime::from_timestamp(asked, 0),
+                info: crate::notification::ApprovalInfo {
+                    stage: "Approve".into(),
+                    action: "Gate".into(),
+                    expires: DateTime::from_timestamp(expires, 0),
+                    ..Default::default()
+                },
+            });
+        }
+        let status = |t: &Thread| t.notification().map(|n| n.status).unwrap_or_default();
+        assert_eq!(status(&t), "WAITING_FOR_APPROVAL");
+        // The stall timer set before the approval fires early and moves to the reminder.
+        assert_eq!(t.tick(t0 + 3600, &timing), Some(Fired::Early));
+        t.plan_wake(&timing);
+        assert_eq!(t.wake, Some(asked + 4 * 3600));
+        assert_eq!(t.tick(asked + 4 * 3600, &timing), Some(Fired::Reminder));
+        let r = t.notification().and_then(|n| n.reminder);
+        assert_eq!(r.as_ref().map(|r| r.kind.as_str()), Some("waiting"));
+        assert_eq!(r.as_ref().and_then(|r| r.waiting_secs), Some(4 * 3600));
+        t.plan_wake(&timing);
+        assert_eq!(t.wake, Some(expires - EXPIRY_REMINDER_SECS));
+        assert_eq!(
+            t.tick(expires - EXPIRY_REMINDER_SECS, &timing),
+            Some(Fired::Reminder)
+        );
+        let r = t.notification().and_then(|n| n.reminder);
+        assert_eq!(r.as_ref().map(|r| r.kind.as_str()), Some("expiring"));
+        t.plan_wake(&timing);
+        assert_eq!(t.wake, None, "told both; nothing left");
+        assert!(!t.notification().is_some_and(|n| n.stalled));
+    }
+
+    #[test]
+    fn a_run_out_claim_is_dropped_by_its_recheck_and_a_failed_delivery_is_tried_again() {
+        let timing = Timing::default();
+        let t0 = 1_700_000_000;
+        let mut t = started_at(t0);
+        assert_eq!(t.tick(t0 + 3600, &timing), Some(Fired::Stalled));
+        t.lease = Some(Lease {
+            owner: "gone".into(),
+            until: t0 + 3630,
+        });
+        t.plan_wake(&timing);
+        let recheck = t0 + 3630 + TAKEOVER_GRACE_SECS;
+        assert_eq!(t.tick(recheck, &timing), Some(Fired::Recheck));
+        assert!(t.lease.is_none(), "the dead claim goes");
+        t.plan_wake(&timing);
+        assert_eq!(t.wake, None, "not set again at a past claim's end");
+        // A delivery that failed: tried again through the thread's own timer.
+        t.retry_at = Some(recheck + 60);
+        t.plan_wake(&timing);
+        assert_eq!(t.wake, Some(recheck + 60));
+        assert_eq!(t.tick(recheck + 60, &timing), Some(Fired::Recheck));
+        assert_eq!(t.retry_at, None);
+        // A retry not yet due is kept when another timer fires first.
+        let mut u = started_at(t0);
+        u.retry_at = Some(t0 + 7200);
+        assert_eq!(u.tick(t0 + 3600, &timing), Some(Fired::Stalled));
+        assert_eq!(u.retry_at, Some(t0 + 7200));
+    }
+
+    #[test]
     fn events_meanwhile_make_a_timer_fire_early_and_move() {
         let timing = Timing::default();
         let t0 = 1_700_000_000;
@@ -815,6 +987,7 @@ mod tests {
         let off = Timing {
             pipeline_stall_secs: 0,
             ecs_stall_secs: 0,
+            approval_remind_secs: 0,
         };
         let mut t = started_at(t0);
         t.wake = None;

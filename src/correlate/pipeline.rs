@@ -331,6 +331,19 @@ impl PipelineExec {
         }
     }
 
+    /// While the execution waits for approval: when the request came (Unix seconds) and when
+    /// it expires, as the approval message said.
+    pub fn approval_waiting(&self) -> Option<(Option<i64>, Option<i64>)> {
+        let a = self.approval.as_ref()?;
+        if self.status().0 != status::WAITING_FOR_APPROVAL {
+            return None;
+        }
+        Some((
+            a.time.map(|t| t.timestamp()),
+            a.info.expires.map(|t| t.timestamp()),
+        ))
+    }
+
     fn approval_pending(&self) -> bool {
         let Some(a) = &self.approval else {
             return false;
@@ -461,6 +474,7 @@ impl PipelineExec {
             stalled: false,
             stalled_since: None,
             stalled_for_secs: None,
+            reminder: None,
             kind: n::Kind::Pipeline,
             status: st.to_owned(),
             is_final,

@@ -296,6 +296,7 @@ fn base(
         stalled: false,
         stalled_since: None,
         stalled_for_secs: None,
+        reminder: None,
         kind,
         status: st.into(),
         is_final,

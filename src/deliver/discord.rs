@@ -62,9 +62,15 @@ impl DiscordSink {
                 self.send(Some(message_id(d.message.as_ref())?), &body)
                     .await
             }
-            // A webhook cannot reply in a thread; the failure is already in the message, which
-            // the update before this reply carried. Nothing to send.
-            Op::Reply => existing_or(d),
+            // A webhook cannot reply in a thread. News (a stall, an approval reminder) is a
+            // new message, since an edit notifies nobody; a failure is already in the
+            // message, which the update before this reply carried.
+            Op::Reply => {
+                if crate::deliver::retry::news_of(&d.notification).is_some() {
+                    self.send(None, &body).await?;
+                }
+                existing_or(d)
+            }
         }
     }
 

@@ -174,7 +174,7 @@ pub struct Paced {
     key: String,
     policy: RetryPolicy,
     failure_reply: bool,
-    stall_reply: bool,
+    news_reply: bool,
     /// The newest update waiting per thread: an older one still waiting is not sent.
     newest: Mutex<HashMap<String, u64>>,
     next: AtomicU64,
@@ -200,7 +200,7 @@ impl Paced {
             key: key.into(),
             policy,
             failure_reply: false,
-            stall_reply: false,
+            news_reply: false,
             newest: Mutex::new(HashMap::new()),
             next: AtomicU64::new(0),
             replied: Mutex::new(HashSet::new()),
@@ -214,9 +214,10 @@ impl Paced {
         self
     }
 
-    /// When a thread is marked stalled, also send [`Op::Reply`] saying so, once per stall.
-    pub fn with_stall_reply(mut self, on: bool) -> Self {
-        self.stall_reply = on;
+    /// When a thread is marked stalled or an approval is reminded of, also send [`Op::Reply`]
+    /// saying so, once each.
+    pub fn with_news_reply(mut self, on: bool) -> Self {
+        self.news_reply = on;
         self
     }
 
@@ -266,10 +267,10 @@ impl Paced {
             }
         }
         if d.op != Op::Reply {
-            if let Some(since) = self.wants_stall_reply(d) {
+            if let Some((key, id)) = self.wants_news_reply(d) {
                 if self.reply(d, &reference).await {
                     if let Some(r) = reference.as_object_mut() {
-                        r.insert(STALL_REPLIED.into(), json!(since));
+                        r.insert(key.into(), json!(id));
                     }
                 }
             }
@@ -277,19 +278,18 @@ impl Paced {
         Ok(reference)
     }
 
-    /// A stalled thread's reply (Slack: in its thread, broadcast to the channel: an edit
-    /// notifies nobody), once per stall: the stall's `stalled_since`, unless already replied.
-    fn wants_stall_reply(&self, d: &Delivery) -> Option<i64> {
-        let n = &d.notification;
-        if !self.stall_reply || !n.stalled || n.is_final {
+    /// News told by a reply too, once each (Slack: in the message's thread, broadcast to the
+    /// channel; Discord and Teams: a new message; an edit notifies nobody): a stall, by its
+    /// `stalled_since`, or an approval reminder, by its due time. `None` when there is none or
+    /// it was replied already (said in the message's reference, or remembered here).
+    fn wants_news_reply(&self, d: &Delivery) -> Option<(&'static str, i64)> {
+        if !self.news_reply {
             return None;
         }
-        let since = n.stalled_since.map(|t| t.timestamp())?;
-        let told = stall_replied_in(d.message.as_ref()) == Some(since)
-            || self
-                .replied()
-                .contains(&format!("{}#stall#{since}", d.thread));
-        (!told).then_some(since)
+        let (key, id) = news_of(&d.notification)?;
+        let told = news_replied_in(d.message.as_ref(), key) == Some(id)
+            || self.replied().contains(&format!("{}#{key}#{id}", d.thread));
+        (!told).then_some((key, id))
     }
 
     /// One request through the limiter and the retries, counted under this sink's kind.
@@ -311,7 +311,7 @@ impl Paced {
     }
 
     fn wants_reply(&self, d: &Delivery) -> bool {
-        if d.notification.stalled {
+        if news_of(&d.notification).is_some() {
             return false;
         }
         let n = &d.notification;
@@ -337,11 +337,8 @@ impl Paced {
                 if replied.len() >= REPLIED_KEPT {
                     replied.clear();
                 }
-                let n = &d.notification;
-                match n.stalled_since.filter(|_| n.stalled) {
-                    Some(since) => {
-                        replied.insert(format!("{}#stall#{}", d.thread, since.timestamp()))
-                    }
+                match news_of(&d.notification) {
+                    Some((key, id)) => replied.insert(format!("{}#{key}#{id}", d.thread)),
                     None => replied.insert(d.thread.clone()),
                 };
                 true
@@ -362,14 +359,22 @@ pub fn replied_in(m: Option<&MessageRef>) -> bool {
     m.and_then(|m| m.get(REPLIED)).and_then(|v| v.as_bool()) == Some(true)
 }
 
-/// The key a message reference carries once a stall reply went out: that stall's
-/// `stalled_since` (Unix seconds).
+/// The keys a message reference carries once a reply told its news: a stall's
+/// `stalled_since`, an approval reminder's due time (Unix seconds).
 pub const STALL_REPLIED: &str = "stall_replied";
+pub const REMINDED: &str = "reminded";
 
-/// The stall a message reference says was replied to.
-pub fn stall_replied_in(m: Option<&MessageRef>) -> Option<i64> {
-    m.and_then(|m| m.get(STALL_REPLIED))
-        .and_then(|v| v.as_i64())
+/// The news a notification's reply tells, with the reference key that remembers it.
+pub fn news_of(n: &crate::notification::Notification) -> Option<(&'static str, i64)> {
+    if n.stalled && !n.is_final {
+        return n.stalled_since.map(|t| (STALL_REPLIED, t.timestamp()));
+    }
+    n.reminder.as_ref().map(|r| (REMINDED, r.due))
+}
+
+/// The news of kind `key` a message reference says was replied to.
+pub fn news_replied_in(m: Option<&MessageRef>, key: &str) -> Option<i64> {
+    m.and_then(|m| m.get(key)).and_then(|v| v.as_i64())
 }
 
 /// The reference to keep after a delivery: the message's own when it had one (an edit is of
@@ -377,14 +382,17 @@ pub fn stall_replied_in(m: Option<&MessageRef>) -> Option<i64> {
 /// sent twice.
 pub fn kept_reference(existing: Option<MessageRef>, returned: MessageRef) -> MessageRef {
     let replied = replied_in(Some(&returned));
-    let stall = stall_replied_in(Some(&returned));
+    let news: Vec<(&str, i64)> = [STALL_REPLIED, REMINDED]
+        .into_iter()
+        .filter_map(|k| news_replied_in(Some(&returned), k).map(|v| (k, v)))
+        .collect();
     let mut kept = existing.unwrap_or(returned);
     if let Some(r) = kept.as_object_mut() {
         if replied {
             r.insert(REPLIED.into(), true.into());
         }
-        if let Some(since) = stall {
-            r.insert(STALL_REPLIED.into(), since.into());
+        for (k, v) in news {
+            r.insert(k.into(), v.into());
         }
     }
     kept

@@ -125,8 +125,11 @@ impl SlackSink {
                 let mut body = render::render_reply(&d.notification, extras);
                 body["channel"] = json!(channel);
                 body["thread_ts"] = json!(ts);
-                // A stall is news for the whole channel: its reply is always broadcast.
-                body["reply_broadcast"] = json!(self.cfg.reply_broadcast || d.notification.stalled);
+                // News (a stall, a reminder) is for the whole channel: always broadcast.
+                body["reply_broadcast"] = json!(
+                    self.cfg.reply_broadcast
+                        || crate::deliver::retry::news_of(&d.notification).is_some()
+                );
                 body["unfurl_links"] = json!(false);
                 body["unfurl_media"] = json!(false);
                 let a = self.call("chat.postMessage", &body).await?;

@@ -54,6 +54,15 @@ impl TeamsSink {
         match d.op {
             Op::Post => {}
             Op::Update if d.notification.is_final && !final_posted => {}
+            // News (a stall, an approval reminder): a new card, the thread's message kept.
+            Op::Reply if crate::deliver::retry::news_of(&d.notification).is_some() => {
+                self.post(&crate::render::teams::render(&d.notification))
+                    .await?;
+                return Ok(d
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| json!({"posted": true, "final": final_posted})));
+            }
             // Not final yet, final already shown, or a reply (the failure is in the final
             // message): Teams keeps what it has.
             Op::Update | Op::Reply => {

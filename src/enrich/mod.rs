@@ -509,7 +509,6 @@ impl Enricher {
             "Succeeded" => "SUCCEEDED",
             "Failed" => "FAILED",
             "Stopped" => "STOPPED",
-            "Stopping" => "STOPPING",
             "Superseded" => "SUPERSEDED",
             "Cancelled" => "CANCELED",
             _ => return None,

@@ -151,6 +151,25 @@ pub struct ApprovalInfo {
     pub external_link: Option<String>,
 }
 
+/// The latest reminder of an approval still waiting.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Reminder {
+    /// `waiting`: asked `waiting_secs` ago and still waiting; `expiring`: it expires within a
+    /// day, at `expires`.
+    pub kind: String,
+    /// How long the approval had been waiting when reminded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_secs: Option<i64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::event::ser_time"
+    )]
+    pub expires: Option<DateTime<Utc>>,
+    /// When the reminder was due (Unix seconds): tells one reminder from the next.
+    pub due: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Link {
     pub label: String,
@@ -229,6 +248,10 @@ pub struct Notification {
         serialize_with = "crate::event::ser_time"
     )]
     pub stalled_since: Option<DateTime<Utc>>,
+    /// An approval still waiting was reminded of (`[correlate] approval_remind_secs` after it
+    /// was asked, and a day before it expires).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder: Option<Reminder>,
     /// How long it had heard nothing when it was marked stalled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalled_for_secs: Option<i64>,

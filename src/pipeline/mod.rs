@@ -53,6 +53,13 @@ pub struct Runner {
 /// looked up on every tick, in memory).
 pub const TIMER_POLL_SECS: i64 = 10;
 
+/// How long one look fires timers at most (`herald run` fires them under the ticker's
+/// exclusive gate).
+const TIMER_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long after a timer's work failed it is tried again.
+const TIMER_RETRY_SECS: i64 = 60;
+
 /// Timers fired at most per look: `herald run` fires them under the ticker's exclusive gate
 /// (a processor may hold the same thread), so a burst of stalls (after an outage) is told a
 /// few at a time rather than holding every processor for the length of a chat budget.
@@ -178,30 +185,67 @@ impl Runner {
             self.next_timer_poll
                 .store(now + TIMER_POLL_SECS, Ordering::Relaxed);
         }
+        let mut failed = None;
+        let started = tokio::time::Instant::now();
         for key in due {
-            let Some((fired, late)) = self.engine.tick(&key, now, self).await? else {
-                // Another worker fired it first, or an event moved it.
-                continue;
-            };
-            m.timers_fired.with_label_values(&[fired.as_str()]).inc();
-            m.timer_lag
-                .with_label_values(&[] as &[&str])
-                .observe(late as f64);
-            // Self-healing: a stalled execution whose last events were lost is told what AWS
-            // says of it now, as if those events had come (a final state clears the stall).
-            if let (Fired::Stalled, Some(enricher)) = (fired, &self.enricher) {
-                if let Some((_, thread)) = self.engine.load(&key).await? {
-                    if let Some(events) = enricher.heal(&thread, now).await {
-                        let d = self.process(&events, now).await?;
-                        total.posts += d.posts;
-                        total.updates += d.updates;
+            if started.elapsed() > TIMER_BUDGET {
+                // The rest stay due for the next look: processors wait while timers fire.
+                break;
+            }
+            // One thread's trouble (a store error, a chat provider down) holds no other timer:
+            // its timer is set again for a little later, and the next one goes on.
+            match self.fire_one(&key, now).await {
+                Ok(d) => {
+                    total.posts += d.posts;
+                    total.updates += d.updates;
+                }
+                Err(e) => {
+                    tracing::warn!(thread = %key, error = %e, "a timer's work failed; tried again in {TIMER_RETRY_SECS} s");
+                    m.processing_errors.with_label_values(&["timer"]).inc();
+                    if let Err(e) = self
+                        .engine
+                        .retry_at(&key, now + TIMER_RETRY_SECS, now)
+                        .await
+                    {
+                        tracing::warn!(thread = %key, error = %e, "cannot set the timer again");
                     }
+                    failed = Some(e);
                 }
             }
-            let d = self.deliver_key(&key, now, false).await?;
-            total.posts += d.posts;
-            total.updates += d.updates;
         }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
+    }
+
+    /// One due timer: fired by the thread's own write, healed when it stalled and AWS can
+    /// say how it ended, then delivered.
+    async fn fire_one(&self, key: &str, now: i64) -> Result<Delivered, RunError> {
+        let m = crate::telemetry::metrics();
+        let mut total = Delivered::default();
+        let Some((fired, late)) = self.engine.tick(key, now, self).await? else {
+            // Another worker fired it first, or an event moved it.
+            return Ok(total);
+        };
+        m.timers_fired.with_label_values(&[fired.as_str()]).inc();
+        m.timer_lag
+            .with_label_values(&[] as &[&str])
+            .observe(late as f64);
+        // Self-healing: a stalled execution whose last events were lost is told what AWS
+        // says of it now, as if those events had come (a final state clears the stall).
+        if let (Fired::Stalled, Some(enricher)) = (fired, &self.enricher) {
+            if let Some((_, thread)) = self.engine.load(key).await? {
+                if let Some(events) = enricher.heal(&thread, now).await {
+                    let d = self.process(&events, now).await?;
+                    total.posts += d.posts;
+                    total.updates += d.updates;
+                }
+            }
+        }
+        let d = self.deliver_key(key, now, false).await?;
+        total.posts += d.posts;
+        total.updates += d.updates;
         Ok(total)
     }
 

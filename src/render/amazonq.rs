@@ -147,6 +147,9 @@ fn description(n: &Notification) -> String {
     if let Some(l) = super::stall_line(n) {
         lines.push(esc(&l));
     }
+    if let Some(l) = super::reminder_line(n) {
+        lines.push(esc(&l));
+    }
     for w in n.warnings.iter().take(5) {
         lines.push(format!("⚠️ {}", esc(&truncate(w, 300))));
     }
@@ -310,6 +313,7 @@ mod tests {
             stalled: false,
             stalled_since: None,
             stalled_for_secs: None,
+            reminder: None,
             kind: Kind::EcsDeployment,
             status: status::FAILED.into(),
             is_final: false,

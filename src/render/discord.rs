@@ -233,6 +233,9 @@ fn description(n: &Notification, budget: usize) -> String {
     if let Some(l) = super::stall_line(n) {
         parts.push(esc(&l));
     }
+    if let Some(l) = super::reminder_line(n) {
+        parts.push(esc(&l));
+    }
     for w in n.warnings.iter().take(5) {
         parts.push(format!("⚠️ {}", esc(&truncate(w, 300))));
     }
@@ -332,6 +335,7 @@ mod tests {
             stalled: false,
             stalled_since: None,
             stalled_for_secs: None,
+            reminder: None,
             kind: Kind::Pipeline,
             status: status::FAILED.into(),
             is_final: true,

@@ -115,13 +115,32 @@ pub fn stall_line(n: &Notification) -> Option<String> {
         .unwrap_or_default();
     let meaning = match n.kind {
         crate::notification::Kind::EcsDeployment => {
-            "the deployment may be stuck (tasks failing to start or to pass health checks, no room to place them) or its last events were lost"
+            "the deployment may be stuck (waiting on something, no room to place its tasks) or its last events were lost"
         }
         _ => "an action may be hung or waiting on something outside AWS, or the execution's last events were lost",
     };
     Some(format!(
         "⏳ Stalled: nothing heard{span}{since}: {meaning}."
     ))
+}
+
+/// What an approval reminder says (`None` without one).
+pub fn reminder_line(n: &Notification) -> Option<String> {
+    let r = n.reminder.as_ref()?;
+    let what = match (r.kind.as_str(), r.waiting_secs, r.expires) {
+        ("expiring", _, Some(e)) => format!(
+            "This approval expires at {}, in less than a day",
+            e.format("%Y-%m-%d %H:%M UTC")
+        ),
+        (_, Some(w), _) => format!("Still waiting for approval after {}", duration(w)),
+        _ => "Still waiting for approval".to_owned(),
+    };
+    Some(format!("⏰ {what}."))
+}
+
+/// The news a thread's reply tells (a stall, an approval reminder), as one line.
+pub fn news_line(n: &Notification) -> Option<String> {
+    stall_line(n).or_else(|| reminder_line(n))
 }
 
 pub fn headline(n: &Notification) -> String {

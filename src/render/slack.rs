@@ -50,6 +50,9 @@ pub fn render_with(n: &Notification, x: Extras<'_>) -> Value {
     if let Some(l) = stall_line(n) {
         details.push(section(&esc(&l)));
     }
+    if let Some(l) = super::reminder_line(n) {
+        details.push(section(&esc(&l)));
+    }
     if let Some(s) = stages_line(n) {
         details.push(section(&s));
     }
@@ -89,7 +92,7 @@ pub fn render_with(n: &Notification, x: Extras<'_>) -> Value {
 /// The thread reply with the failure in full (and the author mentioned), for `Op::Reply`.
 pub fn render_reply(n: &Notification, x: Extras<'_>) -> Value {
     let mut blocks = Vec::new();
-    let stall = stall_line(n);
+    let stall = super::news_line(n);
     match (&stall, &n.failure) {
         (Some(l), _) => blocks.push(section(&esc(&format!("{} {l}", n.title)))),
         (None, Some(f)) => blocks.extend(failure_blocks(n, f)),
@@ -406,6 +409,7 @@ mod tests {
             stalled: false,
             stalled_since: None,
             stalled_for_secs: None,
+            reminder: None,
             kind: Kind::Pipeline,
             status: status::FAILED.into(),
             is_final: true,

@@ -195,6 +195,9 @@ fn card(n: &Notification, log_lines: usize) -> Value {
     if let Some(l) = super::stall_line(n) {
         body.push(text(&l));
     }
+    if let Some(l) = super::reminder_line(n) {
+        body.push(text(&l));
+    }
     for w in n.warnings.iter().take(5) {
         body.push(text(&format!("⚠️ {}", truncate(w, 300))));
     }
@@ -289,6 +292,7 @@ mod tests {
             stalled: false,
             stalled_since: None,
             stalled_for_secs: None,
+            reminder: None,
             kind: Kind::Build,
             status: status::FAILED.into(),
             is_final: true,

@@ -91,6 +91,9 @@ pub fn render(n: &Notification) -> String {
     if let Some(l) = super::stall_line(n) {
         let _ = write!(out, "\n  {l}");
     }
+    if let Some(l) = super::reminder_line(n) {
+        let _ = write!(out, "\n  {l}");
+    }
     for w in &n.warnings {
         let _ = write!(out, "\n  ⚠ {w}");
     }

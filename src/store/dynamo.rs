@@ -47,6 +47,8 @@ const WAKE: &str = "wake";
 const WAKE_HOUR: &str = "wake_hour";
 /// The index of due timers.
 pub const WAKE_INDEX: &str = "wake";
+/// How long past an hour its partition is still asked (index lag, clock skew).
+const WAKE_SETTLE_SECS: i64 = 300;
 /// How far back a worker that just started looks for timers nobody fired (all workers down).
 const WAKE_LOOKBACK_HOURS: i64 = 48;
 
@@ -740,6 +742,7 @@ impl DynamoStore {
     /// before `now`. An hour past and found empty is not asked again.
     async fn due_timers(&self, now: i64, limit: usize) -> Result<Vec<(String, i64)>, StoreError> {
         let this_hour = now.div_euclid(3600);
+        let settled_hour = (now - WAKE_SETTLE_SECS).div_euclid(3600);
         let from = {
             let cursor = self.wake_cursor.lock().unwrap_or_else(|p| p.into_inner());
             cursor.unwrap_or(this_hour - WAKE_LOOKBACK_HOURS)
@@ -786,7 +789,9 @@ impl DynamoStore {
                     _ => break,
                 }
             }
-            if out.len() == before && hour == oldest_left && hour < this_hour {
+            // An hour is left behind only once it is well past: the index is read eventually
+            // consistently, and workers' clocks differ.
+            if out.len() == before && hour == oldest_left && hour < settled_hour {
                 oldest_left = hour + 1;
             }
             if out.len() >= limit {

@@ -72,7 +72,7 @@ pub struct Metrics {
     /// `herald_timers_pending`: threads' timers set (the in-process store; a fleet's live in
     /// DynamoDB's `wake` index).
     pub timers_pending: IntGauge,
-    /// `herald_timers_fired_total{kind}`: `stall`, `recheck`, `early`.
+    /// `herald_timers_fired_total{kind}`: `stall`, `recheck`, `reminder`, `early`.
     pub timers_fired: IntCounterVec,
     /// `herald_timer_lag_seconds`: how long after its due time a timer fired.
     pub timer_lag: HistogramVec,
@@ -303,7 +303,7 @@ impl Metrics {
             )?,
         };
         m.timer_lag.with_label_values(&[] as &[&str]);
-        for k in ["stall", "recheck", "early"] {
+        for k in ["stall", "recheck", "reminder", "early"] {
             m.timers_fired.with_label_values(&[k]);
         }
         // Label-less series and the always-present label values show up from the first scrape,

@@ -26,6 +26,7 @@ fn empty(kind: Kind, status: &str, is_final: bool, title: &str) -> Notification 
         stalled: false,
         stalled_since: None,
         stalled_for_secs: None,
+        reminder: None,
         kind,
         status: status.into(),
         is_final,
@@ -265,6 +266,18 @@ pub fn ecs_rolled_back() -> Notification {
     n
 }
 
+/// An approval still waiting a day before it expires: reminded of.
+pub fn approval_reminded() -> Notification {
+    let mut n = approval_waiting();
+    n.reminder = Some(herald::notification::Reminder {
+        kind: "expiring".into(),
+        waiting_secs: Some(6 * 86_400),
+        expires: n.approval.as_ref().and_then(|a| a.expires),
+        due: 1_709_985_600,
+    });
+    n
+}
+
 /// An ECS deployment that heard nothing for its stall timeout (`[ecs] deployment_stall_secs`).
 pub fn ecs_stalled() -> Notification {
     let mut n = empty(
@@ -333,6 +346,11 @@ pub fn all() -> Vec<(&'static str, &'static str, Notification)> {
             "alarm",
             "alarm#111122223333#us-east-1#api-5xx-high#1",
             alarm(),
+        ),
+        (
+            "approval-reminded",
+            "pl#111122223333#eu-west-1#web-app#c0ffee12-3456-4789-abcd-ef0123456789",
+            approval_reminded(),
         ),
         (
             "ecs-stalled",
