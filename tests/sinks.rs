@@ -582,6 +582,45 @@ async fn teams_posts_and_posts_again_only_for_the_final_state() {
         accepted[1].body["attachments"][0]["content"]["version"],
         "1.4"
     );
+
+    // News (a stall, an approval reminder) is a new card (Teams cannot edit or thread), and
+    // the thread's reference stays what it was; a failure's reply sends nothing.
+    let kept = sink
+        .deliver(&delivery(
+            Op::Reply,
+            "s",
+            samples::ecs_stalled(),
+            Some(serde_json::json!({"posted": true, "final": false})),
+        ))
+        .await
+        .expect("news");
+    assert_eq!(kept, serde_json::json!({"posted": true, "final": false}));
+    sink.deliver(&delivery(
+        Op::Reply,
+        "r",
+        samples::approval_reminded(),
+        Some(kept),
+    ))
+    .await
+    .expect("news");
+    sink.deliver(&delivery(
+        Op::Reply,
+        "t",
+        samples::build_failure(),
+        Some(serde_json::json!({"posted": true, "final": true})),
+    ))
+    .await
+    .expect("a failure reply");
+    let accepted = server.accepted();
+    assert_eq!(accepted.len(), 4, "two news cards, no failure reply");
+    assert!(accepted[2]
+        .body
+        .to_string()
+        .contains("Stalled: nothing heard"));
+    assert!(accepted[3]
+        .body
+        .to_string()
+        .contains("This approval expires at"));
 }
 
 #[tokio::test]
