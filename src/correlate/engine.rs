@@ -95,6 +95,13 @@ struct Local {
 }
 
 impl Local {
+    /// Whether an index entry is still its thread's timer (not moved, not swept).
+    fn is_set(&self, wake: i64, key: &str) -> bool {
+        self.items
+            .get(key)
+            .is_some_and(|(_, _, t)| t.wake == Some(wake))
+    }
+
     fn note_wake(&mut self, key: &str, old: Option<i64>, new: Option<i64>) {
         if old == new {
             return;
@@ -742,12 +749,7 @@ impl Engine {
                 .wakes
                 .iter()
                 .take_while(|(w, _)| *w <= now)
-                .filter(|(w, k)| {
-                    local
-                        .items
-                        .get(k)
-                        .is_some_and(|(_, _, t)| t.wake == Some(*w))
-                })
+                .filter(|(w, k)| local.is_set(*w, k))
                 .take(limit)
                 .map(|(_, k)| k.clone())
                 .collect());
@@ -769,12 +771,7 @@ impl Engine {
         local
             .wakes
             .iter()
-            .find(|(w, k)| {
-                local
-                    .items
-                    .get(k)
-                    .is_some_and(|(_, _, t)| t.wake == Some(*w))
-            })
+            .find(|(w, k)| local.is_set(*w, k))
             .map(|(w, _)| *w)
     }
 
