@@ -54,7 +54,7 @@ fn bench(c: &mut Criterion) {
                     None => continue,
                 };
                 for e in evs {
-                    if t.apply(black_box(e)) {
+                    if t.apply(black_box(e), &herald::correlate::Timing::default()) {
                         t.refresh(0);
                     }
                 }

@@ -78,6 +78,9 @@ pub fn engine_config(cfg: &Config, owner: Option<&str>) -> EngineConfig {
             pipeline_stall_secs: cfg.correlate.pipeline_stall_secs,
             approval_remind_secs: cfg.correlate.approval_remind_secs,
             ecs_stall_secs: cfg.ecs.deployment_stall_secs,
+            crash_loop_count: cfg.ecs.crash_loop_count,
+            crash_loop_window_secs: cfg.ecs.crash_loop_window_secs,
+            recovered_after_secs: cfg.ecs.recovered_after_secs,
         },
         ..EngineConfig::default()
     };

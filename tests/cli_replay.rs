@@ -218,7 +218,7 @@ fn check_config_lists_every_problem() {
     let err = refused(concat!(
         "default_destination = \"nowhere\"\n",
         "[correlate]\npipeline_stall_secs = -1\n",
-        "[ecs]\ndeployment_stall_secs = -5\n",
+        "[ecs]\ndeployment_stall_secs = -5\ncrash_loop_window_secs = 0\nrecovered_after_secs = -1\n",
         "[[rules]]\nmatch = \"status:FAILED & (kind:pipeline\"\ndestinations = [\"ghost\"]\n",
     ));
     assert!(err.contains("rules[0].match"), "{err}");
@@ -230,6 +230,14 @@ fn check_config_lists_every_problem() {
     );
     assert!(
         err.contains("ecs.deployment_stall_secs must be >= 0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ecs.crash_loop_window_secs must be > 0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ecs.recovered_after_secs must be >= 0"),
         "{err}"
     );
     // An unknown key of the new table is refused too.
@@ -454,4 +462,62 @@ fn an_approval_still_waiting_is_reminded_of_then_before_it_expires() {
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0]["kind"], "waiting");
     assert_eq!(told[0]["waiting_secs"], 600);
+}
+
+/// A service's tasks crash after its deployment: a crash loop, told as an `ecs_service`
+/// episode that ends RECOVERED on the events' clock once its steady state held for
+/// `recovered_after_secs`; the crash during the deployment is on the deployment's message.
+#[test]
+fn a_crash_loop_is_told_and_recovers_on_the_events_clock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s8 = std::path::PathBuf::from(scenario("s8-ecs-service-crash-loop.jsonl"));
+    let lines = replay_lines(&[], &s8, &dir.path().join("a.jsonl"));
+    let told: Vec<(String, String, String)> = lines
+        .iter()
+        .map(|l| {
+            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+            (
+                s(&l["op"]),
+                s(&l["thread"]),
+                s(&l["notification"]["status"]),
+            )
+        })
+        .collect();
+    let episode = "es#123456789012#eu-west-1#prod#inventory-sync#0";
+    let deploy = "ecs#123456789012#eu-west-1#prod#inventory-sync#ecs-svc/4025868829011422385";
+    let t = |op: &str, thread: &str, status: &str| (op.into(), thread.into(), status.into());
+    assert_eq!(
+        told,
+        [
+            t("post", episode, "CRASH_LOOP"),
+            t("post", deploy, "SUCCEEDED"),
+            t("update", episode, "RECOVERED"),
+        ]
+    );
+    let last = &lines[2]["notification"];
+    assert_eq!(last["kind"], "ecs_service");
+    assert_eq!(last["crashes"], 3);
+    assert_eq!(last["final"], true);
+    assert_eq!(last["finished_at"], "2026-03-02T11:06:00Z");
+    assert_eq!(lines[1]["notification"]["crashes"], 1);
+    // Not long enough for the recovery, or a longer recovery wait: still in a crash loop.
+    for (args, name) in [
+        (vec!["--drain", "299s"], "b"),
+        (vec!["--drain", "1h", "--config"], "c"),
+    ] {
+        let mut args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        if args.last().is_some_and(|a| a == "--config") {
+            let cfg = dir.path().join("c.toml");
+            std::fs::write(&cfg, "[ecs]\nrecovered_after_secs = 7200\n").expect("config");
+            args.push(cfg.to_string_lossy().into_owned());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let lines = replay_lines(&args, &s8, &dir.path().join(format!("{name}.jsonl")));
+        let statuses: Vec<&str> = lines
+            .iter()
+            .filter(|l| l["thread"] == episode)
+            .filter_map(|l| l["notification"]["status"].as_str())
+            .collect();
+        assert_eq!(statuses, ["CRASH_LOOP"], "{name}");
+    }
 }

@@ -39,7 +39,8 @@ async fn run(events: &[Event], batch: &[usize]) -> Outcome {
     run_mode(events, batch, Mode::Progress).await
 }
 
-async fn run_mode(events: &[Event], batch: &[usize], mode: Mode) -> Outcome {
+/// A runner on the memory store delivering to one recorder.
+fn recorded(mode: Mode) -> (Runner, Arc<Recorder>) {
     let recorder = Arc::new(Recorder::default());
     let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
     sinks.insert("r".into(), recorder.clone());
@@ -47,7 +48,14 @@ async fn run_mode(events: &[Event], batch: &[usize], mode: Mode) -> Outcome {
         Arc::new(MemoryStore::new()),
         EngineConfig::default(),
     ));
-    let runner = Runner::new(engine, Router::single("r"), sinks, mode, 5);
+    (
+        Runner::new(engine, Router::single("r"), sinks, mode, 5),
+        recorder,
+    )
+}
+
+async fn run_mode(events: &[Event], batch: &[usize], mode: Mode) -> Outcome {
+    let (runner, recorder) = recorded(mode);
     let mut i = 0;
     let mut b = 0;
     while i < events.len() {
@@ -249,6 +257,97 @@ async fn s7_ecs_rollback_is_never_success() {
 }
 
 #[tokio::test]
+async fn s8_crashes_during_a_deployment_on_it_after_it_a_crash_loop_of_the_service() {
+    let o = run(&scenario("s8-ecs-service-crash-loop.jsonl"), &[1]).await;
+    let n = by_title(&o);
+    assert_eq!(n.len(), 2, "{n:#?}");
+    let (deploy, service) = (n[0], n[1]);
+    assert_eq!(deploy.title, "prod/inventory-sync deployment");
+    assert_eq!(deploy.status, "SUCCEEDED");
+    assert_eq!(deploy.crashes, Some(1), "the crash during the deployment");
+    assert_eq!(
+        deploy.warnings,
+        ["1 task crashed, last: sync: Essential container in task exited (exit 1)"]
+    );
+    assert_eq!(service.kind, herald::notification::Kind::EcsService);
+    assert_eq!(service.title, "prod/inventory-sync service");
+    // Three crashes within 15 minutes; the scheduler's scale-in stop is no crash.
+    assert_eq!(
+        (service.status.as_str(), service.is_final),
+        ("CRASH_LOOP", false)
+    );
+    assert_eq!(service.crashes, Some(3));
+    assert_eq!(
+        service.failure.as_ref().and_then(|f| f.reason.as_deref()),
+        Some("sync: OutOfMemoryError: Container killed due to memory usage (exit 137)")
+    );
+    let last = service.last_crash.as_ref().expect("last crash");
+    assert_eq!(
+        (last.task.as_str(), last.exit_code),
+        ("1c0ffee0000000000000000000000005", Some(137))
+    );
+    assert!(o.posts.values().all(|p| *p == 1), "{:?}", o.posts);
+}
+
+/// The crash episode ends RECOVERED once its steady state has held `recovered_after_secs`
+/// (a timer), and the next crash is a new episode: a new message.
+#[tokio::test]
+async fn a_crash_episode_recovers_on_its_timer_and_the_next_crash_opens_another() {
+    let (runner, recorder) = recorded(Mode::Progress);
+    let events = scenario("s8-ecs-service-crash-loop.jsonl");
+    let t = 1_772_446_000; // 2026-03-02T10:06:40Z, about when the events happened
+    runner.process(&events, t).await.expect("process");
+    runner.fire_due(t + 299).await.expect("timers");
+    let service = |seen: &[(Op, String, Notification)]| -> Vec<(String, String)> {
+        seen.iter()
+            .filter(|(_, _, n)| n.kind == herald::notification::Kind::EcsService)
+            .map(|(_, id, n)| (id.clone(), n.status.clone()))
+            .collect()
+    };
+    let before = service(&recorder.seen.lock().expect("lock"));
+    assert_eq!(before.last().map(|s| s.1.as_str()), Some("CRASH_LOOP"));
+    runner.fire_due(t + 300).await.expect("timers");
+    runner.flush(t + 400).await.expect("flush");
+    let after = service(&recorder.seen.lock().expect("lock"));
+    let episode0 = "es#123456789012#eu-west-1#prod#inventory-sync#0";
+    assert_eq!(
+        after.last(),
+        Some(&(episode0.to_owned(), "RECOVERED".to_owned()))
+    );
+    // A crash after the recovery opens episode 1; a duplicate of an old one changes nothing.
+    let late: Vec<Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::EcsTask(_)))
+        .cloned()
+        .map(|e| match e {
+            Event::EcsTask(mut task) => {
+                task.task_arn.push_str("-late");
+                task.meta.time = task.meta.time.map(|t| t + chrono::Duration::hours(3));
+                Event::EcsTask(task)
+            }
+            other => other,
+        })
+        .take(1)
+        .collect();
+    runner.process(&events, t + 500).await.expect("duplicates");
+    runner.process(&late, t + 600).await.expect("a later crash");
+    let seen = recorder.seen.lock().expect("lock");
+    let episode1 = "es#123456789012#eu-west-1#prod#inventory-sync#1";
+    let posts: Vec<&String> = seen
+        .iter()
+        .filter(|(op, _, n)| *op == Op::Post && n.kind == herald::notification::Kind::EcsService)
+        .map(|(_, id, _)| id)
+        .collect();
+    assert_eq!(posts, [episode0, episode1]);
+    let last = seen.last().expect("told");
+    assert_eq!(
+        (last.1.as_str(), last.2.status.as_str()),
+        (episode1, "RECOVERING")
+    );
+    assert_eq!(last.2.crashes, Some(1));
+}
+
+#[tokio::test]
 async fn meerkat_failed_codebuild_flow_keeps_the_reason() {
     let o = run(
         &scenario("meerkat-CodePipelineFailedCodeBuildFlow.jsonl"),
@@ -315,6 +414,8 @@ fn essence(n: &Notification) -> serde_json::Value {
         "stages": n.stages,
         "approval": n.approval,
         "warnings": n.warnings,
+        "crashes": n.crashes,
+        "last_crash": n.last_crash,
     })
 }
 
@@ -421,6 +522,9 @@ async fn a_failed_ecs_deployment_names_its_stopped_tasks_reasons_and_exit_codes(
         let n = by_title(&o);
         assert_eq!(n.len(), 1, "{n:#?}");
         assert_eq!(n[0].status, "FAILED");
+        // The crash is told on the deployment it happened during, whichever came first, and
+        // opens no crash episode of the service.
+        assert_eq!(n[0].crashes, Some(1));
         let reason = n[0]
             .failure
             .as_ref()
@@ -428,7 +532,7 @@ async fn a_failed_ecs_deployment_names_its_stopped_tasks_reasons_and_exit_codes(
             .unwrap_or_default();
         assert!(reason.contains("circuit breaker"), "{reason}");
         assert!(
-            reason.contains("Essential container in task exited (app exited 2)"),
+            reason.contains("app: Essential container in task exited (exit 2)"),
             "{reason}"
         );
     }

@@ -71,12 +71,21 @@ pub struct EcsConfig {
     /// An ECS deployment not final that heard nothing this long is told as stalled (0: never);
     /// Mona's `secondsUntilAlert`.
     pub deployment_stall_secs: i64,
+    /// This many crashes of a service's tasks within `crash_loop_window_secs` are a crash loop
+    /// (0: never).
+    pub crash_loop_count: u32,
+    pub crash_loop_window_secs: i64,
+    /// A crashed service is recovered when no crash followed its steady state for this long.
+    pub recovered_after_secs: i64,
 }
 
 impl Default for EcsConfig {
     fn default() -> Self {
         Self {
             deployment_stall_secs: 1800,
+            crash_loop_count: 3,
+            crash_loop_window_secs: 900,
+            recovered_after_secs: 300,
         }
     }
 }
@@ -175,6 +184,12 @@ impl Config {
         }
         if self.ecs.deployment_stall_secs < 0 {
             errors.push("ecs.deployment_stall_secs must be >= 0 (0 turns stall alerts off)".into());
+        }
+        if self.ecs.crash_loop_window_secs <= 0 {
+            errors.push("ecs.crash_loop_window_secs must be > 0".into());
+        }
+        if self.ecs.recovered_after_secs < 0 {
+            errors.push("ecs.recovered_after_secs must be >= 0".into());
         }
         if self.correlate.settle_secs < 0 {
             errors.push("correlate.settle_secs must be >= 0".into());

@@ -104,6 +104,8 @@ impl AlarmEpisodes {
             stalled_since: None,
             stalled_for_secs: None,
             reminder: None,
+            crashes: None,
+            last_crash: None,
             kind: n::Kind::Alarm,
             status: st.into(),
             is_final: closed,

@@ -5,7 +5,7 @@
 
 use super::later;
 use super::Reg;
-use crate::event::Event;
+use crate::event::{EcsTask, Event};
 use crate::notification::{self as n, status, Notification};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -25,9 +25,121 @@ pub struct EcsDeploy {
     pub warnings: BTreeSet<String>,
     /// Stopped tasks of this deployment with why they stopped (bounded).
     pub stopped: BTreeSet<String>,
+    /// Tasks of the service that crashed while this deployment ran (see [`crash_of`]).
+    #[serde(default, skip_serializing_if = "Crashes::is_empty")]
+    pub crashes: Crashes,
 }
 
 const MAX_STOPPED: usize = 5;
+
+/// Why a task may stop without having crashed: the scheduler (scale-in, replaced by a
+/// deployment), a person (`StopTask`), or capacity going away.
+const NOT_CRASHES: [&str; 4] = [
+    "ServiceSchedulerInitiated",
+    "UserInitiated",
+    "SpotInterruption",
+    "TerminationNotice",
+];
+
+/// A STOPPED task of a service (`group` = `service:NAME`) that crashed: its stop code says an
+/// essential container exited or the task failed to start, or a container exited non-zero;
+/// unless the scheduler, a person or lost capacity stopped it ([`NOT_CRASHES`]).
+pub fn crash_of(t: &EcsTask) -> Option<n::Crash> {
+    if t.last_status != "STOPPED" || !t.group.as_deref()?.starts_with("service:") {
+        return None;
+    }
+    let code = t.stop_code.as_deref();
+    if code.is_some_and(|c| NOT_CRASHES.contains(&c)) {
+        return None;
+    }
+    let bad = t
+        .containers
+        .iter()
+        .find(|c| c.exit_code.is_some_and(|x| x != 0));
+    let stopped = matches!(code, Some("EssentialContainerExited" | "TaskFailedToStart"));
+    if bad.is_none() && !stopped {
+        return None;
+    }
+    let container = bad.or_else(|| t.containers.iter().find(|c| c.reason.is_some()));
+    Some(n::Crash {
+        task: t.task_arn.rsplit('/').next().unwrap_or_default().to_owned(),
+        container: container.map(|c| c.name.clone()),
+        reason: container
+            .and_then(|c| c.reason.clone())
+            .or_else(|| t.stopped_reason.clone()),
+        exit_code: bad.and_then(|c| c.exit_code),
+        at: t.meta.time,
+    })
+}
+
+/// Crashes counted once each (a duplicate event names a task already counted).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Crashes {
+    /// How many, including those no longer kept.
+    pub count: u32,
+    /// The newest crashes, oldest first (bounded: a duplicate of an older one would be
+    /// counted again).
+    pub kept: Vec<n::Crash>,
+}
+
+const CRASHES_KEPT: usize = 16;
+
+fn time_of(c: &n::Crash) -> i64 {
+    c.at.map_or(0, |t| t.timestamp())
+}
+
+impl Crashes {
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Counts a crash; false if its task was counted already.
+    pub fn add(&mut self, c: n::Crash) -> bool {
+        if self.kept.iter().any(|k| k.task == c.task) {
+            return false;
+        }
+        let at = (c.at, c.task.clone());
+        let i = self
+            .kept
+            .partition_point(|k| (k.at, &k.task) < (at.0, &at.1));
+        self.kept.insert(i, c);
+        if self.kept.len() > CRASHES_KEPT {
+            self.kept.remove(0);
+        }
+        self.count = self.count.saturating_add(1);
+        true
+    }
+
+    /// Forgets the crashes after `end` (they belong to whatever came after); true if any.
+    pub fn drop_after(&mut self, end: i64) -> bool {
+        let before = self.kept.len();
+        self.kept.retain(|c| time_of(c) <= end);
+        let gone = u32::try_from(before - self.kept.len()).unwrap_or(u32::MAX);
+        self.count = self.count.saturating_sub(gone);
+        gone > 0
+    }
+
+    /// The latest crash.
+    pub fn last(&self) -> Option<&n::Crash> {
+        self.kept.last()
+    }
+
+    /// Whether `count` of the crashes happened within `window` seconds of each other.
+    pub fn looping(&self, count: u32, window: i64) -> bool {
+        let n = usize::try_from(count).unwrap_or(usize::MAX);
+        if count == 0 || self.kept.len() < n {
+            return false;
+        }
+        self.kept
+            .windows(n)
+            .any(|w| time_of(&w[n - 1]) - time_of(&w[0]) <= window)
+    }
+
+    /// The time of the latest crash.
+    pub fn latest(&self) -> Option<i64> {
+        self.last().map(time_of)
+    }
+}
 
 impl EcsDeploy {
     pub fn new(account: &str, region: &str, cluster: &str, service: &str, id: &str) -> Self {
@@ -72,6 +184,9 @@ impl EcsDeploy {
                     self.rollback = true;
                     changed = true;
                 }
+                if let Some(end) = self.ended() {
+                    changed |= self.crashes.drop_after(end);
+                }
                 changed
             }
             Event::EcsServiceAction(a) => {
@@ -86,6 +201,13 @@ impl EcsDeploy {
                 self.warnings.insert(text)
             }
             Event::EcsTask(t) if t.last_status == "STOPPED" => {
+                if let Some(c) = crash_of(t) {
+                    // A crash after the deployment ended is the service's, not its.
+                    if self.ended().is_some_and(|end| time_of(&c) > end) {
+                        return false;
+                    }
+                    return self.crashes.add(c);
+                }
                 let exits: Vec<String> = t
                     .containers
                     .iter()
@@ -107,6 +229,17 @@ impl EcsDeploy {
         }
     }
 
+    /// When the deployment ended (its events' times): completed (a rollback completes too),
+    /// or failed with no rollback. The service pointer's rule is the same (`ended`).
+    pub fn ended(&self) -> Option<i64> {
+        let at = |r: &Option<Reg>| r.as_ref().and_then(|r| r.time).map(|t| t.timestamp());
+        match (&self.completed, self.rollback) {
+            (Some(_), _) => at(&self.completed),
+            (None, false) => at(&self.failed),
+            (None, true) => None,
+        }
+    }
+
     pub fn notification(&self) -> Notification {
         let (st, is_final) = match (&self.failed, &self.completed) {
             (Some(_), Some(_)) => (status::ROLLED_BACK, true),
@@ -125,6 +258,7 @@ impl EcsDeploy {
             actions: Vec::new(),
             reason: Some(
                 std::iter::once(f.value.to_string())
+                    .chain(self.crashes.last().map(n::Crash::line))
                     .chain(self.stopped.iter().cloned())
                     .filter(|s| !s.is_empty())
                     .collect::<Vec<_>>()
@@ -137,6 +271,8 @@ impl EcsDeploy {
             stalled_since: None,
             stalled_for_secs: None,
             reminder: None,
+            crashes: (!self.crashes.is_empty()).then_some(self.crashes.count),
+            last_crash: self.crashes.last().cloned(),
             kind: n::Kind::EcsDeployment,
             status: st.into(),
             is_final,
@@ -173,6 +309,7 @@ impl EcsDeploy {
                     (self.rollback && self.completed.is_none())
                         .then(|| "rollback in progress".to_owned()),
                 )
+                .chain(crash_warning(&self.crashes))
                 .collect(),
             links: vec![n::Link {
                 label: "service".into(),
@@ -182,5 +319,104 @@ impl EcsDeploy {
                 ),
             }],
         }
+    }
+}
+
+/// What a deployment's message says of the service's crashes: "2 tasks crashed, last: sync:
+/// OutOfMemoryError: Container killed due to memory usage (exit 137)".
+fn crash_warning(c: &Crashes) -> Option<String> {
+    let last = c.last()?;
+    let noun = if c.count == 1 { "task" } else { "tasks" };
+    Some(format!("{} {noun} crashed, last: {}", c.count, last.line()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The real STOPPED task of the corpus (essential container `app` exited 2), changed by `f`.
+    fn task(f: impl FnOnce(&mut serde_json::Value)) -> EcsTask {
+        let mut v: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/ecs-task-state-change-stopped-essential-container-exit2-fivexl.json"
+        ))
+        .expect("fixture");
+        f(&mut v["detail"]);
+        match crate::event::decode_value(&v).expect("decodes").pop() {
+            Some(Event::EcsTask(t)) => t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_crash_is_a_service_task_that_exited_badly_and_nobody_stopped() {
+        let c = crash_of(&task(|_| {})).expect("a crash");
+        assert_eq!(c.line(), "app: Essential container in task exited (exit 2)");
+        assert_eq!(c.task, "a6eaf0150a4248dAA1bcbd688121014e");
+        // The container's own reason comes first.
+        let oom = crash_of(&task(|d| {
+            d["containers"][1]["exitCode"] = 137.into();
+            d["containers"][1]["reason"] =
+                "OutOfMemoryError: Container killed due to memory usage".into();
+        }))
+        .expect("a crash");
+        assert_eq!(
+            oom.line(),
+            "app: OutOfMemoryError: Container killed due to memory usage (exit 137)"
+        );
+        // Failed to start: no exit code, still a crash.
+        let unstarted = task(|d| {
+            d["stopCode"] = "TaskFailedToStart".into();
+            d["containers"][1]["exitCode"] = serde_json::Value::Null;
+        });
+        assert!(crash_of(&unstarted).is_some());
+        // Stopped by the scheduler (scale-in, replaced), a person or lost capacity: no crash,
+        // whatever the exit codes.
+        for code in NOT_CRASHES {
+            assert_eq!(
+                crash_of(&task(|d| d["stopCode"] = code.into())),
+                None,
+                "{code}"
+            );
+        }
+        // Not a service's task, or every container exited 0 without a crash's stop code.
+        assert_eq!(
+            crash_of(&task(|d| d["group"] = "family:batch".into())),
+            None
+        );
+        let clean = task(|d| {
+            d["stopCode"] = "EssentialContainerExited".into();
+            d["containers"][1]["exitCode"] = 0.into();
+        });
+        assert!(
+            crash_of(&clean).is_some(),
+            "an essential container exiting is a crash"
+        );
+        let quiet = task(|d| {
+            d["stopCode"] = serde_json::Value::Null;
+            d["containers"][1]["exitCode"] = 0.into();
+        });
+        assert_eq!(crash_of(&quiet), None);
+    }
+
+    #[test]
+    fn crashes_count_once_each_and_a_loop_is_enough_of_them_close_together() {
+        let at = |secs: i64| chrono::DateTime::from_timestamp(secs, 0);
+        let crash = |id: &str, t: i64| n::Crash {
+            task: id.into(),
+            at: at(t),
+            ..n::Crash::default()
+        };
+        let mut c = Crashes::default();
+        assert!(c.add(crash("a", 0)));
+        assert!(!c.add(crash("a", 0)), "a duplicate");
+        assert!(c.add(crash("b", 1000)));
+        assert!(!c.looping(3, 900));
+        assert!(c.add(crash("c", 1800)));
+        assert!(!c.looping(3, 900), "never three within 15 minutes");
+        assert!(c.add(crash("d", 1200)));
+        assert!(c.looping(3, 900), "1000, 1200, 1800");
+        assert_eq!(c.last().map(|l| l.task.as_str()), Some("c"));
+        assert!(c.drop_after(1500));
+        assert_eq!((c.count, c.latest()), (3, Some(1200)));
     }
 }

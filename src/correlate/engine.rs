@@ -5,7 +5,8 @@
 
 use super::cache::Cache;
 use super::{
-    new_thread, target, Body, Fired, Lease, PipelinePointer, ServicePointer, Target, Thread, Timing,
+    new_thread, target, Body, Fired, Lease, PipelinePointer, ServicePointer, ServiceTarget, Target,
+    Thread, Timing,
 };
 use crate::event::Event;
 use crate::notification::MessageRef;
@@ -149,6 +150,11 @@ impl<F: Fn(&Thread, &Notification) -> bool + Sync> Work for F {
 pub type Wants<'a> = &'a dyn Work;
 
 impl Engine {
+    /// The timeouts threads are applied and woken with.
+    pub fn timing(&self) -> &Timing {
+        &self.cfg.timing
+    }
+
     pub fn new(store: Arc<dyn Store>, cfg: EngineConfig) -> Self {
         let local = store
             .in_process()
@@ -467,13 +473,17 @@ impl Engine {
                         c |= p.observe(ev);
                     }
                     if c && !p.held.is_empty() {
-                        released = p.release();
+                        released = p
+                            .release()
+                            .into_iter()
+                            .map(|(x, ev)| (member_key(&pkey, &x), ev))
+                            .collect();
                     }
                     c
                 },
             )
             .await?;
-            self.apply_released(&pkey, released, now, wants, &mut changed)
+            self.apply_released(released, now, wants, &mut changed)
                 .await?;
         }
         for (skey, evs) in services {
@@ -491,22 +501,17 @@ impl Engine {
                     for ev in &evs {
                         if let Event::EcsDeployment(d) = ev {
                             c |= p.observe(&d.deployment_id, d.meta.time);
+                            c |= p.observe_state(d);
                         }
                     }
                     if c {
-                        let held = std::mem::take(&mut p.held);
-                        for ev in held {
-                            match p.join(&ev) {
-                                Some(d) => released.push((d, ev)),
-                                None => p.held.push(ev),
-                            }
-                        }
+                        released = service_members(&skey, p.release(now));
                     }
                     c
                 },
             )
             .await?;
-            self.apply_released(&skey, released, now, wants, &mut changed)
+            self.apply_released(released, now, wants, &mut changed)
                 .await?;
         }
         for (t, ev) in via {
@@ -530,7 +535,7 @@ impl Engine {
                             let flagged = p.note_kind(ev);
                             match p.join(ev) {
                                 Some(exec) => {
-                                    joined = Some(exec);
+                                    joined = Some(member_key(&pkey, &exec));
                                     // A time-based build join is recorded so later events of
                                     // the build need no guessing.
                                     flagged || p.build_actions != before
@@ -541,14 +546,8 @@ impl Engine {
                     )
                     .await?;
                     if let Some(exec) = joined {
-                        self.apply_released(
-                            &pkey,
-                            vec![(exec, ev.clone())],
-                            now,
-                            wants,
-                            &mut changed,
-                        )
-                        .await?;
+                        self.apply_released(vec![(exec, ev.clone())], now, wants, &mut changed)
+                            .await?;
                     }
                 }
                 Target::Service(skey) => {
@@ -562,19 +561,24 @@ impl Engine {
                             let Body::ServicePointer(p) = &mut t.body else {
                                 return false;
                             };
-                            match p.join(ev) {
-                                Some(d) => {
-                                    joined = Some(d);
-                                    false
-                                }
-                                None => p.hold(ev),
-                            }
+                            let (to, c) = p.route(ev, now);
+                            let crash = matches!(ev, Event::EcsTask(_));
+                            let steady = match to {
+                                Some(ServiceTarget::Episode) if crash => p.steady.clone(),
+                                _ => None,
+                            };
+                            joined = to.map(|to| {
+                                let key = service_member(&skey, to);
+                                let mut evs = vec![(key.clone(), ev.clone())];
+                                evs.extend(steady.map(|s| (key, s)));
+                                evs
+                            });
+                            c
                         },
                     )
                     .await?;
-                    if let Some(d) = joined {
-                        self.apply_released(&skey, vec![(d, ev.clone())], now, wants, &mut changed)
-                            .await?;
+                    if let Some(evs) = joined {
+                        self.apply_released(evs, now, wants, &mut changed).await?;
                     }
                 }
                 _ => {}
@@ -585,27 +589,19 @@ impl Engine {
         Ok(changed)
     }
 
-    /// Applies events released by (or joined through) a pointer to their threads.
+    /// Applies events released by (or joined through) a pointer to their threads (by key).
     async fn apply_released(
         &self,
-        pointer_key: &str,
         released: Vec<(String, Event)>,
         now: i64,
         wants: Wants<'_>,
         changed: &mut Vec<String>,
     ) -> Result<(), StoreError> {
-        for (id, ev) in released {
-            let key = match pointer_key.strip_prefix("pl#") {
-                Some(rest) => format!("ex#{rest}#{id}"),
-                None => match pointer_key.strip_prefix("svc#") {
-                    Some(rest) => format!("ecs#{rest}#{id}"),
-                    None => continue,
-                },
-            };
-            let init = || thread_for(&key);
+        for (key, ev) in released {
+            let init = || thread_for(&key, &ev);
             let r = self
                 .update(&key, now, init, |t| {
-                    let c = t.apply_at(&ev, now);
+                    let c = t.apply_at(&ev, now, &self.cfg.timing);
                     if c {
                         self.after_change(&key, t, now, wants);
                     }
@@ -670,7 +666,7 @@ impl Engine {
         let f = |t: &mut Thread, _: Option<u64>| {
             let mut c = false;
             for ev in evs {
-                c |= t.apply_at(ev, now);
+                c |= t.apply_at(ev, now, &self.cfg.timing);
             }
             for d in unsure {
                 if let Some(r) = t.deliveries.get_mut(d) {
@@ -799,16 +795,18 @@ impl Engine {
 
     /// Fires a thread's timer at `now`: the pure [`Thread::tick`] in one conditional write
     /// (two workers that both found it due: one write wins, the other finds it spent), taking
-    /// the delivery lease when that leaves work, like an event. Returns what it did, and how
-    /// late it fired (seconds past due).
+    /// the delivery lease when that leaves work, like an event. Returns what it did, how late
+    /// it fired (seconds past due), and the threads a service pointer's timer changed (crashes
+    /// that stopped waiting for their deployment, applied to the service's crash episode).
     pub async fn tick(
         &self,
         key: &str,
         now: i64,
         wants: Wants<'_>,
-    ) -> Result<Option<(Fired, i64)>, StoreError> {
+    ) -> Result<Option<(Fired, i64, Vec<String>)>, StoreError> {
         let timing = self.cfg.timing;
         let mut fired = None;
+        let mut released = Vec::new();
         self.update_at(
             key,
             now,
@@ -816,14 +814,26 @@ impl Engine {
             |t, _| {
                 let due = t.wake;
                 fired = t.tick(now, &timing).map(|f| (f, now - due.unwrap_or(now)));
-                if fired.is_some() {
+                released.clear();
+                if let (Body::ServicePointer(p), Some(_)) = (&mut t.body, fired) {
+                    // Crashes that waited for their deployment in vain.
+                    released = service_members(key, p.release(now));
+                    if !released.is_empty() {
+                        fired = fired.map(|(_, late)| (Fired::Released, late));
+                    }
+                } else if fired.is_some() {
                     self.after_change(key, t, now, wants);
                 }
                 fired.is_some()
             },
         )
         .await?;
-        Ok(fired)
+        let mut changed = Vec::new();
+        self.apply_released(released, now, wants, &mut changed)
+            .await?;
+        changed.sort();
+        changed.dedup();
+        Ok(fired.map(|(f, late)| (f, late, changed)))
     }
 
     /// Whether this worker holds a live lease on the thread.
@@ -978,10 +988,51 @@ fn gains_reply(stored: &Option<MessageRef>, new: &MessageRef) -> bool {
     news || (replied_in(Some(new)) && !replied_in(stored.as_ref()))
 }
 
-/// An empty thread for a key reached through a pointer.
-fn thread_for(key: &str) -> Option<Thread> {
+/// The thread a pointer's member id names: `pl#a#r#p` + `x` is `ex#a#r#p#x`, `svc#a#r#c#s` + `d`
+/// is `ecs#a#r#c#s#d`.
+fn member_key(pointer_key: &str, id: &str) -> String {
+    match (
+        pointer_key.strip_prefix("pl#"),
+        pointer_key.strip_prefix("svc#"),
+    ) {
+        (Some(rest), _) => format!("ex#{rest}#{id}"),
+        (_, Some(rest)) => format!("ecs#{rest}#{id}"),
+        _ => String::new(),
+    }
+}
+
+/// The thread a service pointer sends an event to: a deployment's, or the service's crash
+/// episode (`svc#a#r#c#s` → `es#a#r#c#s`).
+fn service_member(pointer_key: &str, to: ServiceTarget) -> String {
+    match to {
+        ServiceTarget::Deployment(d) => member_key(pointer_key, &d),
+        ServiceTarget::Episode => format!(
+            "es#{}",
+            pointer_key.strip_prefix("svc#").unwrap_or(pointer_key)
+        ),
+    }
+}
+
+fn service_members(
+    pointer_key: &str,
+    released: Vec<(ServiceTarget, Event)>,
+) -> Vec<(String, Event)> {
+    released
+        .into_iter()
+        .map(|(to, ev)| (service_member(pointer_key, to), ev))
+        .collect()
+}
+
+/// An empty thread for a key reached through a pointer, if `ev` may start one: a crash
+/// episode starts with a crash (a steady state only ends one).
+fn thread_for(key: &str, ev: &Event) -> Option<Thread> {
     let parts: Vec<&str> = key.split('#').collect();
     match parts.as_slice() {
+        ["es", account, region, cluster, service] if matches!(ev, Event::EcsTask(_)) => {
+            Some(Thread::new(Body::EcsService(
+                super::service::EcsService::new(account, region, cluster, service),
+            )))
+        }
         ["ex", account, region, pipeline, exec] => Some(Thread::new(Body::Pipeline(Box::new(
             super::pipeline::PipelineExec::new(account, region, pipeline, exec),
         )))),

@@ -10,6 +10,7 @@ pub mod ecs;
 pub mod engine;
 pub mod pipeline;
 pub mod pointer;
+pub mod service;
 pub mod standalone;
 
 use crate::event::Event;
@@ -88,6 +89,8 @@ pub enum Body {
     /// is a small allocation (see the README's performance notes).
     Pipeline(Box<pipeline::PipelineExec>),
     Ecs(ecs::EcsDeploy),
+    /// An ECS service's crash episodes (`es#account#region#cluster#service`).
+    EcsService(service::EcsService),
     Alarm(alarm::AlarmEpisodes),
     Build(standalone::Build),
     Deployment(standalone::Deployment),
@@ -175,6 +178,12 @@ pub struct Timing {
     pub ecs_stall_secs: i64,
     /// An approval still waiting this long after it was asked is reminded of (0: never).
     pub approval_remind_secs: i64,
+    /// This many crashes of a service's tasks within `crash_loop_window_secs` are a crash
+    /// loop (`[ecs]`; 0: never).
+    pub crash_loop_count: u32,
+    pub crash_loop_window_secs: i64,
+    /// A crashed service recovered when no crash followed its steady state for this long.
+    pub recovered_after_secs: i64,
 }
 
 impl Default for Timing {
@@ -183,6 +192,9 @@ impl Default for Timing {
             pipeline_stall_secs: 3600,
             ecs_stall_secs: 1800,
             approval_remind_secs: 4 * 3600,
+            crash_loop_count: 3,
+            crash_loop_window_secs: 900,
+            recovered_after_secs: 300,
         }
     }
 }
@@ -213,6 +225,10 @@ pub enum Fired {
     Recheck,
     /// An approval still waiting: reminded of.
     Reminder,
+    /// A crashed ECS service stayed steady for `recovered_after_secs`: the episode is over.
+    Recovered,
+    /// A service pointer's held crashes stopped waiting for their deployment.
+    Released,
     /// Woken early (events came meanwhile): the timer moved to the new due time.
     Early,
 }
@@ -223,6 +239,8 @@ impl Fired {
             Fired::Stalled => "stall",
             Fired::Recheck => "recheck",
             Fired::Reminder => "reminder",
+            Fired::Recovered => "recovered",
+            Fired::Released => "released",
             Fired::Early => "early",
         }
     }
@@ -285,7 +303,12 @@ impl Thread {
             _ => None,
         };
         let remind = self.next_reminder(timing).map(|(due, _, _)| due);
-        let want = [stall, recheck, remind, self.retry_at]
+        let recover = self.recovery_due(timing);
+        let hold = match &self.body {
+            Body::ServicePointer(p) => p.hold_due(),
+            _ => None,
+        };
+        let want = [stall, recheck, remind, recover, hold, self.retry_at]
             .into_iter()
             .flatten()
             .min();
@@ -321,6 +344,17 @@ impl Thread {
             .min_by_key(|(due, _, _)| *due)
     }
 
+    /// When a crashed ECS service that reached a steady state is taken as recovered: when it
+    /// has heard nothing new (no crash) for `recovered_after_secs` (processing time, as stalls).
+    fn recovery_due(&self, timing: &Timing) -> Option<i64> {
+        match (&self.body, self.heard_at) {
+            (Body::EcsService(s), Some(at)) if s.recovering() => {
+                Some(at.saturating_add(timing.recovered_after_secs))
+            }
+            _ => None,
+        }
+    }
+
     /// A timer's firing at `now` (pure: the time is a parameter). Marks the thread stalled when
     /// it heard nothing for its stall timeout; either way the timer is spent, and the write
     /// that follows plans the next one. `None` when the timer is not due.
@@ -339,6 +373,13 @@ impl Thread {
             }
             self.reminded.push(r);
             return Some(Fired::Reminder);
+        }
+        if self.recovery_due(timing).is_some_and(|d| d <= now) {
+            if let Body::EcsService(s) = &mut self.body {
+                if s.recover() {
+                    return Some(Fired::Recovered);
+                }
+            }
         }
         if self.stalled_since.is_some() || retry {
             // A claim that ran out (its worker died, or found nothing to send) is dropped, so
@@ -408,26 +449,36 @@ impl Thread {
     /// Applies an event to the thread's state machine; true if the state changed.
     /// [`Thread::apply`] at processing time `now` (a parameter: this stays pure), which a
     /// change records as the last news of the thread.
-    pub fn apply_at(&mut self, ev: &Event, now: i64) -> bool {
-        let changed = self.apply(ev);
+    pub fn apply_at(&mut self, ev: &Event, now: i64, timing: &Timing) -> bool {
+        let changed = self.apply(ev, timing);
         if changed {
             self.heard_at = Some(now);
         }
         changed
     }
 
-    pub fn apply(&mut self, ev: &Event) -> bool {
+    pub fn apply(&mut self, ev: &Event, timing: &Timing) -> bool {
         let cleared = match self.body {
             Body::PipelinePointer(_) | Body::ServicePointer(_) => false,
             _ => self.hear(ev),
         };
-        cleared | self.apply_body(ev)
+        cleared | self.apply_body(ev, timing)
     }
 
-    fn apply_body(&mut self, ev: &Event) -> bool {
+    fn apply_body(&mut self, ev: &Event, timing: &Timing) -> bool {
         match &mut self.body {
             Body::Pipeline(p) => p.apply(ev),
             Body::Ecs(e) => e.apply(ev),
+            Body::EcsService(s) => {
+                let episode = s.episode;
+                let changed = s.apply(ev, timing);
+                if s.episode != episode {
+                    // A new episode is a new chat message.
+                    self.deliveries.clear();
+                    self.final_since = None;
+                }
+                changed
+            }
             Body::Alarm(a) => {
                 let episode = a.episode;
                 let changed = a.apply(ev);
@@ -448,6 +499,7 @@ impl Thread {
         let mut note = match &self.body {
             Body::Pipeline(p) => p.notification(),
             Body::Ecs(e) => e.notification(),
+            Body::EcsService(s) => s.notification(),
             Body::Alarm(a) => a.notification(),
             Body::Build(b) => b.notification(),
             Body::Deployment(d) => d.notification(),
@@ -508,6 +560,7 @@ impl Thread {
     pub fn message_id(&self, key: &str) -> String {
         match &self.body {
             Body::Alarm(a) => format!("{key}#{}", a.episode),
+            Body::EcsService(s) => format!("{key}#{}", s.episode),
             _ => key.to_owned(),
         }
     }
@@ -628,6 +681,47 @@ pub struct PipelinePointer {
 pub struct ServicePointer {
     pub deployments: Vec<(String, Option<DateTime<Utc>>)>,
     pub held: Vec<Event>,
+    /// What the deployments' events said of their end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ends: Vec<DeploymentEnd>,
+    /// Crashes of tasks started by a deployment not heard of yet, each with when it stops
+    /// waiting for it (processing time): see [`pointer::CRASH_HOLD_SECS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crash_holds: Vec<(i64, Event)>,
+    /// Crashes sent to a deployment whose end was not known yet: once it is, those after it
+    /// go where they belong (the next deployment, or the service's crash episode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routed: Vec<(String, Event)>,
+    /// A crash of the service's tasks was told on its crash-episode thread (`es#...`), so its
+    /// steady states go there too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub crashed: bool,
+    /// The newest SERVICE_STEADY_STATE outside a deployment: a crash episode opened by a
+    /// crash that arrives after it (events arrive out of order) is given it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady: Option<Event>,
+}
+
+/// How a deployment's events said it ended (their times, Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeploymentEnd {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<i64>,
+    /// A rollback followed the failure: the deployment ends when that completes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rolling_back: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<i64>,
+}
+
+/// Where the service pointer sends an event of its service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceTarget {
+    /// A deployment in progress (by id).
+    Deployment(String),
+    /// The service's crash episode (`es#...`).
+    Episode,
 }
 
 pub const MAX_EXECUTIONS: usize = 20;
@@ -732,17 +826,15 @@ pub fn target(ev: &Event) -> Target {
         Event::EcsServiceAction(s) if !s.service.is_empty() => {
             Target::Service(service_key(a, r, &s.cluster, &s.service))
         }
-        Event::EcsTask(t) => {
-            let service = t.group.as_deref().and_then(|g| g.strip_prefix("service:"));
-            let deployment = t
-                .started_by
-                .as_deref()
-                .filter(|s| s.starts_with("ecs-svc/"));
-            match (service, deployment) {
-                (Some(s), Some(d)) => Target::Thread(ecs_key(a, r, &t.cluster, s, d)),
-                _ => Target::None,
+        // A service's stopped tasks go through its pointer, which knows whether a deployment
+        // is in progress (the task joins it) or not (a crash opens an `ecs_service` episode).
+        Event::EcsTask(t) if t.last_status == "STOPPED" => {
+            match t.group.as_deref().and_then(|g| g.strip_prefix("service:")) {
+                Some(s) => Target::Service(service_key(a, r, &t.cluster, s)),
+                None => Target::None,
             }
         }
+        Event::EcsTask(_) => Target::None,
         Event::AlarmState(al) => Target::Thread(join_key("al", &[a, r, &al.alarm_name])),
         Event::EcsServiceAction(_) | Event::Health(_) | Event::Unknown(_) => Target::None,
     }
@@ -834,7 +926,7 @@ mod tests {
     fn started_at(now: i64) -> Thread {
         let ev = exec_event("STARTED", now);
         let mut t = new_thread(&ev).unwrap_or_else(|| panic!("a thread"));
-        assert!(t.apply_at(&ev, now));
+        assert!(t.apply_at(&ev, now, &Timing::default()));
         t.refresh(now);
         t.plan_wake(&Timing::default());
         t
@@ -856,7 +948,11 @@ mod tests {
         t.plan_wake(&timing);
         assert_eq!(t.wake, None);
         // The next event clears it and sets the timer again.
-        assert!(t.apply_at(&exec_event("STARTED", t0 + 4000), t0 + 4000));
+        assert!(t.apply_at(
+            &exec_event("STARTED", t0 + 4000),
+            t0 + 4000,
+            &Timing::default()
+        ));
         t.plan_wake(&timing);
         assert!(!t.notification().is_some_and(|n| n.stalled));
         assert_eq!(t.wake, Some(t0 + 4000 + 3600));
@@ -872,7 +968,7 @@ mod tests {
                 .and_then(|mut v| v.pop())
                 .unwrap_or_else(|| panic!("decodes"));
             let mut t = new_thread(&ev).unwrap_or_else(|| panic!("a thread"));
-            assert!(t.apply_at(&ev, t0));
+            assert!(t.apply_at(&ev, t0, &Timing::default()));
             t.refresh(t0);
             t.plan_wake(&timing);
             t
@@ -966,7 +1062,11 @@ mod tests {
         let t0 = 1_700_000_000;
         let mut t = started_at(t0);
         // A later event does not move the stored timer (one index write per thread)...
-        assert!(t.apply_at(&exec_event("STARTED", t0 + 600), t0 + 600));
+        assert!(t.apply_at(
+            &exec_event("STARTED", t0 + 600),
+            t0 + 600,
+            &Timing::default()
+        ));
         t.plan_wake(&timing);
         assert_eq!(t.wake, Some(t0 + 3600));
         // ...so it fires early, says so, and the next write sets it from the last news.
@@ -980,7 +1080,11 @@ mod tests {
     fn final_threads_do_not_stall_and_zero_turns_it_off() {
         let t0 = 1_700_000_000;
         let mut t = started_at(t0);
-        assert!(t.apply_at(&exec_event("SUCCEEDED", t0 + 60), t0 + 60));
+        assert!(t.apply_at(
+            &exec_event("SUCCEEDED", t0 + 60),
+            t0 + 60,
+            &Timing::default()
+        ));
         t.refresh(t0 + 60);
         t.plan_wake(&Timing::default());
         assert_eq!(t.wake, None, "a final thread needs no timer");
@@ -988,6 +1092,7 @@ mod tests {
             pipeline_stall_secs: 0,
             ecs_stall_secs: 0,
             approval_remind_secs: 0,
+            ..Timing::default()
         };
         let mut t = started_at(t0);
         t.wake = None;

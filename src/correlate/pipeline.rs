@@ -475,6 +475,8 @@ impl PipelineExec {
             stalled_since: None,
             stalled_for_secs: None,
             reminder: None,
+            crashes: None,
+            last_crash: None,
             kind: n::Kind::Pipeline,
             status: st.to_owned(),
             is_final,

@@ -3,10 +3,22 @@
 //! newest running execution). Pure functions over the pointer item.
 
 use super::{
-    later, pipeline::terminal, BuildAction, ExecRef, PipelinePointer, Reg, ServicePointer,
-    BUILD_JOIN_SECS, MAX_BUILD_ACTIONS, MAX_EXECUTIONS, MAX_HELD,
+    later, pipeline::terminal, BuildAction, DeploymentEnd, ExecRef, PipelinePointer, Reg,
+    ServicePointer, ServiceTarget, BUILD_JOIN_SECS, MAX_BUILD_ACTIONS, MAX_EXECUTIONS, MAX_HELD,
 };
-use crate::event::Event;
+use crate::event::{EcsDeployment, Event};
+use chrono::{DateTime, Utc};
+
+/// How long a crash of a task started by a deployment not heard of yet waits for that
+/// deployment's events before it is told as the service's own crash episode.
+pub const CRASH_HOLD_SECS: i64 = 60;
+
+/// Crashes kept per service pointer until their deployment's end is known.
+const MAX_ROUTED: usize = 32;
+
+/// A deployment that has not ended this long after it started is taken as over (its last
+/// events were lost): crashes no longer join it.
+pub const OPEN_DEPLOYMENT_SECS: i64 = 6 * 3600;
 
 fn keep_newest<T, K: Ord>(v: &mut Vec<T>, max: usize, key: impl Fn(&T) -> K) {
     if v.len() > max {
@@ -233,15 +245,250 @@ impl ServicePointer {
         }
     }
 
-    /// The newest deployment that started before the event (or the newest at all).
-    pub fn join(&self, ev: &Event) -> Option<String> {
-        let t = ev.meta().time;
+    /// Learns how a deployment ends; true if the pointer changed.
+    pub fn observe_state(&mut self, d: &EcsDeployment) -> bool {
+        let at = d.meta.time.map(|t| t.timestamp());
+        let name = d.event_name.as_str();
+        let rolling = d
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("rolling back"));
+        if !matches!(
+            name,
+            "SERVICE_DEPLOYMENT_COMPLETED" | "SERVICE_DEPLOYMENT_FAILED"
+        ) && !rolling
+        {
+            return false;
+        }
+        let i = match self.ends.iter().position(|e| e.id == d.deployment_id) {
+            Some(i) => i,
+            None => {
+                let known: Vec<&String> = self.deployments.iter().map(|(d, _)| d).collect();
+                if self.ends.len() >= MAX_EXECUTIONS {
+                    self.ends.retain(|e| known.contains(&&e.id));
+                }
+                self.ends.push(DeploymentEnd {
+                    id: d.deployment_id.clone(),
+                    ..DeploymentEnd::default()
+                });
+                self.ends.len() - 1
+            }
+        };
+        let e = &mut self.ends[i];
+        let before = e.clone();
+        let earliest = |slot: &mut Option<i64>| {
+            if at.is_some() && (slot.is_none() || at < *slot) {
+                *slot = at;
+            }
+        };
+        match name {
+            "SERVICE_DEPLOYMENT_COMPLETED" => earliest(&mut e.completed),
+            "SERVICE_DEPLOYMENT_FAILED" => earliest(&mut e.failed),
+            _ => {}
+        }
+        e.rolling_back |= rolling;
+        *e != before
+    }
+
+    /// When deployment `id` ended (by its events' times): its completion (a rollback
+    /// completes too), or its failure when no rollback followed. `Some(None)`: it ended at a
+    /// time not known; `None`: not ended.
+    fn ended(&self, id: &str) -> Option<Option<i64>> {
+        let e = self.ends.iter().find(|e| e.id == id)?;
+        match (e.completed, e.failed, e.rolling_back) {
+            (Some(c), _, _) => Some(Some(c)),
+            (None, Some(f), false) => Some(Some(f)),
+            _ => None,
+        }
+    }
+
+    /// Whether deployment `id` (started at `started`) was in progress at `at` (an event's
+    /// time): not ended before it, and not started long before it ([`OPEN_DEPLOYMENT_SECS`]:
+    /// its last events were lost). `since`: it must also have started by then (a deployment
+    /// that started the task has).
+    fn in_progress_at(
+        &self,
+        id: &str,
+        started: Option<DateTime<Utc>>,
+        at: Option<i64>,
+        since: bool,
+    ) -> bool {
+        let started = started.map(|s| s.timestamp());
+        let ended = match self.ended(id) {
+            Some(Some(end)) => at.is_none_or(|a| a > end),
+            Some(None) => true,
+            None => false,
+        };
+        let (early, stale) = match (started, at) {
+            (Some(s), Some(a)) => (since && a < s, a - s > OPEN_DEPLOYMENT_SECS),
+            _ => (false, false),
+        };
+        !ended && !early && !stale
+    }
+
+    /// The deployment in progress at an event of the service's time: `preferred` (the one
+    /// that started a task), else the newest other one in progress then.
+    pub fn deployment_at(&self, ev: &Event, preferred: Option<&str>) -> Option<String> {
+        let at = ev.meta().time.map(|t| t.timestamp());
+        if let Some(p) = preferred {
+            let mine = self.deployments.iter().find(|(d, _)| d == p);
+            if mine.is_some_and(|(d, s)| self.in_progress_at(d, *s, at, false)) {
+                return Some(p.to_owned());
+            }
+        }
         self.deployments
             .iter()
-            .filter(|(_, s)| t.is_none() || s.is_none() || *s <= t)
+            .filter(|(d, s)| self.in_progress_at(d, *s, at, true))
             .max_by_key(|(d, s)| (*s, d.clone()))
-            .or_else(|| self.deployments.iter().max_by_key(|(d, s)| (*s, d.clone())))
             .map(|(d, _)| d.clone())
+    }
+
+    /// Where an event of the service that names no deployment of its own goes, and whether the
+    /// pointer changed. `now` (processing time) starts a hold's wait.
+    /// - A crash joins the deployment in progress at its time (the one that started the task
+    ///   first). Without one: if the deployment that started it is not known yet, it waits
+    ///   [`CRASH_HOLD_SECS`] for that deployment's events (events arrive out of order); else it
+    ///   opens or joins the service's crash episode.
+    /// - Another stopped task joins the deployment that started it while that is in progress
+    ///   (why it stopped is told if the deployment fails); it is dropped otherwise.
+    /// - A service action joins the deployment in progress; without one a warning is held for
+    ///   a deployment still to be heard of, a steady state goes to the crash episode if the
+    ///   service had one (and is kept for one a later crash opens: a crash sent to the episode
+    ///   takes it along), and the rest is dropped: it never opens a deployment thread.
+    pub fn route(&mut self, ev: &Event, now: i64) -> (Option<ServiceTarget>, bool) {
+        match ev {
+            Event::EcsTask(t) => {
+                let started_by = t
+                    .started_by
+                    .as_deref()
+                    .filter(|s| s.starts_with("ecs-svc/"));
+                if super::ecs::crash_of(t).is_none() {
+                    let to = started_by
+                        .filter(|d| self.deployment_at(ev, Some(d)).as_deref() == Some(*d));
+                    return (to.map(|d| ServiceTarget::Deployment(d.to_owned())), false);
+                }
+                if let Some(d) = self.deployment_at(ev, started_by) {
+                    let changed = self.note_routed(&d, ev);
+                    return (Some(ServiceTarget::Deployment(d)), changed);
+                }
+                let unknown =
+                    started_by.is_some_and(|x| !self.deployments.iter().any(|(d, _)| d == x));
+                if unknown {
+                    if self.crash_holds.iter().any(|(_, e)| e == ev) {
+                        return (None, false);
+                    }
+                    if self.crash_holds.len() >= MAX_HELD {
+                        self.crash_holds.remove(0);
+                    }
+                    self.crash_holds
+                        .push((now.saturating_add(CRASH_HOLD_SECS), ev.clone()));
+                    return (None, true);
+                }
+                (Some(ServiceTarget::Episode), self.note_crashed())
+            }
+            Event::EcsServiceAction(a) => match self.deployment_at(ev, None) {
+                Some(d) => (Some(ServiceTarget::Deployment(d)), false),
+                None if matches!(a.event_type.as_deref(), Some("WARN") | Some("ERROR")) => {
+                    (None, self.hold(ev))
+                }
+                None if a.event_name == "SERVICE_STEADY_STATE" => {
+                    let newer = self
+                        .steady
+                        .as_ref()
+                        .is_none_or(|s| s.meta().time < ev.meta().time);
+                    if newer {
+                        self.steady = Some(ev.clone());
+                    }
+                    (self.crashed.then_some(ServiceTarget::Episode), newer)
+                }
+                None => (None, false),
+            },
+            _ => (None, false),
+        }
+    }
+
+    /// Keeps a crash sent to deployment `d` while its end is not known (see [`Self::routed`]).
+    fn note_routed(&mut self, d: &str, ev: &Event) -> bool {
+        if self.ended(d).is_some() || self.routed.iter().any(|(_, e)| e == ev) {
+            return false;
+        }
+        if self.routed.len() >= MAX_ROUTED {
+            self.routed.remove(0);
+        }
+        self.routed.push((d.to_owned(), ev.clone()));
+        true
+    }
+
+    fn note_crashed(&mut self) -> bool {
+        let changed = !self.crashed;
+        self.crashed = true;
+        changed
+    }
+
+    /// Held events that have somewhere to go now, removed from the holds: warnings that join
+    /// a deployment heard of since, crashes whose deployment was heard of since, and (at
+    /// `now`, processing time) crashes that waited [`CRASH_HOLD_SECS`] for it in vain.
+    pub fn release(&mut self, now: i64) -> Vec<(ServiceTarget, Event)> {
+        let mut out = Vec::new();
+        for (d, ev) in std::mem::take(&mut self.routed) {
+            let after = match self.ended(&d) {
+                None => {
+                    self.routed.push((d, ev));
+                    continue;
+                }
+                Some(end) => end
+                    .zip(ev.meta().time)
+                    .is_some_and(|(e, t)| t.timestamp() > e),
+            };
+            if !after {
+                continue;
+            }
+            // It crashed after its deployment ended (the deployment's thread drops it).
+            match self.deployment_at(&ev, None) {
+                Some(next) => {
+                    self.note_routed(&next, &ev);
+                    out.push((ServiceTarget::Deployment(next), ev));
+                }
+                None => {
+                    self.note_crashed();
+                    out.push((ServiceTarget::Episode, ev));
+                    out.extend(self.steady.clone().map(|s| (ServiceTarget::Episode, s)));
+                }
+            }
+        }
+        for ev in std::mem::take(&mut self.held) {
+            match self.deployment_at(&ev, None) {
+                Some(d) => out.push((ServiceTarget::Deployment(d), ev)),
+                None => self.held.push(ev),
+            }
+        }
+        for (until, ev) in std::mem::take(&mut self.crash_holds) {
+            let started_by = match &ev {
+                Event::EcsTask(t) => t.started_by.clone(),
+                _ => None,
+            };
+            let known = started_by
+                .as_deref()
+                .is_some_and(|x| self.deployments.iter().any(|(d, _)| d == x));
+            match self.deployment_at(&ev, started_by.as_deref()) {
+                Some(d) => {
+                    self.note_routed(&d, &ev);
+                    out.push((ServiceTarget::Deployment(d), ev));
+                }
+                None if known || until <= now => {
+                    self.note_crashed();
+                    out.push((ServiceTarget::Episode, ev));
+                    out.extend(self.steady.clone().map(|s| (ServiceTarget::Episode, s)));
+                }
+                None => self.crash_holds.push((until, ev)),
+            }
+        }
+        out
+    }
+
+    /// When the first held crash stops waiting for its deployment (the pointer's timer).
+    pub fn hold_due(&self) -> Option<i64> {
+        self.crash_holds.iter().map(|(until, _)| *until).min()
     }
 
     pub fn hold(&mut self, ev: &Event) -> bool {

@@ -297,6 +297,8 @@ fn base(
         stalled_since: None,
         stalled_for_secs: None,
         reminder: None,
+        crashes: None,
+        last_crash: None,
         kind,
         status: st.into(),
         is_final,

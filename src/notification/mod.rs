@@ -20,6 +20,12 @@ pub mod status {
     pub const ROLLED_BACK: &str = "ROLLED_BACK";
     pub const ALARM: &str = "ALARM";
     pub const OK: &str = "OK";
+    /// An ECS service's task crashed; the service is replacing it.
+    pub const RECOVERING: &str = "RECOVERING";
+    /// `[ecs] crash_loop_count` crashes within `crash_loop_window_secs`.
+    pub const CRASH_LOOP: &str = "CRASH_LOOP";
+    /// The service reached a steady state and no crash followed for `recovered_after_secs`.
+    pub const RECOVERED: &str = "RECOVERED";
 }
 
 /// What a thread is about. The serialised names are the `kind` values routing rules match.
@@ -28,6 +34,8 @@ pub mod status {
 pub enum Kind {
     Pipeline,
     EcsDeployment,
+    /// An ECS service's crash episode (tasks crashing outside a deployment).
+    EcsService,
     Alarm,
     Build,
     Deployment,
@@ -38,6 +46,7 @@ impl Kind {
         match self {
             Kind::Pipeline => "pipeline",
             Kind::EcsDeployment => "ecs_deployment",
+            Kind::EcsService => "ecs_service",
             Kind::Alarm => "alarm",
             Kind::Build => "build",
             Kind::Deployment => "deployment",
@@ -170,6 +179,47 @@ pub struct Reminder {
     pub due: i64,
 }
 
+/// A task of an ECS service that crashed: stopped because an essential container exited or
+/// the task failed to start, or with a container's non-zero exit code, and not by the
+/// scheduler or a person.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct Crash {
+    /// The task id (the last part of its ARN).
+    pub task: String,
+    /// The container that exited (non-zero first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The container's reason, else the task's `stoppedReason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    /// The task event's time.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::event::ser_time"
+    )]
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl Crash {
+    /// As people read it: `sync: OutOfMemoryError: Container killed due to memory usage (exit
+    /// 137)`.
+    pub fn line(&self) -> String {
+        let mut s = String::new();
+        if let Some(c) = &self.container {
+            s.push_str(c);
+            s.push_str(": ");
+        }
+        s.push_str(self.reason.as_deref().unwrap_or("stopped"));
+        if let Some(x) = self.exit_code {
+            s.push_str(&format!(" (exit {x})"));
+        }
+        s
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Link {
     pub label: String,
@@ -255,6 +305,13 @@ pub struct Notification {
     /// How long it had heard nothing when it was marked stalled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalled_for_secs: Option<i64>,
+    /// How many tasks of the service crashed: during an ECS deployment, on its message; in an
+    /// `ecs_service` episode, that episode's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crashes: Option<u32>,
+    /// The latest of those crashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_crash: Option<Crash>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
 }

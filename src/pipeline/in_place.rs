@@ -63,7 +63,7 @@ impl Runner {
             };
             let mut changed = false;
             for ev in evs {
-                changed |= thread.apply_at(ev, now);
+                changed |= thread.apply_at(ev, now, self.engine.timing());
             }
             let note = match (changed, edited.is_empty()) {
                 (false, true) => return Ok(InPlace::NotEligible),

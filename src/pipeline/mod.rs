@@ -224,7 +224,7 @@ impl Runner {
     async fn fire_one(&self, key: &str, now: i64) -> Result<Delivered, RunError> {
         let m = crate::telemetry::metrics();
         let mut total = Delivered::default();
-        let Some((fired, late)) = self.engine.tick(key, now, self).await? else {
+        let Some((fired, late, released)) = self.engine.tick(key, now, self).await? else {
             // Another worker fired it first, or an event moved it.
             return Ok(total);
         };
@@ -243,7 +243,13 @@ impl Runner {
                 }
             }
         }
-        let d = self.deliver_key(key, now, false).await?;
+        // A service pointer's timer releases held crashes to other threads: those are told.
+        let keys = if released.is_empty() {
+            vec![key.to_owned()]
+        } else {
+            released
+        };
+        let d = self.deliver_keys(keys, now, false).await?;
         total.posts += d.posts;
         total.updates += d.updates;
         Ok(total)

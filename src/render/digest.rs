@@ -64,7 +64,7 @@ impl DigestEntry {
                     .as_ref()
                     .map(|a| format!("{console}/codesuite/codedeploy/applications/{a}?region={r}")),
                 // Their links already name the service and the alarm, not one episode.
-                Kind::EcsDeployment | Kind::Alarm => url.clone(),
+                Kind::EcsDeployment | Kind::EcsService | Kind::Alarm => url.clone(),
             };
         Self {
             thread: thread.to_owned(),

@@ -14,8 +14,10 @@ use crate::notification::Notification;
 pub fn status_emoji(status: &str) -> &'static str {
     use crate::notification::status::*;
     match status {
-        SUCCEEDED | OK => "✅",
+        SUCCEEDED | OK | RECOVERED => "✅",
         FAILED | ALARM => "❌",
+        CRASH_LOOP => "💥",
+        RECOVERING => "🩹",
         ROLLED_BACK => "↩️",
         STOPPED | CANCELED | SUPERSEDED => "⏹️",
         WAITING_FOR_APPROVAL => "⏸️",
@@ -84,8 +86,10 @@ pub fn tone_of(n: &Notification) -> Tone {
 pub fn tone(s: &str) -> Tone {
     use crate::notification::status::*;
     match s {
-        SUCCEEDED | OK => Tone::Good,
-        FAILED | ALARM => Tone::Bad,
+        SUCCEEDED | OK | RECOVERED => Tone::Good,
+        FAILED | ALARM | CRASH_LOOP => Tone::Bad,
+        // A task crashed and the service is replacing it: needs eyes.
+        RECOVERING => Tone::Warn,
         // A rollback put the service back, an approval waits for a person: both need eyes,
         // neither is an outage.
         ROLLED_BACK | WAITING_FOR_APPROVAL => Tone::Warn,

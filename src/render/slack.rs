@@ -410,6 +410,8 @@ mod tests {
             stalled_since: None,
             stalled_for_secs: None,
             reminder: None,
+            crashes: None,
+            last_crash: None,
             kind: Kind::Pipeline,
             status: status::FAILED.into(),
             is_final: true,

@@ -27,6 +27,8 @@ fn empty(kind: Kind, status: &str, is_final: bool, title: &str) -> Notification 
         stalled_since: None,
         stalled_for_secs: None,
         reminder: None,
+        crashes: None,
+        last_crash: None,
         kind,
         status: status.into(),
         is_final,
