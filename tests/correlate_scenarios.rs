@@ -347,6 +347,60 @@ async fn a_crash_episode_recovers_on_its_timer_and_the_next_crash_opens_another(
     assert_eq!(last.2.crashes, Some(1));
 }
 
+/// A crash of a task whose deployment Herald has not heard of waits a minute for it (events
+/// arrive out of order), on the service item's timer: if the deployment comes, the crash is
+/// told on it; if not, the crash opens the service's crash episode when the wait ends.
+#[tokio::test]
+async fn a_crash_of_an_unknown_deployment_waits_a_minute_for_it() {
+    let events = scenario("s8-ecs-service-crash-loop.jsonl");
+    let crash = events
+        .iter()
+        .find(|e| matches!(e, Event::EcsTask(t) if t.task_arn.ends_with("0005")))
+        .cloned()
+        .expect("a crash");
+    let t = 1_772_446_000;
+    let kinds = |r: &Recorder| -> Vec<(Op, String)> {
+        r.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(op, _, n)| (*op, n.kind.as_str().to_owned()))
+            .collect()
+    };
+    // Nobody tells of the deployment: the crash is its service's own, once the wait ends.
+    let (runner, recorder) = recorded(Mode::Progress);
+    runner
+        .process(std::slice::from_ref(&crash), t)
+        .await
+        .expect("crash");
+    runner.fire_due(t + 59).await.expect("timers");
+    assert!(kinds(&recorder).is_empty(), "still waiting");
+    runner.fire_due(t + 60).await.expect("timers");
+    assert_eq!(kinds(&recorder), [(Op::Post, "ecs_service".to_owned())]);
+    runner.fire_due(t + 120).await.expect("timers");
+    assert_eq!(kinds(&recorder).len(), 1, "released once");
+    // The deployment's events come within the minute: the crash was during it.
+    let (runner, recorder) = recorded(Mode::Progress);
+    runner
+        .process(std::slice::from_ref(&crash), t)
+        .await
+        .expect("crash");
+    let started: Vec<Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::EcsDeployment(d) if d.event_name.ends_with("IN_PROGRESS")))
+        .cloned()
+        .collect();
+    runner.process(&started, t + 30).await.expect("deployment");
+    runner.fire_due(t + 90).await.expect("timers");
+    let seen = recorder.seen.lock().expect("lock");
+    assert!(
+        seen.iter()
+            .all(|(_, _, n)| n.kind.as_str() == "ecs_deployment"),
+        "{seen:?}"
+    );
+    assert_eq!(seen.last().and_then(|(_, _, n)| n.crashes), Some(1));
+}
+
 #[tokio::test]
 async fn meerkat_failed_codebuild_flow_keeps_the_reason() {
     let o = run(

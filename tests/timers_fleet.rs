@@ -130,3 +130,69 @@ async fn two_workers_fire_each_timer_once_and_a_dead_firers_delivery_is_taken_ov
         .expect("x005 delivered");
     assert!(!last.stalled && last.is_final, "{last:?}");
 }
+
+/// The service item's timer (a crash waiting for its deployment) and the crash episode's
+/// recovery timer fire once fleet-wide: two workers look at once, one message is posted and
+/// edited to RECOVERED once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_release_a_held_crash_and_recover_its_episode_once() {
+    let store = support::dynamo_store("herald-crash").await;
+    let (r1, r2) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+    let w1 = Arc::new(runner(store.clone(), r1.clone(), "w1"));
+    let w2 = Arc::new(runner(store.clone(), r2.clone(), "w2"));
+    let path = format!(
+        "{}/tests/fixtures/scenarios/s8-ecs-service-crash-loop.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path).expect("scenario");
+    let events: Vec<Event> = text
+        .lines()
+        .flat_map(|l| decode(l.as_bytes()).expect("decodes"))
+        .collect();
+    // The three crashes after the deployment, and the steady state; the deployment itself
+    // never told: the first crash waits for it, the others join the episode it opens.
+    let late: Vec<Event> = events
+        .iter()
+        .filter(|e| match e {
+            Event::EcsTask(t) => t.task_arn.ends_with(['3', '4', '5']),
+            Event::EcsServiceAction(a) => {
+                a.meta.time.is_some_and(|t| t.timestamp() > 1_772_449_000)
+            }
+            _ => false,
+        })
+        .cloned()
+        .collect();
+    assert_eq!(late.len(), 4);
+    w1.process(&late, T0).await.expect("processed");
+    assert!(
+        r1.seen.lock().expect("lock").is_empty(),
+        "held for the deployment"
+    );
+    for at in [T0 + 60, T0 + 61, T0 + 360, T0 + 400] {
+        let (a, b) = tokio::join!(w1.fire_due(at), w2.fire_due(at));
+        a.expect("w1 fires");
+        b.expect("w2 fires");
+    }
+    let mut told: Vec<(herald::deliver::Op, String)> = Vec::new();
+    for r in [&r1, &r2] {
+        for (op, _, n) in r.seen.lock().expect("lock").iter() {
+            told.push((*op, n.status.clone()));
+        }
+    }
+    told.sort_by_key(|(_, s)| s.clone());
+    use herald::deliver::Op;
+    assert_eq!(
+        told,
+        [
+            (Op::Post, "CRASH_LOOP".to_owned()),
+            (Op::Update, "RECOVERED".to_owned())
+        ]
+    );
+    // Nothing left to fire.
+    assert!(w2
+        .engine
+        .due(T0 + 100_000, 100)
+        .await
+        .expect("due")
+        .is_empty());
+}
