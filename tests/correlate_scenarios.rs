@@ -289,6 +289,68 @@ async fn s8_crashes_during_a_deployment_on_it_after_it_a_crash_loop_of_the_servi
     assert!(o.posts.values().all(|p| *p == 1), "{:?}", o.posts);
 }
 
+/// Who changed what (CloudTrail): the call that started a deployment is its trigger, a change
+/// of the desired count is an `ecs_scaling` thread that ends at the service's next steady
+/// state, autoscaling's calls say so, and a refused call changes nothing.
+#[tokio::test]
+async fn s9_who_deployed_and_who_scaled() {
+    let o = run(&scenario("s9-ecs-who-changed-what.jsonl"), &[1]).await;
+    let n = by_title(&o);
+    let told: Vec<(&str, &str, Option<&str>, Option<&str>)> = n
+        .iter()
+        .map(|n| {
+            (
+                n.title.as_str(),
+                n.status.as_str(),
+                n.trigger.as_deref(),
+                n.invoked_by.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [
+            (
+                "prod/gateway deployment",
+                "SUCCEEDED",
+                Some("UpdateService by bob-ops (gateway:88)"),
+                None
+            ),
+            (
+                "prod/search-indexer scaled to 6 by alice@example.com",
+                "SUCCEEDED",
+                Some("UpdateService by alice@example.com"),
+                None
+            ),
+            (
+                "prod/search-indexer scaled to 9 by Application Auto Scaling",
+                "SUCCEEDED",
+                Some("UpdateService by Application Auto Scaling"),
+                Some("ecs.application-autoscaling.amazonaws.com")
+            ),
+        ]
+    );
+    assert_eq!(n[0].principal.as_deref(), Some("bob-ops"));
+    assert_eq!(n[1].kind, herald::notification::Kind::EcsScaling);
+    assert_eq!(
+        (n[1].desired_count, n[1].duration_secs),
+        (Some(6), Some(90))
+    );
+    assert!(n.iter().all(|n| n.is_final));
+    // Without its steady state a scaling is still in progress.
+    let events: Vec<Event> = scenario("s9-ecs-who-changed-what.jsonl")
+        .into_iter()
+        .filter(|e| !matches!(e, Event::EcsServiceAction(_)))
+        .collect();
+    let o = run(&events, &[1]).await;
+    let statuses: Vec<&str> = by_title(&o)
+        .iter()
+        .filter(|n| n.kind == herald::notification::Kind::EcsScaling)
+        .map(|n| n.status.as_str())
+        .collect();
+    assert_eq!(statuses, ["IN_PROGRESS", "IN_PROGRESS"]);
+}
+
 /// The crash episode ends RECOVERED once its steady state has held `recovered_after_secs`
 /// (a timer), and the next crash is a new episode: a new message.
 #[tokio::test]

@@ -28,6 +28,57 @@ pub struct EcsDeploy {
     /// Tasks of the service that crashed while this deployment ran (see [`crash_of`]).
     #[serde(default, skip_serializing_if = "Crashes::is_empty")]
     pub crashes: Crashes,
+    /// The API call that started it (CloudTrail): the earliest seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<Call>,
+}
+
+/// Who started (or scaled) a service, from the API call CloudTrail recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Call {
+    /// `UpdateService`.
+    pub name: String,
+    pub principal: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_count: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl Call {
+    pub fn of(c: &crate::event::ApiCall) -> Self {
+        Self {
+            name: c.name.clone(),
+            principal: c.principal.clone(),
+            invoked_by: c.invoked_by.clone(),
+            task_definition: c.task_definition.clone(),
+            desired_count: c.desired_count,
+            at: c.meta.time,
+        }
+    }
+
+    /// As a trigger reads: `UpdateService by bob-ops (gateway:88)`.
+    pub fn trigger(&self) -> String {
+        match &self.task_definition {
+            Some(t) => format!("{} by {} ({t})", self.name, self.principal),
+            None => format!("{} by {}", self.name, self.principal),
+        }
+    }
+
+    /// Keeps the earliest call; true if `new` replaced the one kept.
+    pub fn keep_earliest(slot: &mut Option<Call>, new: Call) -> bool {
+        let earlier = slot
+            .as_ref()
+            .is_none_or(|c| (new.at, &new.name, &new.principal) < (c.at, &c.name, &c.principal));
+        if earlier {
+            *slot = Some(new);
+        }
+        earlier
+    }
 }
 
 const MAX_STOPPED: usize = 5;
@@ -225,6 +276,7 @@ impl EcsDeploy {
                 }
                 self.stopped.insert(line)
             }
+            Event::ApiCall(c) => Call::keep_earliest(&mut self.call, Call::of(c)),
             _ => false,
         }
     }
@@ -271,6 +323,9 @@ impl EcsDeploy {
             stalled_since: None,
             stalled_for_secs: None,
             reminder: None,
+            principal: self.call.as_ref().map(|c| c.principal.clone()),
+            invoked_by: self.call.as_ref().and_then(|c| c.invoked_by.clone()),
+            desired_count: None,
             crashes: (!self.crashes.is_empty()).then_some(self.crashes.count),
             last_crash: self.crashes.last().cloned(),
             kind: n::Kind::EcsDeployment,
@@ -290,13 +345,13 @@ impl EcsDeploy {
             service: Some(self.service.clone()),
             alarm_name: None,
             title: format!("{}/{} deployment", self.cluster, self.service),
-            started_at: self.started_at,
+            started_at: self.started_at.or(self.call.as_ref().and_then(|c| c.at)),
             finished_at: finished_at.filter(|_| is_final),
             duration_secs: match (self.started_at, finished_at) {
                 (Some(a), Some(b)) if is_final && b >= a => Some((b - a).num_seconds()),
                 _ => None,
             },
-            trigger: None,
+            trigger: self.call.as_ref().map(Call::trigger),
             commit: None,
             stages: Vec::new(),
             failure,

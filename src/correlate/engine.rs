@@ -562,17 +562,7 @@ impl Engine {
                                 return false;
                             };
                             let (to, c) = p.route(ev, now);
-                            let crash = matches!(ev, Event::EcsTask(_));
-                            let steady = match to {
-                                Some(ServiceTarget::Episode) if crash => p.steady.clone(),
-                                _ => None,
-                            };
-                            joined = to.map(|to| {
-                                let key = service_member(&skey, to);
-                                let mut evs = vec![(key.clone(), ev.clone())];
-                                evs.extend(steady.map(|s| (key, s)));
-                                evs
-                            });
+                            joined = Some(service_members(&skey, to));
                             c
                         },
                     )
@@ -1010,6 +1000,10 @@ fn service_member(pointer_key: &str, to: ServiceTarget) -> String {
             "es#{}",
             pointer_key.strip_prefix("svc#").unwrap_or(pointer_key)
         ),
+        ServiceTarget::Scaling(id) => format!(
+            "sc#{}#{id}",
+            pointer_key.strip_prefix("svc#").unwrap_or(pointer_key)
+        ),
     }
 }
 
@@ -1028,6 +1022,11 @@ fn service_members(
 fn thread_for(key: &str, ev: &Event) -> Option<Thread> {
     let parts: Vec<&str> = key.split('#').collect();
     match parts.as_slice() {
+        ["sc", account, region, cluster, service, _] if matches!(ev, Event::ApiCall(_)) => {
+            Some(Thread::new(Body::EcsScaling(
+                super::scaling::EcsScaling::new(account, region, cluster, service),
+            )))
+        }
         ["es", account, region, cluster, service] if matches!(ev, Event::EcsTask(_)) => {
             Some(Thread::new(Body::EcsService(
                 super::service::EcsService::new(account, region, cluster, service),

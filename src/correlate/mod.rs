@@ -10,6 +10,7 @@ pub mod ecs;
 pub mod engine;
 pub mod pipeline;
 pub mod pointer;
+pub mod scaling;
 pub mod service;
 pub mod standalone;
 
@@ -91,6 +92,8 @@ pub enum Body {
     Ecs(ecs::EcsDeploy),
     /// An ECS service's crash episodes (`es#account#region#cluster#service`).
     EcsService(service::EcsService),
+    /// A change of an ECS service's desired count (`sc#account#region#cluster#service#call`).
+    EcsScaling(scaling::EcsScaling),
     Alarm(alarm::AlarmEpisodes),
     Build(standalone::Build),
     Deployment(standalone::Deployment),
@@ -279,6 +282,7 @@ impl Thread {
             // Only a deployment ECS told of: a thread that heard only of its tasks (a crash,
             // a scale-in) is no deployment in progress, and its silence is no news.
             Body::Ecs(e) if e.started_at.is_some() => timing.ecs_stall_secs,
+            Body::EcsScaling(_) => timing.ecs_stall_secs,
             _ => 0,
         };
         (secs > 0).then_some(secs)
@@ -469,6 +473,7 @@ impl Thread {
         match &mut self.body {
             Body::Pipeline(p) => p.apply(ev),
             Body::Ecs(e) => e.apply(ev),
+            Body::EcsScaling(s) => s.apply(ev),
             Body::EcsService(s) => {
                 let episode = s.episode;
                 let changed = s.apply(ev, timing);
@@ -500,6 +505,7 @@ impl Thread {
             Body::Pipeline(p) => p.notification(),
             Body::Ecs(e) => e.notification(),
             Body::EcsService(s) => s.notification(),
+            Body::EcsScaling(s) => s.notification(),
             Body::Alarm(a) => a.notification(),
             Body::Build(b) => b.notification(),
             Body::Deployment(d) => d.notification(),
@@ -697,9 +703,13 @@ pub struct ServicePointer {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub crashed: bool,
     /// The newest SERVICE_STEADY_STATE outside a deployment: a crash episode opened by a
-    /// crash that arrives after it (events arrive out of order) is given it too.
+    /// crash that arrives after it (events arrive out of order) is given it too, and so is a
+    /// scaling that asked for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steady: Option<Event>,
+    /// Scalings of the service not yet steady: (call id, call time in Unix seconds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scalings: Vec<(String, i64)>,
 }
 
 /// How a deployment's events said it ended (their times, Unix seconds).
@@ -722,6 +732,8 @@ pub enum ServiceTarget {
     Deployment(String),
     /// The service's crash episode (`es#...`).
     Episode,
+    /// A scaling of the service (by the call's id: `sc#...#id`).
+    Scaling(String),
 }
 
 pub const MAX_EXECUTIONS: usize = 20;
@@ -836,7 +848,27 @@ pub fn target(ev: &Event) -> Target {
         }
         Event::EcsTask(_) => Target::None,
         Event::AlarmState(al) => Target::Thread(join_key("al", &[a, r, &al.alarm_name])),
-        Event::EcsServiceAction(_) | Event::Health(_) | Event::Unknown(_) => Target::None,
+        // An ECS service call that started a deployment joins it as its trigger (AWS's answer
+        // names it); one that only changes the desired count is a scaling of the service, which
+        // its item follows to the service's next steady state. Failed calls changed nothing.
+        Event::ApiCall(c) if c.error_code.is_none() && c.api == "ecs.amazonaws.com" => {
+            let (Some(cluster), Some(service)) = (c.cluster.as_deref(), c.service.as_deref())
+            else {
+                return Target::None;
+            };
+            match (c.name.as_str(), c.deploys, c.deployment_id.as_deref()) {
+                ("CreateService" | "UpdateService", true, Some(d)) => {
+                    Target::Thread(ecs_key(a, r, cluster, service, d))
+                }
+                ("UpdateService", false, _) if c.desired_count.is_some() => {
+                    Target::Service(service_key(a, r, cluster, service))
+                }
+                _ => Target::None,
+            }
+        }
+        Event::EcsServiceAction(_) | Event::Health(_) | Event::ApiCall(_) | Event::Unknown(_) => {
+            Target::None
+        }
     }
 }
 
@@ -878,14 +910,14 @@ pub fn new_thread(ev: &Event) -> Option<Thread> {
             &d.service,
             &d.deployment_id,
         )),
-        Event::EcsTask(t) => {
-            let service = t
-                .group
-                .as_deref()
-                .and_then(|g| g.strip_prefix("service:"))?;
-            let deployment = t.started_by.as_deref()?;
-            Body::Ecs(ecs::EcsDeploy::new(a, r, &t.cluster, service, deployment))
-        }
+        // A call that started a deployment (see `target`).
+        Event::ApiCall(c) => Body::Ecs(ecs::EcsDeploy::new(
+            a,
+            r,
+            c.cluster.as_deref()?,
+            c.service.as_deref()?,
+            c.deployment_id.as_deref()?,
+        )),
         Event::AlarmState(al) => Body::Alarm(alarm::AlarmEpisodes::new(a, r, &al.alarm_name)),
         _ => return None,
     };
@@ -973,12 +1005,19 @@ mod tests {
             t.plan_wake(&timing);
             t
         };
-        // A task of the service stopped: a thread opens (the task names its deployment), but
-        // nothing says a deployment is under way, so its silence is no news.
-        let task = of(include_str!(
-            "../../tests/fixtures/ecs-task-state-change-stopped-essential-container-exit2-fivexl.json"
-        ));
-        assert_eq!(task.wake, None);
+        // A task of the service stopped: it goes through the service's item, never opens a
+        // deployment thread of its own, and so never stalls as one.
+        let task = crate::event::decode(
+            include_bytes!(
+                "../../tests/fixtures/ecs-task-state-change-stopped-essential-container-exit2-fivexl.json"
+            )
+            .as_slice(),
+        )
+        .ok()
+        .and_then(|mut v| v.pop())
+        .unwrap_or_else(|| panic!("decodes"));
+        assert!(new_thread(&task).is_none());
+        assert!(matches!(target(&task), Target::Service(_)));
         let mut deploy = of(include_str!(
             "../../tests/fixtures/ecs-deployment-state-change-in-progress-doc.json"
         ));

@@ -16,6 +16,17 @@ pub const CRASH_HOLD_SECS: i64 = 60;
 /// Crashes kept per service pointer until their deployment's end is known.
 const MAX_ROUTED: usize = 32;
 
+/// Scalings of a service followed at once (the oldest is let go).
+const MAX_SCALINGS: usize = 8;
+
+/// What tells a scaling call from another: its event's id, else its time.
+pub fn scaling_id(c: &crate::event::ApiCall) -> String {
+    match &c.meta.id {
+        Some(id) => id.replace('#', "_"),
+        None => c.meta.time.map_or(0, |t| t.timestamp()).to_string(),
+    }
+}
+
 /// A deployment that has not ended this long after it started is taken as over (its last
 /// events were lost): crashes no longer join it.
 pub const OPEN_DEPLOYMENT_SECS: i64 = 6 * 3600;
@@ -355,7 +366,8 @@ impl ServicePointer {
     ///   a deployment still to be heard of, a steady state goes to the crash episode if the
     ///   service had one (and is kept for one a later crash opens: a crash sent to the episode
     ///   takes it along), and the rest is dropped: it never opens a deployment thread.
-    pub fn route(&mut self, ev: &Event, now: i64) -> (Option<ServiceTarget>, bool) {
+    pub fn route(&mut self, ev: &Event, now: i64) -> (Vec<(ServiceTarget, Event)>, bool) {
+        let to = |t: ServiceTarget| vec![(t, ev.clone())];
         match ev {
             Event::EcsTask(t) => {
                 let started_by = t
@@ -363,48 +375,97 @@ impl ServicePointer {
                     .as_deref()
                     .filter(|s| s.starts_with("ecs-svc/"));
                 if super::ecs::crash_of(t).is_none() {
-                    let to = started_by
+                    let joins = started_by
                         .filter(|d| self.deployment_at(ev, Some(d)).as_deref() == Some(*d));
-                    return (to.map(|d| ServiceTarget::Deployment(d.to_owned())), false);
+                    let out = joins.map(|d| to(ServiceTarget::Deployment(d.to_owned())));
+                    return (out.unwrap_or_default(), false);
                 }
                 if let Some(d) = self.deployment_at(ev, started_by) {
                     let changed = self.note_routed(&d, ev);
-                    return (Some(ServiceTarget::Deployment(d)), changed);
+                    return (to(ServiceTarget::Deployment(d)), changed);
                 }
                 let unknown =
                     started_by.is_some_and(|x| !self.deployments.iter().any(|(d, _)| d == x));
                 if unknown {
                     if self.crash_holds.iter().any(|(_, e)| e == ev) {
-                        return (None, false);
+                        return (Vec::new(), false);
                     }
                     if self.crash_holds.len() >= MAX_HELD {
                         self.crash_holds.remove(0);
                     }
                     self.crash_holds
                         .push((now.saturating_add(CRASH_HOLD_SECS), ev.clone()));
-                    return (None, true);
+                    return (Vec::new(), true);
                 }
-                (Some(ServiceTarget::Episode), self.note_crashed())
+                let changed = self.note_crashed();
+                (self.to_episode(ev), changed)
+            }
+            Event::EcsServiceAction(a) if a.event_name == "SERVICE_STEADY_STATE" => {
+                let newer = self
+                    .steady
+                    .as_ref()
+                    .is_none_or(|s| s.meta().time < ev.meta().time);
+                if newer {
+                    self.steady = Some(ev.clone());
+                }
+                // The scalings asked before it are done.
+                let at = ev.meta().time.map_or(i64::MAX, |t| t.timestamp());
+                let mut out = Vec::new();
+                let before = self.scalings.len();
+                self.scalings.retain(|(id, t)| {
+                    let done = *t <= at;
+                    if done {
+                        out.push((ServiceTarget::Scaling(id.clone()), ev.clone()));
+                    }
+                    !done
+                });
+                match self.deployment_at(ev, None) {
+                    Some(d) => out.push((ServiceTarget::Deployment(d), ev.clone())),
+                    None if self.crashed => out.push((ServiceTarget::Episode, ev.clone())),
+                    None => {}
+                }
+                (out, newer || self.scalings.len() != before)
             }
             Event::EcsServiceAction(a) => match self.deployment_at(ev, None) {
-                Some(d) => (Some(ServiceTarget::Deployment(d)), false),
+                Some(d) => (to(ServiceTarget::Deployment(d)), false),
                 None if matches!(a.event_type.as_deref(), Some("WARN") | Some("ERROR")) => {
-                    (None, self.hold(ev))
+                    (Vec::new(), self.hold(ev))
                 }
-                None if a.event_name == "SERVICE_STEADY_STATE" => {
-                    let newer = self
-                        .steady
-                        .as_ref()
-                        .is_none_or(|s| s.meta().time < ev.meta().time);
-                    if newer {
-                        self.steady = Some(ev.clone());
-                    }
-                    (self.crashed.then_some(ServiceTarget::Episode), newer)
-                }
-                None => (None, false),
+                None => (Vec::new(), false),
             },
-            _ => (None, false),
+            // A change of the desired count: its thread, and the steady state that followed
+            // it if that came first.
+            Event::ApiCall(c) => {
+                let id = scaling_id(c);
+                let at = c.meta.time.map_or(0, |t| t.timestamp());
+                let mut out = to(ServiceTarget::Scaling(id.clone()));
+                let steady = self
+                    .steady
+                    .clone()
+                    .filter(|s| s.meta().time.is_some_and(|t| t.timestamp() >= at));
+                out.extend(steady.map(|s| (ServiceTarget::Scaling(id.clone()), s)));
+                // Followed until a steady state after it routes here, even when the kept one
+                // was given: an earlier one still to come is the one that ends it.
+                let changed = !self.scalings.iter().any(|(i, _)| *i == id);
+                if changed {
+                    if self.scalings.len() >= MAX_SCALINGS {
+                        self.scalings.remove(0);
+                    }
+                    self.scalings.push((id, at));
+                }
+                (out, changed)
+            }
+            _ => (Vec::new(), false),
         }
+    }
+
+    /// A crash for the service's crash episode, with the kept steady state (it may have come
+    /// first).
+    fn to_episode(&self, ev: &Event) -> Vec<(ServiceTarget, Event)> {
+        std::iter::once(ev.clone())
+            .chain(self.steady.clone())
+            .map(|e| (ServiceTarget::Episode, e))
+            .collect()
     }
 
     /// Keeps a crash sent to deployment `d` while its end is not known (see [`Self::routed`]).
@@ -451,8 +512,7 @@ impl ServicePointer {
                 }
                 None => {
                     self.note_crashed();
-                    out.push((ServiceTarget::Episode, ev));
-                    out.extend(self.steady.clone().map(|s| (ServiceTarget::Episode, s)));
+                    out.extend(self.to_episode(&ev));
                 }
             }
         }
@@ -477,8 +537,7 @@ impl ServicePointer {
                 }
                 None if known || until <= now => {
                     self.note_crashed();
-                    out.push((ServiceTarget::Episode, ev));
-                    out.extend(self.steady.clone().map(|s| (ServiceTarget::Episode, s)));
+                    out.extend(self.to_episode(&ev));
                 }
                 None => self.crash_holds.push((until, ev)),
             }

@@ -161,6 +161,9 @@ impl EcsService {
             stalled_since: None,
             reminder: None,
             stalled_for_secs: None,
+            principal: None,
+            invoked_by: None,
+            desired_count: None,
             crashes: Some(self.crashes.count),
             last_crash: self.crashes.last().cloned(),
             links: vec![n::Link {

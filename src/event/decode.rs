@@ -66,6 +66,7 @@ macro_rules! keys {
     };
 }
 
+mod cloudtrail;
 mod codebuild;
 mod codepipeline;
 mod detail;
@@ -74,6 +75,7 @@ mod envelope;
 mod lenient;
 mod messages;
 mod shapes;
+use cloudtrail::*;
 use codebuild::*;
 use codepipeline::*;
 use detail::*;
@@ -472,6 +474,7 @@ fn decode_eventbridge<'a, D: DetailSource<'a>>(
                 event_arn: d.event_arn.take(),
             })
         }
+        "AWS API Call via CloudTrail" => decode_api_call(meta, top.detail.cloudtrail())?,
         _ => Event::Unknown(Unknown {
             meta,
             source: top.source.take().unwrap_or_default(),

@@ -48,6 +48,8 @@ pub enum Event {
     EcsServiceAction(EcsServiceAction),
     AlarmState(AlarmState),
     Health(Health),
+    /// An "AWS API Call via CloudTrail" event.
+    ApiCall(ApiCall),
     Unknown(Unknown),
 }
 
@@ -338,6 +340,45 @@ pub struct AlarmState {
     pub alarm_arn: Option<String>,
 }
 
+/// An AWS API call CloudTrail recorded (EventBridge "AWS API Call via CloudTrail"): who called
+/// what. Herald reads ECS's `CreateService`, `UpdateService` and `DeleteService`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiCall {
+    #[serde(flatten)]
+    pub meta: Meta,
+    /// `eventSource`: `ecs.amazonaws.com`.
+    pub api: String,
+    /// `eventName`: `UpdateService`.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Who called, as a person reads it: an IAM user's name, an assumed (or SSO) role's session
+    /// name, `root`, or the AWS service that called (`Application Auto Scaling`).
+    pub principal: String,
+    /// The AWS service that made the call on someone's behalf (`userIdentity.invokedBy`:
+    /// `ecs.application-autoscaling.amazonaws.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_count: Option<i64>,
+    /// The task definition asked for (`family:revision`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_new_deployment: bool,
+    /// The call changes more than the desired count (a new deployment follows).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deploys: bool,
+    /// The PRIMARY deployment of the service in AWS's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
+    /// The call failed (`errorCode`): nothing changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
     #[serde(flatten)]
@@ -382,6 +423,7 @@ impl Event {
             Event::EcsServiceAction(e) => &e.meta,
             Event::AlarmState(e) => &e.meta,
             Event::Health(e) => &e.meta,
+            Event::ApiCall(e) => &e.meta,
             Event::Unknown(e) => &e.meta,
         }
     }
@@ -402,6 +444,7 @@ impl Event {
             Event::EcsServiceAction(_) => "ecs_service_action",
             Event::AlarmState(_) => "alarm_state",
             Event::Health(_) => "health",
+            Event::ApiCall(_) => "api_call",
             Event::Unknown(_) => "unknown",
         }
     }
@@ -421,6 +464,7 @@ impl Event {
             Event::EcsServiceAction(e) => Some(&e.event_name),
             Event::AlarmState(e) => Some(&e.state),
             Event::Health(e) => e.status.as_deref(),
+            Event::ApiCall(e) => Some(&e.name),
             Event::ManualApproval(_) | Event::Unknown(_) => None,
         }
     }

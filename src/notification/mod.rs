@@ -36,6 +36,8 @@ pub enum Kind {
     EcsDeployment,
     /// An ECS service's crash episode (tasks crashing outside a deployment).
     EcsService,
+    /// A change of an ECS service's desired count (CloudTrail `UpdateService`).
+    EcsScaling,
     Alarm,
     Build,
     Deployment,
@@ -47,6 +49,7 @@ impl Kind {
             Kind::Pipeline => "pipeline",
             Kind::EcsDeployment => "ecs_deployment",
             Kind::EcsService => "ecs_service",
+            Kind::EcsScaling => "ecs_scaling",
             Kind::Alarm => "alarm",
             Kind::Build => "build",
             Kind::Deployment => "deployment",
@@ -305,6 +308,17 @@ pub struct Notification {
     /// How long it had heard nothing when it was marked stalled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalled_for_secs: Option<i64>,
+    /// Who started the deployment or changed the service (from the API call CloudTrail
+    /// recorded): an IAM user's name, an assumed role's session name, or the AWS service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// The AWS service that made that call (`ecs.application-autoscaling.amazonaws.com`): a rule
+    /// can route or drop autoscaling's changes with `invoked_by~autoscaling`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<String>,
+    /// The desired count an `ecs_scaling` thread asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_count: Option<i64>,
     /// How many tasks of the service crashed: during an ECS deployment, on its message; in an
     /// `ecs_service` episode, that episode's.
     #[serde(default, skip_serializing_if = "Option::is_none")]

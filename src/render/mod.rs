@@ -121,6 +121,9 @@ pub fn stall_line(n: &Notification) -> Option<String> {
         crate::notification::Kind::EcsDeployment => {
             "the deployment may be stuck (waiting on something, no room to place its tasks) or its last events were lost"
         }
+        crate::notification::Kind::EcsScaling => {
+            "the service has not reached its desired count (no room to place its tasks, or they fail to start or to pass health checks)"
+        }
         _ => "an action may be hung or waiting on something outside AWS, or the execution's last events were lost",
     };
     Some(format!(

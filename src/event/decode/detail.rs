@@ -12,6 +12,7 @@ pub(super) trait DetailSource<'a> {
     fn ecs(&mut self) -> EcsDetail;
     fn alarm(&mut self) -> AlarmDetail;
     fn health(&mut self) -> HealthDetail;
+    fn cloudtrail(&mut self) -> CloudTrailDetail;
 }
 
 /// `detail` kept as text and parsed as a shape once the kind is known.
@@ -36,6 +37,9 @@ impl<'a> DetailSource<'a> for RawDetail<'a> {
     fn health(&mut self) -> HealthDetail {
         parse_detail(*self)
     }
+    fn cloudtrail(&mut self) -> CloudTrailDetail {
+        parse_detail(*self)
+    }
 }
 
 /// `detail` read in one pass, before its kind is known (`detail-type` may come after it),
@@ -57,6 +61,7 @@ pub(super) struct AnyDetail<'a> {
     pub(super) ecs: Option<EcsDetail>,
     pub(super) alarm: Option<AlarmDetail>,
     pub(super) health: Option<HealthDetail>,
+    pub(super) cloudtrail: Option<CloudTrailDetail>,
 }
 
 keys! {
@@ -115,6 +120,12 @@ keys! {
         EventTypeCategory = "eventTypeCategory",
         StatusCode = "statusCode",
         Description = "eventDescription",
+        // CloudTrail (`eventName` is ECS's too).
+        EventSource = "eventSource",
+        ErrorCode = "errorCode",
+        UserIdentity = "userIdentity",
+        RequestParameters = "requestParameters",
+        ResponseElements = "responseElements",
     }
 }
 
@@ -136,6 +147,9 @@ impl<'a> AnyDetail<'a> {
     }
     pub(super) fn health_fields(&mut self) -> &mut HealthDetail {
         self.health.get_or_insert_with(Default::default)
+    }
+    pub(super) fn cloudtrail_fields(&mut self) -> &mut CloudTrailDetail {
+        self.cloudtrail.get_or_insert_with(Default::default)
     }
 }
 
@@ -223,6 +237,11 @@ impl<'de> Visitor<'de> for &mut AnyDetail<'de> {
                 }
                 K::StatusCode => self.health_fields().status_code = m.next_value()?,
                 K::Description => self.health_fields().description = m.next_value()?,
+                K::EventSource => self.cloudtrail_fields().event_source = m.next_value()?,
+                K::ErrorCode => self.cloudtrail_fields().error_code = m.next_value()?,
+                K::UserIdentity => self.cloudtrail_fields().user_identity = m.next_value()?,
+                K::RequestParameters => self.cloudtrail_fields().request = m.next_value()?,
+                K::ResponseElements => self.cloudtrail_fields().response = m.next_value()?,
                 K::Other => {
                     m.next_value::<IgnoredAny>()?;
                 }
@@ -351,5 +370,14 @@ impl<'a> DetailSource<'a> for AnyDetail<'a> {
     }
     fn health(&mut self) -> HealthDetail {
         self.health.take().unwrap_or_default()
+    }
+    fn cloudtrail(&mut self) -> CloudTrailDetail {
+        let mut d = self.cloudtrail.take().unwrap_or_default();
+        d.event_name = self
+            .ecs
+            .as_mut()
+            .map(|e| std::mem::take(&mut e.event_name))
+            .unwrap_or_default();
+        d
     }
 }

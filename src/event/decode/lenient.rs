@@ -150,6 +150,12 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for L<T> {
 /// objects in every list Herald reads, so anything else is skipped without buffering.
 pub(super) struct Lenient<T>(pub(super) Option<T>);
 
+impl<T> Default for Lenient<T> {
+    fn default() -> Self {
+        Lenient(None)
+    }
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw: &RawValue = <&RawValue>::deserialize(d)?;

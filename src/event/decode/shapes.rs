@@ -233,3 +233,78 @@ pub(super) struct HealthDescription {
     #[serde(rename = "latestDescription")]
     pub(super) latest: S,
 }
+
+/// An "AWS API Call via CloudTrail" `detail`: who called what, with which parameters, and what
+/// AWS answered (only the fields Herald reads: ECS service calls).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct CloudTrailDetail {
+    #[serde(rename = "eventName")]
+    pub(super) event_name: S,
+    #[serde(rename = "eventSource")]
+    pub(super) event_source: S,
+    #[serde(rename = "errorCode")]
+    pub(super) error_code: S,
+    #[serde(rename = "userIdentity")]
+    pub(super) user_identity: Lenient<CtIdentity>,
+    #[serde(rename = "requestParameters")]
+    pub(super) request: Lenient<CtRequest>,
+    #[serde(rename = "responseElements")]
+    pub(super) response: Lenient<CtResponse>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct CtIdentity {
+    #[serde(rename = "type")]
+    pub(super) kind: S,
+    #[serde(rename = "userName")]
+    pub(super) user_name: S,
+    pub(super) arn: S,
+    #[serde(rename = "principalId")]
+    pub(super) principal_id: S,
+    #[serde(rename = "invokedBy")]
+    pub(super) invoked_by: S,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct CtRequest {
+    pub(super) cluster: S,
+    /// `UpdateService` and `DeleteService` name it `service`, `CreateService` `serviceName`.
+    pub(super) service: S,
+    #[serde(rename = "serviceName")]
+    pub(super) service_name: S,
+    #[serde(rename = "desiredCount")]
+    pub(super) desired_count: S,
+    #[serde(rename = "taskDefinition")]
+    pub(super) task_definition: S,
+    #[serde(rename = "forceNewDeployment")]
+    pub(super) force_new_deployment: S,
+    /// Every other parameter: an `UpdateService` with any starts a deployment.
+    #[serde(flatten)]
+    pub(super) other: std::collections::BTreeMap<String, IgnoredAny>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct CtResponse {
+    pub(super) service: Option<CtService>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct CtService {
+    #[serde(rename = "serviceName")]
+    pub(super) service_name: S,
+    #[serde(rename = "clusterArn")]
+    pub(super) cluster_arn: S,
+    pub(super) deployments: L<CtDeployment>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct CtDeployment {
+    pub(super) id: S,
+    pub(super) status: S,
+}
