@@ -72,7 +72,10 @@ async fn run_mode(events: &[Event], batch: &[usize], mode: Mode) -> Outcome {
         i = end;
         b += 1;
     }
-    runner.flush(1_000).await.expect("flush");
+    // Two minutes on: stopped tasks that waited for the events that would place them are
+    // told (the service item's timer); nothing else is due that soon.
+    runner.fire_due(1_120).await.expect("timers");
+    runner.flush(1_120).await.expect("flush");
     let seen = recorder.seen.lock().expect("lock");
     let mut finals = BTreeMap::new();
     let mut posts = BTreeMap::new();
@@ -359,7 +362,10 @@ async fn a_crash_episode_recovers_on_its_timer_and_the_next_crash_opens_another(
     let events = scenario("s8-ecs-service-crash-loop.jsonl");
     let t = 1_772_446_000; // 2026-03-02T10:06:40Z, about when the events happened
     runner.process(&events, t).await.expect("process");
-    runner.fire_due(t + 299).await.expect("timers");
+    // The crashes after the deployment wait a minute for events that would place them, then
+    // are the service's; its steady state is recovery 5 minutes after that.
+    runner.fire_due(t + 60).await.expect("timers");
+    runner.fire_due(t + 359).await.expect("timers");
     let service = |seen: &[(Op, String, Notification)]| -> Vec<(String, String)> {
         seen.iter()
             .filter(|(_, _, n)| n.kind == herald::notification::Kind::EcsService)
@@ -368,7 +374,7 @@ async fn a_crash_episode_recovers_on_its_timer_and_the_next_crash_opens_another(
     };
     let before = service(&recorder.seen.lock().expect("lock"));
     assert_eq!(before.last().map(|s| s.1.as_str()), Some("CRASH_LOOP"));
-    runner.fire_due(t + 300).await.expect("timers");
+    runner.fire_due(t + 360).await.expect("timers");
     runner.flush(t + 400).await.expect("flush");
     let after = service(&recorder.seen.lock().expect("lock"));
     let episode0 = "es#123456789012#eu-west-1#prod#inventory-sync#0";
@@ -392,7 +398,9 @@ async fn a_crash_episode_recovers_on_its_timer_and_the_next_crash_opens_another(
         .take(1)
         .collect();
     runner.process(&events, t + 500).await.expect("duplicates");
+    runner.fire_due(t + 560).await.expect("timers");
     runner.process(&late, t + 600).await.expect("a later crash");
+    runner.fire_due(t + 660).await.expect("timers");
     let seen = recorder.seen.lock().expect("lock");
     let episode1 = "es#123456789012#eu-west-1#prod#inventory-sync#1";
     let posts: Vec<&String> = seen

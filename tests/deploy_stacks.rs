@@ -163,7 +163,8 @@ async fn stacks_deploy_and_a_worker_runs_with_the_task_definition() {
     for line in deployed["checked"].as_array().expect("checked") {
         eprintln!("checked: {}", line.as_str().unwrap_or_default());
     }
-    assert_eq!(deployed["queued"], 2, "{deployed}");
+    // Two pipeline events, and the ECS call the member rule forwards (not the S3 one).
+    assert_eq!(deployed["queued"], 3, "{deployed}");
 
     // The task's environment, exactly as the task definition has it, less what cannot hold
     // here: the listen address (a free loopback port instead of 0.0.0.0:8080) and the
@@ -191,11 +192,12 @@ async fn stacks_deploy_and_a_worker_runs_with_the_task_definition() {
     let mut herald = Herald::start_without_config(dir.path(), 0, &vars);
     herald.wait_ready().await;
 
-    // Both events reach Slack through the stack's rule and queue: the one put on the central
-    // bus, and the one the member stack's rule forwarded from the member's default bus.
+    // The events reach Slack through the stack's rule and queue: the one put on the central
+    // bus, and those the member stack's rule forwarded from the member's default bus (a
+    // pipeline's, and an ECS scaling CloudTrail recorded).
     let posted = worker::wait_until(Duration::from_secs(90), || {
         let slack = &slack;
-        async move { slack.messages().len() >= 2 }
+        async move { slack.messages().len() >= 3 }
     })
     .await;
     let messages = slack.messages();
@@ -212,6 +214,10 @@ async fn stacks_deploy_and_a_worker_runs_with_the_task_definition() {
     let text =
         serde_json::to_string(&messages.iter().map(|m| &m.body).collect::<Vec<_>>()).expect("json");
     assert!(text.contains("myPipeline"), "{text}");
+    assert!(
+        text.contains("search-indexer scaled to 6 by alice@example.com"),
+        "{text}"
+    );
     for (state, seen) in [
         (
             "SUCCEEDED",

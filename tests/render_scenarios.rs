@@ -70,7 +70,18 @@ async fn finals(file: &PathBuf) -> BTreeMap<String, Notification> {
             .await
             .expect("process");
     }
-    Box::pin(runner.flush(2_000_000_000)).await.expect("flush");
+    // Two minutes on, where ECS tasks stopped: those that waited for events that would place
+    // them are told (the service item's timer). Other timers (approval reminders) stay unfired:
+    // the scenarios' times are years before this clock.
+    if events
+        .iter()
+        .any(|e| matches!(e, herald::event::Event::EcsTask(_)))
+    {
+        Box::pin(runner.fire_due(2_000_000_120))
+            .await
+            .expect("timers");
+    }
+    Box::pin(runner.flush(2_000_000_120)).await.expect("flush");
     let out = recorder.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
     out
 }

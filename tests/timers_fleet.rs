@@ -77,7 +77,7 @@ async fn two_workers_fire_each_timer_once_and_a_dead_firers_delivery_is_taken_ov
     // the firing write took the delivery claim, and set a timer for just after the claim.
     let due = T0 + 3600;
     let key0 = "ex#111122223333#eu-west-1#web#x000";
-    let fired = w1.engine.tick(key0, due, w1.as_ref()).await.expect("tick");
+    let (fired, _) = w1.engine.tick(key0, due, w1.as_ref()).await.expect("tick");
     assert!(fired.is_some(), "w1 fired execution 0's timer");
     let (_, t) = w1.engine.load(key0).await.expect("load").expect("thread");
     assert!(t.stalled_since.is_some());

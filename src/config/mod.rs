@@ -185,6 +185,12 @@ impl Config {
         if self.ecs.deployment_stall_secs < 0 {
             errors.push("ecs.deployment_stall_secs must be >= 0 (0 turns stall alerts off)".into());
         }
+        if self.ecs.crash_loop_count > crate::correlate::ecs::CRASHES_KEPT as u32 {
+            errors.push(format!(
+                "ecs.crash_loop_count must be at most {} (the crashes a thread keeps)",
+                crate::correlate::ecs::CRASHES_KEPT
+            ));
+        }
         if self.ecs.crash_loop_window_secs <= 0 {
             errors.push("ecs.crash_loop_window_secs must be > 0".into());
         }

@@ -133,7 +133,8 @@ pub struct Crashes {
     pub kept: Vec<n::Crash>,
 }
 
-const CRASHES_KEPT: usize = 16;
+/// Crashes a thread keeps (and so the largest `crash_loop_count`).
+pub const CRASHES_KEPT: usize = 16;
 
 fn time_of(c: &n::Crash) -> i64 {
     c.at.map_or(0, |t| t.timestamp())

@@ -487,31 +487,17 @@ impl Engine {
                 .await?;
         }
         for (skey, evs) in services {
-            let mut released = Vec::new();
-            self.update(
-                &skey,
-                now,
-                || Some(Thread::new(Body::ServicePointer(ServicePointer::default()))),
-                |t| {
-                    released.clear();
-                    let Body::ServicePointer(p) = &mut t.body else {
-                        return false;
-                    };
-                    let mut c = false;
-                    for ev in &evs {
-                        if let Event::EcsDeployment(d) = ev {
-                            c |= p.observe(&d.deployment_id, d.meta.time);
-                            c |= p.observe_state(d);
-                        }
+            let learn = |p: &mut ServicePointer| {
+                let mut c = false;
+                for ev in &evs {
+                    if let Event::EcsDeployment(d) = ev {
+                        c |= p.observe(&d.deployment_id, d.meta.time);
+                        c |= p.observe_state(d);
                     }
-                    if c {
-                        released = service_members(&skey, p.release(now));
-                    }
-                    c
-                },
-            )
-            .await?;
-            self.apply_released(released, now, wants, &mut changed)
+                }
+                c.then(|| service_members(&skey, p.release(now)))
+            };
+            self.release_service(&skey, now, wants, &mut changed, learn)
                 .await?;
         }
         for (t, ev) in via {
@@ -577,6 +563,66 @@ impl Engine {
         changed.sort();
         changed.dedup();
         Ok(changed)
+    }
+
+    /// Changes a service item by `f` (which returns the events it releases, or `None` when it
+    /// changed nothing) and applies what it releases, without ever losing one: the release is
+    /// first worked out on a copy and applied, then written, then applied again from the
+    /// version written (applying an event twice changes nothing). A store error between the
+    /// two leaves the events held, for the next look.
+    async fn release_service(
+        &self,
+        skey: &str,
+        now: i64,
+        wants: Wants<'_>,
+        changed: &mut Vec<String>,
+        f: impl Fn(&mut ServicePointer) -> Option<Vec<(String, Event)>>,
+    ) -> Result<(), StoreError> {
+        self.release_first(skey, now, wants, changed, &f).await?;
+        let mut released = Vec::new();
+        self.update(
+            skey,
+            now,
+            || Some(Thread::new(Body::ServicePointer(ServicePointer::default()))),
+            |t| {
+                released.clear();
+                let Body::ServicePointer(p) = &mut t.body else {
+                    return false;
+                };
+                match f(p) {
+                    Some(r) => {
+                        released = r;
+                        true
+                    }
+                    None => false,
+                }
+            },
+        )
+        .await?;
+        self.apply_released(released, now, wants, changed).await
+    }
+
+    /// The first half of [`Engine::release_service`]: `f` on a copy of the stored item, and
+    /// what it releases applied.
+    async fn release_first(
+        &self,
+        skey: &str,
+        now: i64,
+        wants: Wants<'_>,
+        changed: &mut Vec<String>,
+        f: impl Fn(&mut ServicePointer) -> Option<Vec<(String, Event)>>,
+    ) -> Result<(), StoreError> {
+        let Some((_, stored)) = self.load(skey).await? else {
+            return Ok(());
+        };
+        let Body::ServicePointer(p) = &stored.body else {
+            return Ok(());
+        };
+        let mut copy = p.clone();
+        if let Some(released) = f(&mut copy) {
+            self.apply_released(released, now, wants, changed).await?;
+        }
+        Ok(())
     }
 
     /// Applies events released by (or joined through) a pointer to their threads (by key).
@@ -786,17 +832,27 @@ impl Engine {
     /// Fires a thread's timer at `now`: the pure [`Thread::tick`] in one conditional write
     /// (two workers that both found it due: one write wins, the other finds it spent), taking
     /// the delivery lease when that leaves work, like an event. Returns what it did, how late
-    /// it fired (seconds past due), and the threads a service pointer's timer changed (crashes
-    /// that stopped waiting for their deployment, applied to the service's crash episode).
+    /// it fired (seconds past due; `None` when another worker fired it first or an event moved
+    /// it), and the threads a service item's timer changed (held events that stopped waiting,
+    /// applied where they belong; also when another worker fired it, as this one may have
+    /// applied them first and holds their delivery).
     pub async fn tick(
         &self,
         key: &str,
         now: i64,
         wants: Wants<'_>,
-    ) -> Result<Option<(Fired, i64, Vec<String>)>, StoreError> {
+    ) -> Result<(Option<(Fired, i64)>, Vec<String>), StoreError> {
         let timing = self.cfg.timing;
         let mut fired = None;
         let mut released = Vec::new();
+        let mut changed = Vec::new();
+        if key.starts_with("svc#") {
+            // Held tasks that stopped waiting go where they belong before the item lets go of
+            // them (see `release_service`); the firing below finds them applied.
+            let expire = |p: &mut ServicePointer| Some(service_members(key, p.release(now)));
+            self.release_first(key, now, wants, &mut changed, expire)
+                .await?;
+        }
         self.update_at(
             key,
             now,
@@ -818,12 +874,11 @@ impl Engine {
             },
         )
         .await?;
-        let mut changed = Vec::new();
         self.apply_released(released, now, wants, &mut changed)
             .await?;
         changed.sort();
         changed.dedup();
-        Ok(fired.map(|(f, late)| (f, late, changed)))
+        Ok((fired, changed))
     }
 
     /// Whether this worker holds a live lease on the thread.

@@ -686,12 +686,16 @@ pub struct PipelinePointer {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ServicePointer {
     pub deployments: Vec<(String, Option<DateTime<Utc>>)>,
+    /// Warnings held by earlier versions until a deployment was known (released as before;
+    /// new ones wait in `crash_holds`).
+    #[serde(default)]
     pub held: Vec<Event>,
     /// What the deployments' events said of their end.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ends: Vec<DeploymentEnd>,
-    /// Crashes of tasks started by a deployment not heard of yet, each with when it stops
-    /// waiting for it (processing time): see [`pointer::CRASH_HOLD_SECS`].
+    /// Stopped tasks and warnings that joined no deployment yet, each with when it stops
+    /// waiting for the events that would place it (processing time): see
+    /// [`pointer::CRASH_HOLD_SECS`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub crash_holds: Vec<(i64, Event)>,
     /// Crashes sent to a deployment whose end was not known yet: once it is, those after it

@@ -9,9 +9,13 @@ use super::{
 use crate::event::{EcsDeployment, Event};
 use chrono::{DateTime, Utc};
 
-/// How long a crash of a task started by a deployment not heard of yet waits for that
-/// deployment's events before it is told as the service's own crash episode.
+/// How long a stopped task that joins no deployment known yet waits for the events that would
+/// place it (its deployment's, or another's it happened during: events arrive out of order)
+/// before a crash is told as the service's own crash episode (and another stop is dropped).
 pub const CRASH_HOLD_SECS: i64 = 60;
+
+/// Stopped tasks held per service at most (the oldest is let go).
+const MAX_TASK_HOLDS: usize = 64;
 
 /// Crashes kept per service pointer until their deployment's end is known.
 const MAX_ROUTED: usize = 32;
@@ -357,48 +361,35 @@ impl ServicePointer {
     /// Where an event of the service that names no deployment of its own goes, and whether the
     /// pointer changed. `now` (processing time) starts a hold's wait.
     /// - A crash joins the deployment in progress at its time (the one that started the task
-    ///   first). Without one: if the deployment that started it is not known yet, it waits
-    ///   [`CRASH_HOLD_SECS`] for that deployment's events (events arrive out of order); else it
-    ///   opens or joins the service's crash episode.
+    ///   first). Without one it waits [`CRASH_HOLD_SECS`] for the events that would place it
+    ///   (events arrive out of order), then opens or joins the service's crash episode.
     /// - Another stopped task joins the deployment that started it while that is in progress
-    ///   (why it stopped is told if the deployment fails); it is dropped otherwise.
-    /// - A service action joins the deployment in progress; without one a warning is held for
-    ///   a deployment still to be heard of, a steady state goes to the crash episode if the
-    ///   service had one (and is kept for one a later crash opens: a crash sent to the episode
-    ///   takes it along), and the rest is dropped: it never opens a deployment thread.
+    ///   (why it stopped is told if the deployment fails); it waits the same while its
+    ///   deployment is not known, and is dropped otherwise.
+    /// - A steady state goes to the deployment in progress, to the crash episode if the service
+    ///   had one, and ends the scalings asked before it; the newest is kept (a crash episode or
+    ///   a scaling that comes later is given it).
+    /// - Another service action joins the deployment in progress; without one a warning waits
+    ///   the same for one, and the rest is dropped: it never opens a deployment thread.
     pub fn route(&mut self, ev: &Event, now: i64) -> (Vec<(ServiceTarget, Event)>, bool) {
         let to = |t: ServiceTarget| vec![(t, ev.clone())];
         match ev {
             Event::EcsTask(t) => {
-                let started_by = t
-                    .started_by
-                    .as_deref()
-                    .filter(|s| s.starts_with("ecs-svc/"));
-                if super::ecs::crash_of(t).is_none() {
-                    let joins = started_by
-                        .filter(|d| self.deployment_at(ev, Some(d)).as_deref() == Some(*d));
-                    let out = joins.map(|d| to(ServiceTarget::Deployment(d.to_owned())));
-                    return (out.unwrap_or_default(), false);
-                }
-                if let Some(d) = self.deployment_at(ev, started_by) {
-                    let changed = self.note_routed(&d, ev);
+                let crash = super::ecs::crash_of(t).is_some();
+                if let Some(d) = self.task_deployment(ev) {
+                    let changed = crash && self.note_routed(&d, ev);
                     return (to(ServiceTarget::Deployment(d)), changed);
                 }
-                let unknown =
-                    started_by.is_some_and(|x| !self.deployments.iter().any(|(d, _)| d == x));
-                if unknown {
-                    if self.crash_holds.iter().any(|(_, e)| e == ev) {
-                        return (Vec::new(), false);
-                    }
-                    if self.crash_holds.len() >= MAX_HELD {
-                        self.crash_holds.remove(0);
-                    }
-                    self.crash_holds
-                        .push((now.saturating_add(CRASH_HOLD_SECS), ev.clone()));
-                    return (Vec::new(), true);
+                // Not during a deployment known now; the events that would place it may still
+                // come. A task that stopped without crashing, whose deployment is known and
+                // over (or that names none), is dropped now.
+                let started_by = t.started_by.as_deref();
+                let known =
+                    started_by.is_some_and(|x| self.deployments.iter().any(|(d, _)| d == x));
+                if !crash && (known || started_by.is_none()) {
+                    return (Vec::new(), false);
                 }
-                let changed = self.note_crashed();
-                (self.to_episode(ev), changed)
+                (Vec::new(), self.hold_for(ev, now))
             }
             Event::EcsServiceAction(a) if a.event_name == "SERVICE_STEADY_STATE" => {
                 let newer = self
@@ -419,17 +410,21 @@ impl ServicePointer {
                     }
                     !done
                 });
-                match self.deployment_at(ev, None) {
-                    Some(d) => out.push((ServiceTarget::Deployment(d), ev.clone())),
-                    None if self.crashed => out.push((ServiceTarget::Episode, ev.clone())),
-                    None => {}
+                if let Some(d) = self.deployment_at(ev, None) {
+                    out.push((ServiceTarget::Deployment(d), ev.clone()));
+                }
+                // A crash episode takes every steady state (it compares them with its crashes):
+                // a fix deployed is the usual way out of a crash loop.
+                if self.crashed {
+                    out.push((ServiceTarget::Episode, ev.clone()));
                 }
                 (out, newer || self.scalings.len() != before)
             }
             Event::EcsServiceAction(a) => match self.deployment_at(ev, None) {
                 Some(d) => (to(ServiceTarget::Deployment(d)), false),
+                // A warning waits a minute for the deployment it may belong to (out of order).
                 None if matches!(a.event_type.as_deref(), Some("WARN") | Some("ERROR")) => {
-                    (Vec::new(), self.hold(ev))
+                    (Vec::new(), self.hold_for(ev, now))
                 }
                 None => (Vec::new(), false),
             },
@@ -457,6 +452,25 @@ impl ServicePointer {
             }
             _ => (Vec::new(), false),
         }
+    }
+
+    /// The deployment a stopped task belongs to now: for a crash, the one in progress at its
+    /// time (the one that started the task first); for another stop, the one that started it
+    /// while that is in progress.
+    fn task_deployment(&self, ev: &Event) -> Option<String> {
+        let Event::EcsTask(t) = ev else {
+            return None;
+        };
+        let started_by = t
+            .started_by
+            .as_deref()
+            .filter(|s| s.starts_with("ecs-svc/"));
+        if super::ecs::crash_of(t).is_some() {
+            return self.deployment_at(ev, started_by);
+        }
+        started_by
+            .filter(|d| self.deployment_at(ev, Some(d)).as_deref() == Some(*d))
+            .map(str::to_owned)
     }
 
     /// A crash for the service's crash episode, with the kept steady state (it may have come
@@ -523,41 +537,47 @@ impl ServicePointer {
             }
         }
         for (until, ev) in std::mem::take(&mut self.crash_holds) {
-            let started_by = match &ev {
-                Event::EcsTask(t) => t.started_by.clone(),
-                _ => None,
+            let crash = matches!(&ev, Event::EcsTask(t) if super::ecs::crash_of(t).is_some());
+            let joins = match &ev {
+                Event::EcsTask(_) => self.task_deployment(&ev),
+                _ => self.deployment_at(&ev, None),
             };
-            let known = started_by
-                .as_deref()
-                .is_some_and(|x| self.deployments.iter().any(|(d, _)| d == x));
-            match self.deployment_at(&ev, started_by.as_deref()) {
+            match joins {
                 Some(d) => {
-                    self.note_routed(&d, &ev);
+                    if crash {
+                        self.note_routed(&d, &ev);
+                    }
                     out.push((ServiceTarget::Deployment(d), ev));
                 }
-                None if known || until <= now => {
+                None if until <= now && crash => {
                     self.note_crashed();
                     out.extend(self.to_episode(&ev));
                 }
+                // A task that stopped without crashing, or a warning, that joined no
+                // deployment: nothing to tell.
+                None if until <= now => {}
                 None => self.crash_holds.push((until, ev)),
             }
         }
         out
     }
 
-    /// When the first held crash stops waiting for its deployment (the pointer's timer).
-    pub fn hold_due(&self) -> Option<i64> {
-        self.crash_holds.iter().map(|(until, _)| *until).min()
-    }
-
-    pub fn hold(&mut self, ev: &Event) -> bool {
-        if self.held.contains(ev) {
+    /// Holds a stopped task or a warning for [`CRASH_HOLD_SECS`] (see [`Self::crash_holds`]);
+    /// true if it was not held already.
+    fn hold_for(&mut self, ev: &Event, now: i64) -> bool {
+        if self.crash_holds.iter().any(|(_, e)| e == ev) {
             return false;
         }
-        if self.held.len() >= MAX_HELD {
-            self.held.remove(0);
+        if self.crash_holds.len() >= MAX_TASK_HOLDS {
+            self.crash_holds.remove(0);
         }
-        self.held.push(ev.clone());
+        self.crash_holds
+            .push((now.saturating_add(CRASH_HOLD_SECS), ev.clone()));
         true
+    }
+
+    /// When the first held event stops waiting (the service item's timer).
+    pub fn hold_due(&self) -> Option<i64> {
+        self.crash_holds.iter().map(|(until, _)| *until).min()
     }
 }

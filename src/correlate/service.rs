@@ -35,6 +35,10 @@ pub struct EcsService {
     /// Set by the recovery timer: the steady state the service recovered at. The episode is
     /// over.
     pub recovered: Option<DateTime<Utc>>,
+    /// When the previous episode recovered: crashes and steady states up to then are old news
+    /// (a duplicate delivered late), never the next episode's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 impl EcsService {
@@ -56,12 +60,19 @@ impl EcsService {
                 let Some(c) = crash_of(t) else {
                     return false;
                 };
+                if self
+                    .closed_at
+                    .is_some_and(|closed| c.at.is_none_or(|at| at <= closed))
+                {
+                    return false;
+                }
                 if let Some(rec) = self.recovered {
                     if c.at.is_none_or(|at| at <= rec) {
                         return false;
                     }
                     *self = Self {
                         episode: self.episode.saturating_add(1),
+                        closed_at: Some(rec),
                         ..Self::new(&self.account, &self.region, &self.cluster, &self.service)
                     };
                 }
@@ -81,7 +92,8 @@ impl EcsService {
             }
             Event::EcsServiceAction(a) if a.event_name == "SERVICE_STEADY_STATE" => {
                 let at = a.meta.time;
-                if self.recovered.is_some() || at.is_none() || at <= self.steady {
+                let old = self.closed_at.is_some_and(|closed| at <= Some(closed));
+                if self.recovered.is_some() || at.is_none() || at <= self.steady || old {
                     return false;
                 }
                 self.steady = at;
@@ -254,5 +266,13 @@ mod tests {
         assert!(s.apply(&crash("e", 5000), &timing));
         assert_eq!((s.episode, s.crashes.count), (1, 1));
         assert_eq!(s.notification().status, "RECOVERING");
+        // The last episode's crashes and steady state, delivered again: not this episode's.
+        for old in [crash("a", 1000), crash("b", 1100), steady(1300)] {
+            assert!(!s.apply(&old, &timing), "{old:?}");
+        }
+        assert_eq!(
+            (s.crashes.count, s.started_at.map(|t| t.timestamp())),
+            (1, Some(5000))
+        );
     }
 }

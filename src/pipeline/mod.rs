@@ -224,9 +224,11 @@ impl Runner {
     async fn fire_one(&self, key: &str, now: i64) -> Result<Delivered, RunError> {
         let m = crate::telemetry::metrics();
         let mut total = Delivered::default();
-        let Some((fired, late, released)) = self.engine.tick(key, now, self).await? else {
-            // Another worker fired it first, or an event moved it.
-            return Ok(total);
+        let (fired, released) = self.engine.tick(key, now, self).await?;
+        let Some((fired, late)) = fired else {
+            // Another worker fired it first, or an event moved it; what this one released
+            // (and so may hold the delivery of) is told.
+            return self.deliver_keys(released, now, false).await;
         };
         m.timers_fired.with_label_values(&[fired.as_str()]).inc();
         m.timer_lag

@@ -289,6 +289,14 @@ destinations = ["deploys", "audit"]
     out = m("events").put_events(Entries=[ev])
     if out["FailedEntryCount"]:
         fail(f"PutEvents on the member's default bus: {out}")
+    # Who changed what: an ECS UpdateService CloudTrail recorded is forwarded; another
+    # service's call (not in the member rule) is not.
+    ev = entry("cloudtrail-ecs-updateservice-desired-count-iam-user-herald.json", "default")
+    other = dict(ev, Source="aws.s3",
+                 Detail=json.dumps({"eventSource": "s3.amazonaws.com", "eventName": "PutObject"}))
+    out = m("events").put_events(Entries=[ev, other])
+    if out["FailedEntryCount"]:
+        fail(f"PutEvents of CloudTrail calls on the member's default bus: {out}")
     visible = int(sqs.get_queue_attributes(
         QueueUrl=qurl, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
         "ApproximateNumberOfMessages"])
