@@ -81,6 +81,7 @@ pub fn engine_config(cfg: &Config, owner: Option<&str>) -> EngineConfig {
             crash_loop_count: cfg.ecs.crash_loop_count,
             crash_loop_window_secs: cfg.ecs.crash_loop_window_secs,
             recovered_after_secs: cfg.ecs.recovered_after_secs,
+            settle_secs: Some(cfg.correlate.settle_secs),
         },
         ..EngineConfig::default()
     };
@@ -222,7 +223,10 @@ async fn start(cfg: &mut Config) -> Result<u8, AppError> {
         source.clone(),
         runner,
         cfg.source.processors,
-        cfg.source.kind != SourceKind::Local,
+        // A final message waiting for its settle window holds its source messages only where
+        // its timer would die with the process (the in-process store); on DynamoDB the timer
+        // tells it, whichever worker is alive then.
+        cfg.source.kind != SourceKind::Local && cfg.store.kind == crate::config::StoreKind::Memory,
         shutdown.clone(),
         crate::clock::Clock::Wall,
     ));

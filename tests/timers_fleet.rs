@@ -196,3 +196,76 @@ async fn two_workers_release_a_held_crash_and_recover_its_episode_once() {
         .expect("due")
         .is_empty());
 }
+
+/// The settle window on a timer: a worker that made an execution final and died inside the
+/// window (its source message already acknowledged: nothing waits for the window) is followed
+/// by another, whose timer tells the final message once the dead worker's claim runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_message_is_told_by_another_worker_when_its_worker_died_while_it_settled() {
+    let store = support::dynamo_store("herald-settle").await;
+    let (r1, r2) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+    let settling = |sink: Arc<Recorder>, owner: &str| {
+        let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
+        sinks.insert("r".into(), sink);
+        let engine = herald::correlate::engine::Engine::new(
+            store.clone(),
+            EngineConfig {
+                owner: owner.into(),
+                lease_secs: LEASE,
+                ..EngineConfig::default()
+            },
+        );
+        Runner::new(
+            Arc::new(engine),
+            herald::route::Router::single("r"),
+            sinks,
+            herald::config::Mode::FinalOnly,
+            5,
+        )
+    };
+    let w1 = settling(r1.clone(), "w1");
+    let w2 = settling(r2.clone(), "w2");
+    let succeeded = {
+        let doc = serde_json::json!({
+            "version": "0", "id": "ev-done",
+            "detail-type": "CodePipeline Pipeline Execution State Change",
+            "source": "aws.codepipeline", "account": "111122223333",
+            "time": "2023-11-14T22:20:00Z", "region": "eu-west-1", "resources": [],
+            "detail": {"pipeline": "web", "execution-id": "x007", "state": "SUCCEEDED", "version": 1}
+        });
+        decode(doc.to_string().as_bytes())
+            .expect("decodes")
+            .pop()
+            .expect("an event")
+    };
+    w1.process(&[started(7), succeeded], T0)
+        .await
+        .expect("processed");
+    assert!(!w1.waiting().is_empty(), "w1 waits for the settle window");
+    // w1 dies here. Its claim on the delivery holds until T0 + LEASE.
+    drop(w1);
+    w2.fire_due(T0 + 5).await.expect("timers");
+    assert!(
+        r2.seen.lock().expect("lock").is_empty(),
+        "w1's claim still holds"
+    );
+    let due = T0 + LEASE + TAKEOVER_GRACE_SECS;
+    w2.fire_due(due - 1).await.expect("timers");
+    assert!(r2.seen.lock().expect("lock").is_empty());
+    // A worker looks for due timers every TIMER_POLL_SECS.
+    w2.fire_due(due - 1 + herald::pipeline::TIMER_POLL_SECS)
+        .await
+        .expect("timers");
+    let told: Vec<(herald::deliver::Op, String)> = r2
+        .seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(op, _, n)| (*op, n.status.clone()))
+        .collect();
+    assert_eq!(told, [(herald::deliver::Op::Post, "SUCCEEDED".to_owned())]);
+    assert!(r1.seen.lock().expect("lock").is_empty());
+    // Told once: nothing is due any more.
+    w2.fire_due(due + 3600).await.expect("timers");
+    assert_eq!(r2.seen.lock().expect("lock").len(), 1);
+}

@@ -155,10 +155,15 @@ impl Engine {
         &self.cfg.timing
     }
 
-    pub fn new(store: Arc<dyn Store>, cfg: EngineConfig) -> Self {
+    pub fn new(store: Arc<dyn Store>, mut cfg: EngineConfig) -> Self {
         let local = store
             .in_process()
             .then(|| std::sync::Mutex::new(Local::default()));
+        if local.is_some() {
+            // One process: its runner tells final messages when their window ends, and its
+            // source messages wait for that; a timer would die with it anyway.
+            cfg.timing.settle_secs = None;
+        }
         Self {
             store,
             cache: Cache::new(cfg.cache_size, cfg.cache_ttl),

@@ -171,6 +171,10 @@ pub struct Thread {
     /// with the thread (DynamoDB: the sparse `wake` index). See [`Thread::plan_wake`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wake: Option<i64>,
+    /// The settle window's timer fired (see [`Timing::settle_secs`]): from then on a claimed
+    /// delivery of the final message is checked again when its claim runs out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settled: bool,
 }
 
 /// The timeouts that wake threads, from the config (`[correlate] pipeline_stall_secs`,
@@ -187,6 +191,10 @@ pub struct Timing {
     pub crash_loop_window_secs: i64,
     /// A crashed service recovered when no crash followed its steady state for this long.
     pub recovered_after_secs: i64,
+    /// A final message waits this long for late events (`[correlate] settle_secs`); its
+    /// timer tells it then, whoever is alive. `None`: no settle timers (the in-process store:
+    /// one process, whose runner tells it, and whose source messages wait for it).
+    pub settle_secs: Option<i64>,
 }
 
 impl Default for Timing {
@@ -198,6 +206,7 @@ impl Default for Timing {
             crash_loop_count: 3,
             crash_loop_window_secs: 900,
             recovered_after_secs: 300,
+            settle_secs: Some(5),
         }
     }
 }
@@ -232,6 +241,8 @@ pub enum Fired {
     Recovered,
     /// A service pointer's held crashes stopped waiting for their deployment.
     Released,
+    /// A final thread's settle window ended: its final message is told.
+    Settled,
     /// Woken early (events came meanwhile): the timer moved to the new due time.
     Early,
 }
@@ -244,6 +255,7 @@ impl Fired {
             Fired::Reminder => "reminder",
             Fired::Recovered => "recovered",
             Fired::Released => "released",
+            Fired::Settled => "settle",
             Fired::Early => "early",
         }
     }
@@ -266,6 +278,7 @@ impl Thread {
             reminded: Vec::new(),
             retry_at: None,
             wake: None,
+            settled: false,
         }
     }
 
@@ -304,6 +317,15 @@ impl Thread {
         };
         let recheck = match (&self.lease, self.stalled_since, self.final_since) {
             (Some(l), Some(_), None) => Some(l.until.saturating_add(TAKEOVER_GRACE_SECS)),
+            (Some(l), _, Some(_)) if self.settled => {
+                Some(l.until.saturating_add(TAKEOVER_GRACE_SECS))
+            }
+            _ => None,
+        };
+        // The final message, once its settle window is over: told by whoever is alive then,
+        // so no source message waits unacknowledged for it.
+        let settle = match (self.final_since, timing.settle_secs) {
+            (Some(f), Some(secs)) if !self.settled => Some(f.saturating_add(secs)),
             _ => None,
         };
         let remind = self.next_reminder(timing).map(|(due, _, _)| due);
@@ -312,7 +334,7 @@ impl Thread {
             Body::ServicePointer(p) => p.hold_due(),
             _ => None,
         };
-        let want = [stall, recheck, remind, recover, hold, self.retry_at]
+        let want = [stall, recheck, settle, remind, recover, hold, self.retry_at]
             .into_iter()
             .flatten()
             .min();
@@ -378,6 +400,15 @@ impl Thread {
             self.reminded.push(r);
             return Some(Fired::Reminder);
         }
+        if let (Some(f), Some(secs)) = (
+            self.final_since.filter(|_| !self.settled),
+            timing.settle_secs,
+        ) {
+            if f.saturating_add(secs) <= now {
+                self.settled = true;
+                return Some(Fired::Settled);
+            }
+        }
         if self.recovery_due(timing).is_some_and(|d| d <= now) {
             if let Body::EcsService(s) = &mut self.body {
                 if s.recover() {
@@ -385,7 +416,7 @@ impl Thread {
                 }
             }
         }
-        if self.stalled_since.is_some() || retry {
+        if self.stalled_since.is_some() || retry || (self.settled && self.final_since.is_some()) {
             // A claim that ran out (its worker died, or found nothing to send) is dropped, so
             // the timer is not set again at its end, now past; whoever delivers takes a new one.
             if self
@@ -481,6 +512,7 @@ impl Thread {
                     // A new episode is a new chat message.
                     self.deliveries.clear();
                     self.final_since = None;
+                    self.settled = false;
                 }
                 changed
             }
@@ -491,6 +523,7 @@ impl Thread {
                     // A new episode is a new chat message.
                     self.deliveries.clear();
                     self.final_since = None;
+                    self.settled = false;
                 }
                 changed
             }
@@ -1129,8 +1162,37 @@ mod tests {
             &Timing::default()
         ));
         t.refresh(t0 + 60);
-        t.plan_wake(&Timing::default());
-        assert_eq!(t.wake, None, "a final thread needs no timer");
+        let timing = Timing::default();
+        t.plan_wake(&timing);
+        assert_eq!(t.wake, Some(t0 + 65), "only its settle window's end");
+        assert_eq!(t.tick(t0 + 64, &timing), None);
+        assert_eq!(t.tick(t0 + 65, &timing), Some(Fired::Settled));
+        t.plan_wake(&timing);
+        assert_eq!(t.wake, None, "then a final thread needs no timer");
+        // Its delivery claimed by a worker that may die: checked again once the claim ran out.
+        t.lease = Some(Lease {
+            owner: "w1".into(),
+            until: t0 + 95,
+        });
+        t.plan_wake(&timing);
+        assert_eq!(t.wake, Some(t0 + 95 + TAKEOVER_GRACE_SECS));
+        assert_eq!(
+            t.tick(t0 + 95 + TAKEOVER_GRACE_SECS, &timing),
+            Some(Fired::Recheck)
+        );
+        assert_eq!(t.lease, None, "a run-out claim is dropped");
+        t.plan_wake(&timing);
+        assert_eq!(t.wake, None);
+        // The in-process store has no settle timers.
+        let mut u = started_at(t0);
+        u.wake = None;
+        assert!(u.apply_at(&exec_event("SUCCEEDED", t0 + 60), t0 + 60, &timing));
+        u.refresh(t0 + 60);
+        u.plan_wake(&Timing {
+            settle_secs: None,
+            ..timing
+        });
+        assert_eq!(u.wake, None);
         let off = Timing {
             pipeline_stall_secs: 0,
             ecs_stall_secs: 0,
