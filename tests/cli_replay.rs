@@ -522,3 +522,45 @@ fn a_crash_loop_is_told_and_recovers_on_the_events_clock() {
         assert_eq!(statuses, ["CRASH_LOOP"], "{name}");
     }
 }
+
+/// A replay on DynamoDB Local fires the timers due on the way too (the store cannot say when
+/// its next timer is; the replay steps to those of the threads it wrote): the crash loop's
+/// replay tells the same story as on the embedded store.
+#[test]
+fn a_replay_on_dynamodb_fires_its_timers_on_the_way() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s8 = std::path::PathBuf::from(scenario("s8-ecs-service-crash-loop.jsonl"));
+    let told = |lines: &[serde_json::Value]| -> Vec<(String, String, String)> {
+        lines
+            .iter()
+            .map(|l| {
+                let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+                (
+                    s(&l["op"]),
+                    s(&l["thread"]),
+                    s(&l["notification"]["status"]),
+                )
+            })
+            .collect()
+    };
+    let embedded = replay_lines(&[], &s8, &dir.path().join("memory.jsonl"));
+    let endpoint = support::dynamodb_endpoint();
+    let table = support::unique("herald-replay-timers");
+    let shared = replay_lines(
+        &[
+            "--store",
+            "dynamodb",
+            "--dynamodb-endpoint",
+            &endpoint,
+            "--table",
+            &table,
+        ],
+        &s8,
+        &dir.path().join("dynamodb.jsonl"),
+    );
+    assert_eq!(told(&shared), told(&embedded));
+    assert_eq!(
+        told(&shared).last().map(|t| t.2.as_str()),
+        Some("RECOVERED")
+    );
+}

@@ -644,6 +644,53 @@ async fn herald_run_heals_stalled_executions_from_what_aws_says() {
         "web",
         aws_test_server::execution("x-broke", "web", "Failed", None, "Webhook"),
     );
+    // Their actions as ListActionExecutions tells them: the stages' and actions' events were
+    // lost too.
+    let t0 = chrono::Utc::now().timestamp();
+    for (exec, stage, action, provider, status, error) in [
+        (
+            "x-healed",
+            "Source",
+            "Checkout",
+            "CodeStarSourceConnection",
+            "Succeeded",
+            None,
+        ),
+        ("x-healed", "Build", "Unit", "CodeBuild", "Succeeded", None),
+        (
+            "x-broke",
+            "Source",
+            "Checkout",
+            "CodeStarSourceConnection",
+            "Succeeded",
+            None,
+        ),
+        (
+            "x-broke",
+            "Build",
+            "Unit",
+            "CodeBuild",
+            "Failed",
+            Some(("JobFailed", "Build terminated with state: FAILED")),
+        ),
+    ] {
+        // The build ran after the checkout.
+        let started = if stage == "Source" { t0 } else { t0 + 120 };
+        server.add_action_execution(
+            "web",
+            aws_test_server::action_execution(
+                "eu-west-1",
+                exec,
+                stage,
+                action,
+                provider,
+                status,
+                started,
+                None,
+                error,
+            ),
+        );
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let jsonl = dir.path().join("deliveries.jsonl");
     let cfg = format!(
@@ -702,6 +749,32 @@ codedeploy = "{api}"
     assert!(healed, "not healed: {l:?}");
     assert_eq!(l["x-healed"]["status"], "SUCCEEDED", "{l:?}");
     assert_eq!(l["x-broke"]["status"], "FAILED", "{l:?}");
+    // The stages as AWS says they ended, and the failed action named.
+    let stages = |exec: &str| -> Vec<(String, String)> {
+        l[exec]["stages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| {
+                let f = |k: &str| s[k].as_str().unwrap_or_default().to_owned();
+                (f("name"), f("status"))
+            })
+            .collect()
+    };
+    let st = |n: &str, s: &str| (n.to_owned(), s.to_owned());
+    assert_eq!(
+        stages("x-healed"),
+        [st("Source", "SUCCEEDED"), st("Build", "SUCCEEDED")]
+    );
+    assert_eq!(
+        stages("x-broke"),
+        [st("Source", "SUCCEEDED"), st("Build", "FAILED")]
+    );
+    assert_eq!(l["x-broke"]["failure"]["stage"], "Build", "{l:?}");
+    assert_eq!(
+        l["x-broke"]["failure"]["actions"][0]["action"], "Unit",
+        "{l:?}"
+    );
     assert!(
         !std::fs::read_to_string(&jsonl)
             .unwrap_or_default()

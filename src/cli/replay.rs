@@ -93,28 +93,35 @@ pub async fn replay_events(
         };
         let at = now.unwrap_or(0);
         advance(runner, at).await?;
+        runner.fire_all_due(at).await?;
         runner.process(chunk, at).await?;
         runner.deliver_due(at).await?;
     }
     let end = now.unwrap_or(0).saturating_add(drain_secs.max(0));
     advance(runner, end).await?;
-    // A shared store (`--store dynamodb`) cannot say when its next timer is: look once.
-    runner.fire_due(end).await?;
+    // A shared store (`--store dynamodb`) cannot say when its next timer is: its timers fire
+    // at the batch after they are due, and at the end of the drain.
+    runner.fire_all_due(end).await?;
     runner.flush(end).await?;
     Ok(())
 }
 
 /// Runs the clock up to `to`: every timer and settle window due by then, in time order.
 async fn advance(runner: &Runner, to: i64) -> Result<(), crate::pipeline::RunError> {
+    // On a shared store, timers already looked for (a cached one may be spent): only later
+    // ones are stepped to.
+    let mut looked = i64::MIN;
     for _ in 0..MAX_STEPS {
-        let next = [runner.engine.next_wake(), runner.next_settle()]
+        let next = [runner.engine.next_wake_after(looked), runner.next_settle()]
             .into_iter()
             .flatten()
             .min();
         match next {
             Some(at) if at <= to => {
                 runner.fire_due(at).await?;
+                runner.fire_all_due(at).await?;
                 runner.deliver_due(at).await?;
+                looked = looked.max(at);
             }
             _ => return Ok(()),
         }

@@ -48,6 +48,16 @@ impl Cache {
             .put(key.to_owned(), (Instant::now(), version, thread));
     }
 
+    /// The soonest timer after `after` among the cached threads (stale entries included: a
+    /// timer found that way only makes its caller look again).
+    pub fn min_wake_after(&self, after: i64) -> Option<i64> {
+        self.lock()
+            .iter()
+            .filter_map(|(_, (_, _, t))| t.wake)
+            .filter(|w| *w > after)
+            .min()
+    }
+
     pub fn invalidate(&self, key: &str) {
         self.lock().pop(key);
     }

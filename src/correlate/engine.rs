@@ -731,7 +731,7 @@ impl Engine {
     }
 
     /// Whether the store is this process's memory (no other worker shares it).
-    fn in_process(&self) -> bool {
+    pub fn in_process(&self) -> bool {
         self.local.is_some()
     }
 
@@ -801,10 +801,13 @@ impl Engine {
             .collect())
     }
 
-    /// The soonest timer of the in-process store, if any (a replay advances its clock to it);
-    /// `None` on a shared store.
-    pub fn next_wake(&self) -> Option<i64> {
-        let local = self.local()?;
+    /// The soonest timer of the in-process store, if any (a replay advances its clock to it).
+    /// On a shared store, which cannot say without a query, the soonest after `after` that
+    /// this process wrote and still caches (a replay on DynamoDB writes every thread here).
+    pub fn next_wake_after(&self, after: i64) -> Option<i64> {
+        let Some(local) = self.local() else {
+            return self.cache.min_wake_after(after);
+        };
         local
             .wakes
             .iter()

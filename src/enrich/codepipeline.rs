@@ -104,6 +104,17 @@ pub async fn failed_actions(
     pipeline: &str,
     execution_id: &str,
 ) -> Result<Vec<ActionDetail>, CallError> {
+    let all = latest_actions(ctx, c, pipeline, execution_id).await?;
+    Ok(all.into_iter().filter(|d| d.status == "Failed").collect())
+}
+
+/// The latest execution of every action of the pipeline execution, by stage and action.
+pub async fn latest_actions(
+    ctx: &Ctx,
+    c: &Clients,
+    pipeline: &str,
+    execution_id: &str,
+) -> Result<Vec<ActionDetail>, CallError> {
     // (stage, action) -> (start time, detail): a retried action keeps its latest execution.
     let mut latest: BTreeMap<(String, String), (i64, ActionDetail)> = BTreeMap::new();
     let mut token: Option<String> = None;
@@ -163,6 +174,7 @@ pub async fn failed_actions(
                     .and_then(|r| r.error_details())
                     .and_then(|e| e.message())
                     .map(str::to_owned),
+                updated: d.last_update_time().or(d.start_time()).map(|t| t.secs()),
             };
             let started = d
                 .start_time()
@@ -182,11 +194,76 @@ pub async fn failed_actions(
             _ => break,
         }
     }
-    Ok(latest
-        .into_values()
-        .map(|(_, d)| d)
-        .filter(|d| d.status == "Failed")
-        .collect())
+    Ok(latest.into_values().map(|(_, d)| d).collect())
+}
+
+/// What a healed execution's actions say, as the action and stage events that were lost: each
+/// action that ended (Succeeded, Failed, Abandoned) at its own time, and each stage whose
+/// actions all ended: FAILED if one failed, SUCCEEDED if all succeeded. Pure.
+pub fn healed_stages(
+    pipeline: &str,
+    execution_id: &str,
+    actions: &[ActionDetail],
+    now: i64,
+    meta: &dyn Fn(i64) -> crate::event::Meta,
+) -> Vec<crate::event::Event> {
+    use crate::event::{ActionExecution, Event, StageExecution};
+    let state = |s: &str| match s {
+        "Succeeded" => Some("SUCCEEDED"),
+        "Failed" => Some("FAILED"),
+        "Abandoned" => Some("ABANDONED"),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    // Stage -> (every action ended, one failed, all succeeded, latest time).
+    let mut stages: BTreeMap<&str, (bool, bool, bool, i64)> = BTreeMap::new();
+    for a in actions {
+        let at = a.updated.unwrap_or(now);
+        let st = state(&a.status);
+        let s = stages
+            .entry(a.stage.as_str())
+            .or_insert((true, false, true, i64::MIN));
+        s.0 &= st.is_some();
+        s.1 |= st == Some("FAILED");
+        s.2 &= st == Some("SUCCEEDED");
+        s.3 = s.3.max(at);
+        let Some(st) = st else {
+            continue;
+        };
+        out.push(Event::ActionExecution(ActionExecution {
+            meta: meta(at),
+            pipeline: pipeline.to_owned(),
+            execution_id: execution_id.to_owned(),
+            stage: a.stage.clone(),
+            action: a.action.clone(),
+            category: a.category.clone().unwrap_or_default(),
+            provider: a.provider.clone().unwrap_or_default(),
+            state: st.to_owned(),
+            action_execution_id: None,
+            action_region: None,
+            external_execution_id: a.external_id.clone(),
+            external_execution_url: a.url.clone(),
+            external_execution_summary: a.summary.clone(),
+            error_code: a.error_code.clone(),
+            commit: None,
+        }));
+    }
+    for (stage, (ended, failed, succeeded, at)) in stages {
+        let st = match (ended, failed, succeeded) {
+            (_, true, _) => "FAILED",
+            (true, false, true) => "SUCCEEDED",
+            _ => continue,
+        };
+        out.push(Event::StageExecution(StageExecution {
+            meta: meta(at),
+            pipeline: pipeline.to_owned(),
+            execution_id: execution_id.to_owned(),
+            stage: stage.to_owned(),
+            state: st.to_owned(),
+            failed_actions: Vec::new(),
+        }));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -202,5 +279,65 @@ mod tests {
         assert_eq!(p.as_deref(), Some("GitHub"));
         let (m, p) = summary(Some("Edited index.html"));
         assert_eq!((m.as_deref(), p), (Some("Edited index.html"), None));
+    }
+}
+
+#[cfg(test)]
+mod heal_tests {
+    use super::*;
+
+    #[test]
+    fn a_healed_execution_is_given_its_actions_and_stages_as_they_ended() {
+        let a = |stage: &str, action: &str, status: &str, at: i64| ActionDetail {
+            stage: stage.into(),
+            action: action.into(),
+            status: status.into(),
+            provider: Some("CodeBuild".into()),
+            updated: Some(at),
+            ..ActionDetail::default()
+        };
+        let meta = |t: i64| crate::event::Meta {
+            time: chrono::DateTime::from_timestamp(t, 0),
+            ..crate::event::Meta::default()
+        };
+        let events = healed_stages(
+            "web",
+            "x1",
+            &[
+                a("Source", "Checkout", "Succeeded", 100),
+                a("Build", "Unit", "Failed", 300),
+                a("Build", "Lint", "Succeeded", 250),
+                a("Deploy", "Ship", "InProgress", 400),
+            ],
+            1_000,
+            &meta,
+        );
+        let told: Vec<(String, String, Option<i64>)> = events
+            .iter()
+            .map(|e| {
+                let what = match e {
+                    crate::event::Event::ActionExecution(x) => format!("{}/{}", x.stage, x.action),
+                    crate::event::Event::StageExecution(x) => x.stage.clone(),
+                    other => format!("{other:?}"),
+                };
+                (
+                    what,
+                    e.state().unwrap_or_default().to_owned(),
+                    e.meta().time.map(|t| t.timestamp()),
+                )
+            })
+            .collect();
+        let t = |w: &str, s: &str, at: i64| (w.to_owned(), s.to_owned(), Some(at));
+        assert_eq!(
+            told,
+            [
+                t("Source/Checkout", "SUCCEEDED", 100),
+                t("Build/Unit", "FAILED", 300),
+                t("Build/Lint", "SUCCEEDED", 250),
+                // Deploy is still running: neither it nor its stage is told.
+                t("Build", "FAILED", 300),
+                t("Source", "SUCCEEDED", 100),
+            ]
+        );
     }
 }

@@ -514,14 +514,28 @@ impl Enricher {
             _ => return None,
         };
         tracing::info!(pipeline = %p.pipeline, execution = %p.execution_id, state, "a stalled execution healed from GetPipelineExecution");
-        Some(vec![crate::event::Event::PipelineExecution(
+        let meta = |time: i64| crate::event::Meta {
+            id: Some(format!("herald-heal-{}-{now}", p.execution_id)),
+            account: p.account.clone(),
+            region: p.region.clone(),
+            time: chrono::DateTime::from_timestamp(time, 0),
+        };
+        // Its stages and actions as AWS says they ended, as the events that were lost would
+        // have (an action's at its own time); without them, the execution's state alone.
+        let mut events = match codepipeline::latest_actions(&ctx, &c, &p.pipeline, &p.execution_id)
+            .await
+        {
+            Ok(actions) => {
+                codepipeline::healed_stages(&p.pipeline, &p.execution_id, &actions, now, &meta)
+            }
+            Err(e) => {
+                tracing::info!(pipeline = %p.pipeline, execution = %p.execution_id, error = ?e, "cannot list a healed execution's actions");
+                Vec::new()
+            }
+        };
+        events.push(crate::event::Event::PipelineExecution(
             crate::event::PipelineExecution {
-                meta: crate::event::Meta {
-                    id: Some(format!("herald-heal-{}-{now}", p.execution_id)),
-                    account: p.account.clone(),
-                    region: p.region.clone(),
-                    time: chrono::DateTime::from_timestamp(now, 0),
-                },
+                meta: meta(now),
                 pipeline: p.pipeline.clone(),
                 execution_id: p.execution_id.clone(),
                 state: state.into(),
@@ -531,7 +545,8 @@ impl Enricher {
                 failed_stage: None,
                 failed_actions: Vec::new(),
             },
-        )])
+        ));
+        Some(events)
     }
 
     /// Adds to `note` what the APIs know and the events did not say, within the deadline.
