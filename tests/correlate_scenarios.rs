@@ -540,6 +540,12 @@ fn essence(n: &Notification) -> serde_json::Value {
         "warnings": n.warnings,
         "crashes": n.crashes,
         "last_crash": n.last_crash,
+        "title": n.title,
+        "trigger": n.trigger,
+        "principal": n.principal,
+        "invoked_by": n.invoked_by,
+        "finished_at": n.finished_at,
+        "duration_secs": n.duration_secs,
     })
 }
 

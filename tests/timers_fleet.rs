@@ -33,17 +33,47 @@ fn runner(store: Arc<dyn Store>, sink: Arc<dyn Sink>, owner: &str) -> Runner {
 
 /// Execution `i` started at `T0` and was never heard of again.
 fn started(i: usize) -> Event {
+    execution(i, "STARTED", "2023-11-14T22:13:20Z")
+}
+
+/// Execution `i` succeeded.
+fn succeeded(i: usize) -> Event {
+    execution(i, "SUCCEEDED", "2023-11-14T22:20:00Z")
+}
+
+fn execution(i: usize, state: &str, time: &str) -> Event {
     let doc = serde_json::json!({
-        "version": "0", "id": format!("ev-{i}"),
+        "version": "0", "id": format!("ev-{i}-{state}"),
         "detail-type": "CodePipeline Pipeline Execution State Change",
         "source": "aws.codepipeline", "account": "111122223333",
-        "time": "2023-11-14T22:13:20Z", "region": "eu-west-1", "resources": [],
-        "detail": {"pipeline": "web", "execution-id": format!("x{i:03}"), "state": "STARTED", "version": 1}
+        "time": time, "region": "eu-west-1", "resources": [],
+        "detail": {"pipeline": "web", "execution-id": format!("x{i:03}"), "state": state, "version": 1}
     });
     decode(doc.to_string().as_bytes())
         .expect("decodes")
         .pop()
         .expect("an event")
+}
+
+/// A worker's pipeline in final_only mode with a 5 s settle window.
+fn settling_runner(store: Arc<dyn Store>, sink: Arc<Recorder>, owner: &str) -> Runner {
+    let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
+    sinks.insert("r".into(), sink);
+    let engine = herald::correlate::engine::Engine::new(
+        store,
+        EngineConfig {
+            owner: owner.into(),
+            lease_secs: LEASE,
+            ..EngineConfig::default()
+        },
+    );
+    Runner::new(
+        Arc::new(engine),
+        herald::route::Router::single("r"),
+        sinks,
+        herald::config::Mode::FinalOnly,
+        5,
+    )
 }
 
 /// Stalled deliveries per thread, and who made them.
@@ -204,41 +234,10 @@ async fn two_workers_release_a_held_crash_and_recover_its_episode_once() {
 async fn a_final_message_is_told_by_another_worker_when_its_worker_died_while_it_settled() {
     let store = support::dynamo_store("herald-settle").await;
     let (r1, r2) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
-    let settling = |sink: Arc<Recorder>, owner: &str| {
-        let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
-        sinks.insert("r".into(), sink);
-        let engine = herald::correlate::engine::Engine::new(
-            store.clone(),
-            EngineConfig {
-                owner: owner.into(),
-                lease_secs: LEASE,
-                ..EngineConfig::default()
-            },
-        );
-        Runner::new(
-            Arc::new(engine),
-            herald::route::Router::single("r"),
-            sinks,
-            herald::config::Mode::FinalOnly,
-            5,
-        )
-    };
+    let settling = |sink: Arc<Recorder>, owner: &str| settling_runner(store.clone(), sink, owner);
     let w1 = settling(r1.clone(), "w1");
     let w2 = settling(r2.clone(), "w2");
-    let succeeded = {
-        let doc = serde_json::json!({
-            "version": "0", "id": "ev-done",
-            "detail-type": "CodePipeline Pipeline Execution State Change",
-            "source": "aws.codepipeline", "account": "111122223333",
-            "time": "2023-11-14T22:20:00Z", "region": "eu-west-1", "resources": [],
-            "detail": {"pipeline": "web", "execution-id": "x007", "state": "SUCCEEDED", "version": 1}
-        });
-        decode(doc.to_string().as_bytes())
-            .expect("decodes")
-            .pop()
-            .expect("an event")
-    };
-    w1.process(&[started(7), succeeded], T0)
+    w1.process(&[started(7), succeeded(7)], T0)
         .await
         .expect("processed");
     assert!(!w1.waiting().is_empty(), "w1 waits for the settle window");
@@ -268,4 +267,43 @@ async fn a_final_message_is_told_by_another_worker_when_its_worker_died_while_it
     // Told once: nothing is due any more.
     w2.fire_due(due + 3600).await.expect("timers");
     assert_eq!(r2.seen.lock().expect("lock").len(), 1);
+}
+
+/// On DynamoDB no source message waits for a final message's settle window, so a failed
+/// delivery of it is tried again by the thread's own timer, a minute later: also when another
+/// worker had already fired the settle timer (while this one held the delivery).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_message_whose_delivery_failed_is_tried_again_by_its_timer() {
+    let store = support::dynamo_store("herald-settle-retry").await;
+    let (r1, r2) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+    let settling = |sink: Arc<Recorder>, owner: &str| settling_runner(store.clone(), sink, owner);
+    let (w1, w2) = (settling(r1.clone(), "w1"), settling(r2.clone(), "w2"));
+    w1.process(&[started(9), succeeded(9)], T0)
+        .await
+        .expect("processed");
+    // w2 fires the settle timer first; w1 holds the delivery, which fails.
+    w2.fire_due(T0 + 5).await.expect("timers");
+    r1.failing.store(1, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        w1.deliver_due(T0 + 5).await.is_err(),
+        "the provider is down"
+    );
+    let told = |r: &Recorder| -> Vec<String> {
+        r.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(_, _, n)| n.status.clone())
+            .collect()
+    };
+    w2.fire_due(T0 + 5 + 59).await.expect("timers");
+    assert!(told(&r1).is_empty() && told(&r2).is_empty(), "not yet");
+    // A minute after the failure, at w2's next look.
+    w2.fire_due(T0 + 5 + 59 + herald::pipeline::TIMER_POLL_SECS)
+        .await
+        .expect("timers");
+    assert_eq!(
+        (told(&r1), told(&r2)),
+        (vec![], vec!["SUCCEEDED".to_owned()])
+    );
 }

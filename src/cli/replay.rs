@@ -92,16 +92,19 @@ pub async fn replay_events(
             (a, b) => a.or(b),
         };
         let at = now.unwrap_or(0);
-        advance(runner, at).await?;
-        runner.fire_all_due(at).await?;
+        // Boxed: the futures of timers firing nest deep, and a caller that awaits a replay
+        // inside its own future (the demo server) would otherwise hit the compiler's layout
+        // depth limit.
+        Box::pin(advance(runner, at)).await?;
+        Box::pin(runner.fire_all_due(at)).await?;
         runner.process(chunk, at).await?;
         runner.deliver_due(at).await?;
     }
     let end = now.unwrap_or(0).saturating_add(drain_secs.max(0));
-    advance(runner, end).await?;
+    Box::pin(advance(runner, end)).await?;
     // A shared store (`--store dynamodb`) cannot say when its next timer is: its timers fire
     // at the batch after they are due, and at the end of the drain.
-    runner.fire_all_due(end).await?;
+    Box::pin(runner.fire_all_due(end)).await?;
     runner.flush(end).await?;
     Ok(())
 }
@@ -118,8 +121,8 @@ async fn advance(runner: &Runner, to: i64) -> Result<(), crate::pipeline::RunErr
             .min();
         match next {
             Some(at) if at <= to => {
-                runner.fire_due(at).await?;
-                runner.fire_all_due(at).await?;
+                Box::pin(runner.fire_due(at)).await?;
+                Box::pin(runner.fire_all_due(at)).await?;
                 runner.deliver_due(at).await?;
                 looked = looked.max(at);
             }

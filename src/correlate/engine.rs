@@ -617,7 +617,14 @@ impl Engine {
         changed: &mut Vec<String>,
         f: impl Fn(&mut ServicePointer) -> Option<Vec<(String, Event)>>,
     ) -> Result<(), StoreError> {
-        let Some((_, stored)) = self.load(skey).await? else {
+        // From the store, not the cache (another worker's copy may be old): what it releases is
+        // applied and cannot be taken back.
+        let stored = if self.in_process() {
+            self.load(skey).await?
+        } else {
+            self.read(skey).await?
+        };
+        let Some((_, stored)) = stored else {
             return Ok(());
         };
         let Body::ServicePointer(p) = &stored.body else {
@@ -983,6 +990,14 @@ impl Engine {
                     if releasing {
                         t.lease = None;
                         changed = true;
+                    }
+                    // A final message told after its settle window: its timer has nothing left
+                    // to do, and goes with this write (no write of its own when it would fire).
+                    if changed && !t.settled {
+                        let past = t.final_since.zip(self.cfg.timing.settle_secs);
+                        if past.is_some_and(|(f, s)| now >= f.saturating_add(s)) {
+                            t.settled = true;
+                        }
                     }
                     changed
                 },

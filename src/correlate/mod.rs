@@ -294,7 +294,8 @@ impl Thread {
             Body::Pipeline(_) => timing.pipeline_stall_secs,
             // Only a deployment ECS told of: a thread that heard only of its tasks (a crash,
             // a scale-in) is no deployment in progress, and its silence is no news.
-            Body::Ecs(e) if e.started_at.is_some() => timing.ecs_stall_secs,
+            // One ECS told of, or an API call started (whose events may never come).
+            Body::Ecs(e) if e.started_at.is_some() || e.call.is_some() => timing.ecs_stall_secs,
             Body::EcsScaling(_) => timing.ecs_stall_secs,
             _ => 0,
         };
@@ -744,9 +745,14 @@ pub struct ServicePointer {
     /// scaling that asked for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steady: Option<Event>,
-    /// Scalings of the service not yet steady: (call id, call time in Unix seconds).
+    /// Recent scalings of the service: (call id, call time in Unix seconds). Each steady state
+    /// after a call goes to it (its thread keeps the earliest), whatever the arrival order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scalings: Vec<(String, i64)>,
+    /// The most recent SERVICE_STEADY_STATEs (a scaling call that comes after them is given
+    /// those at or after its time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steadies: Vec<Event>,
 }
 
 /// How a deployment's events said it ended (their times, Unix seconds).

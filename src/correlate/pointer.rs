@@ -23,9 +23,10 @@ const MAX_ROUTED: usize = 32;
 /// Scalings of a service followed at once (the oldest is let go).
 const MAX_SCALINGS: usize = 8;
 
-/// What tells a scaling call from another: its event's id, else its time.
+/// What tells a scaling call from another: CloudTrail's event id, else the envelope's, else
+/// its time.
 pub fn scaling_id(c: &crate::event::ApiCall) -> String {
-    match &c.meta.id {
+    match c.event_id.as_ref().or(c.meta.id.as_ref()) {
         Some(id) => id.replace('#', "_"),
         None => c.meta.time.map_or(0, |t| t.timestamp()).to_string(),
     }
@@ -399,17 +400,19 @@ impl ServicePointer {
                 if newer {
                     self.steady = Some(ev.clone());
                 }
-                // The scalings asked before it are done.
+                // Every scaling asked before it (each thread keeps the earliest after its call).
                 let at = ev.meta().time.map_or(i64::MAX, |t| t.timestamp());
-                let mut out = Vec::new();
-                let before = self.scalings.len();
-                self.scalings.retain(|(id, t)| {
-                    let done = *t <= at;
-                    if done {
-                        out.push((ServiceTarget::Scaling(id.clone()), ev.clone()));
-                    }
-                    !done
-                });
+                let mut out: Vec<(ServiceTarget, Event)> = self
+                    .scalings
+                    .iter()
+                    .filter(|(_, t)| *t <= at)
+                    .map(|(id, _)| (ServiceTarget::Scaling(id.clone()), ev.clone()))
+                    .collect();
+                let kept = !self.steadies.contains(ev);
+                if kept {
+                    self.steadies.push(ev.clone());
+                    keep_newest(&mut self.steadies, MAX_SCALINGS, |e| e.meta().time);
+                }
                 if let Some(d) = self.deployment_at(ev, None) {
                     out.push((ServiceTarget::Deployment(d), ev.clone()));
                 }
@@ -418,7 +421,7 @@ impl ServicePointer {
                 if self.crashed {
                     out.push((ServiceTarget::Episode, ev.clone()));
                 }
-                (out, newer || self.scalings.len() != before)
+                (out, newer || kept)
             }
             Event::EcsServiceAction(a) => match self.deployment_at(ev, None) {
                 Some(d) => (to(ServiceTarget::Deployment(d)), false),
@@ -434,19 +437,16 @@ impl ServicePointer {
                 let id = scaling_id(c);
                 let at = c.meta.time.map_or(0, |t| t.timestamp());
                 let mut out = to(ServiceTarget::Scaling(id.clone()));
-                let steady = self
-                    .steady
-                    .clone()
-                    .filter(|s| s.meta().time.is_some_and(|t| t.timestamp() >= at));
-                out.extend(steady.map(|s| (ServiceTarget::Scaling(id.clone()), s)));
-                // Followed until a steady state after it routes here, even when the kept one
-                // was given: an earlier one still to come is the one that ends it.
+                out.extend(
+                    self.steadies
+                        .iter()
+                        .filter(|s| s.meta().time.is_some_and(|t| t.timestamp() >= at))
+                        .map(|s| (ServiceTarget::Scaling(id.clone()), s.clone())),
+                );
                 let changed = !self.scalings.iter().any(|(i, _)| *i == id);
                 if changed {
-                    if self.scalings.len() >= MAX_SCALINGS {
-                        self.scalings.remove(0);
-                    }
                     self.scalings.push((id, at));
+                    keep_newest(&mut self.scalings, MAX_SCALINGS, |(_, t)| *t);
                 }
                 (out, changed)
             }

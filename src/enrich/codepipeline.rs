@@ -198,12 +198,15 @@ pub async fn latest_actions(
 }
 
 /// What a healed execution's actions say, as the action and stage events that were lost: each
-/// action that ended (Succeeded, Failed, Abandoned) at its own time, and each stage whose
-/// actions all ended: FAILED if one failed, SUCCEEDED if all succeeded. Pure.
+/// action that ended (Succeeded, Failed, Abandoned) at its own time; each stage with a failed
+/// action FAILED; and each stage whose listed actions all succeeded SUCCEEDED when the
+/// execution succeeded or a later stage ran (the listing names only actions that ran: a stage
+/// stopped between its run orders is not taken as done). Pure.
 pub fn healed_stages(
     pipeline: &str,
     execution_id: &str,
     actions: &[ActionDetail],
+    succeeded: bool,
     now: i64,
     meta: &dyn Fn(i64) -> crate::event::Meta,
 ) -> Vec<crate::event::Event> {
@@ -248,10 +251,12 @@ pub fn healed_stages(
             commit: None,
         }));
     }
-    for (stage, (ended, failed, succeeded, at)) in stages {
-        let st = match (ended, failed, succeeded) {
+    let latest = stages.values().map(|s| s.3).max().unwrap_or(i64::MIN);
+    for (stage, (ended, failed, all_ok, at)) in stages {
+        let passed = succeeded || at < latest;
+        let st = match (ended, failed, all_ok) {
             (_, true, _) => "FAILED",
-            (true, false, true) => "SUCCEEDED",
+            (true, false, true) if passed => "SUCCEEDED",
             _ => continue,
         };
         out.push(Event::StageExecution(StageExecution {
@@ -309,6 +314,7 @@ mod heal_tests {
                 a("Build", "Lint", "Succeeded", 250),
                 a("Deploy", "Ship", "InProgress", 400),
             ],
+            false,
             1_000,
             &meta,
         );
@@ -339,5 +345,41 @@ mod heal_tests {
                 t("Source", "SUCCEEDED", 100),
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod heal_stage_tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_whose_listed_actions_succeeded_is_done_only_if_the_pipeline_went_on() {
+        let a = |stage: &str, at: i64| ActionDetail {
+            stage: stage.into(),
+            action: "A".into(),
+            status: "Succeeded".into(),
+            updated: Some(at),
+            ..ActionDetail::default()
+        };
+        let meta = |_: i64| crate::event::Meta::default();
+        let stages = |succeeded: bool| -> Vec<String> {
+            healed_stages(
+                "p",
+                "x",
+                &[a("Source", 1), a("Build", 2)],
+                succeeded,
+                9,
+                &meta,
+            )
+            .iter()
+            .filter_map(|e| match e {
+                crate::event::Event::StageExecution(s) => Some(format!("{} {}", s.stage, s.state)),
+                _ => None,
+            })
+            .collect()
+        };
+        // Stopped after Build's first run order: Build may have had more to run.
+        assert_eq!(stages(false), ["Source SUCCEEDED"]);
+        assert_eq!(stages(true), ["Build SUCCEEDED", "Source SUCCEEDED"]);
     }
 }

@@ -526,7 +526,15 @@ impl Enricher {
             .await
         {
             Ok(actions) => {
-                codepipeline::healed_stages(&p.pipeline, &p.execution_id, &actions, now, &meta)
+                let succeeded = state == "SUCCEEDED";
+                codepipeline::healed_stages(
+                    &p.pipeline,
+                    &p.execution_id,
+                    &actions,
+                    succeeded,
+                    now,
+                    &meta,
+                )
             }
             Err(e) => {
                 tracing::info!(pipeline = %p.pipeline, execution = %p.execution_id, error = ?e, "cannot list a healed execution's actions");

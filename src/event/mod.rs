@@ -368,7 +368,8 @@ pub struct ApiCall {
     pub task_definition: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force_new_deployment: bool,
-    /// The call changes more than the desired count (a new deployment follows).
+    /// The call started a deployment: AWS's answer names a PRIMARY deployment created with the
+    /// call (or, where its time cannot be read, the call changes more than the desired count).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deploys: bool,
     /// The PRIMARY deployment of the service in AWS's answer.
@@ -377,6 +378,9 @@ pub struct ApiCall {
     /// The call failed (`errorCode`): nothing changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
+    /// CloudTrail's `eventID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

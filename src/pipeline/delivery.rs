@@ -20,12 +20,30 @@ impl Runner {
         flush: bool,
     ) -> Result<Delivered, RunError> {
         let mut total = Delivered::default();
+        let mut failed = None;
         for key in keys {
-            let d = self.deliver_key(&key, now, flush).await?;
-            total.posts += d.posts;
-            total.updates += d.updates;
+            match self.deliver_key(&key, now, flush).await {
+                Ok(d) => {
+                    total.posts += d.posts;
+                    total.updates += d.updates;
+                }
+                // The in-process store holds the source messages: they come again.
+                Err(e) if self.engine.in_process() => return Err(e),
+                Err(e) => {
+                    // On a shared store no source message waits for this delivery (a final
+                    // message's settle window is a timer): the thread's own timer tries again.
+                    let again = now.saturating_add(super::TIMER_RETRY_SECS);
+                    if let Err(e) = self.engine.retry_at(&key, again, now).await {
+                        tracing::warn!(thread = %key, error = %e, "cannot set a failed delivery's timer");
+                    }
+                    failed.get_or_insert(e);
+                }
+            }
         }
-        Ok(total)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
     }
 
     /// The destinations a notification should be at now, given routing and the mode.

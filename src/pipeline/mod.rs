@@ -228,14 +228,19 @@ impl Runner {
         if self.engine.in_process() {
             return Ok(total);
         }
+        let mut last: Vec<String> = Vec::new();
         for _ in 0..10_000 {
-            if self.engine.due(now, 1).await?.is_empty() {
+            let due = self.engine.due(now, TIMER_BATCH).await?;
+            // Nothing due, or the same as last time (nothing fired: an index entry not yet
+            // caught up with its item): done.
+            if due.is_empty() || due == last {
                 break;
             }
             self.next_timer_poll.store(i64::MIN, Ordering::Relaxed);
-            let d = self.fire_due(now).await?;
+            let d = Box::pin(self.fire_due(now)).await?;
             total.posts += d.posts;
             total.updates += d.updates;
+            last = due;
         }
         Ok(total)
     }

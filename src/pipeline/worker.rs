@@ -302,7 +302,7 @@ async fn tick_loop(
             out
         };
         if let Err(e) = &result {
-            tracing::warn!(error = %e, "delivering settled messages failed; their messages will be redelivered");
+            tracing::warn!(error = %e, "delivering settled messages failed; they are tried again (their source messages come again, or, on DynamoDB, their threads' timers fire)");
             metrics()
                 .processing_errors
                 .with_label_values(&["deliver"])

@@ -86,6 +86,8 @@ pub struct Recorder {
             herald::notification::Notification,
         )>,
     >,
+    /// Deliveries to refuse (as a provider that is down would) before recording any.
+    pub failing: std::sync::atomic::AtomicUsize,
 }
 
 impl herald::deliver::Sink for Recorder {
@@ -99,6 +101,18 @@ impl herald::deliver::Sink for Recorder {
         'a,
         Result<herald::deliver::MessageRef, herald::deliver::SinkError>,
     > {
+        use std::sync::atomic::Ordering;
+        let down = self
+            .failing
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if down {
+            return Box::pin(async {
+                Err(herald::deliver::SinkError::Rejected(
+                    "the test provider is down".into(),
+                ))
+            });
+        }
         self.seen
             .lock()
             .expect("lock")

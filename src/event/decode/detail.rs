@@ -123,6 +123,7 @@ keys! {
         // CloudTrail (`eventName` is ECS's too).
         EventSource = "eventSource",
         ErrorCode = "errorCode",
+        EventId = "eventID",
         UserIdentity = "userIdentity",
         RequestParameters = "requestParameters",
         ResponseElements = "responseElements",
@@ -239,6 +240,7 @@ impl<'de> Visitor<'de> for &mut AnyDetail<'de> {
                 K::Description => self.health_fields().description = m.next_value()?,
                 K::EventSource => self.cloudtrail_fields().event_source = m.next_value()?,
                 K::ErrorCode => self.cloudtrail_fields().error_code = m.next_value()?,
+                K::EventId => self.cloudtrail_fields().event_id = m.next_value()?,
                 K::UserIdentity => self.cloudtrail_fields().user_identity = m.next_value()?,
                 K::RequestParameters => self.cloudtrail_fields().request = m.next_value()?,
                 K::ResponseElements => self.cloudtrail_fields().response = m.next_value()?,

@@ -245,6 +245,8 @@ pub(super) struct CloudTrailDetail {
     pub(super) event_source: S,
     #[serde(rename = "errorCode")]
     pub(super) error_code: S,
+    #[serde(rename = "eventID")]
+    pub(super) event_id: S,
     #[serde(rename = "userIdentity")]
     pub(super) user_identity: Lenient<CtIdentity>,
     #[serde(rename = "requestParameters")]
@@ -307,4 +309,7 @@ pub(super) struct CtService {
 pub(super) struct CtDeployment {
     pub(super) id: S,
     pub(super) status: S,
+    /// CloudTrail writes it as `Mar 2, 2026, 9:59:58 AM` (also seen: epoch seconds).
+    #[serde(rename = "createdAt")]
+    pub(super) created_at: S,
 }
