@@ -354,6 +354,46 @@ async fn s9_who_deployed_and_who_scaled() {
     assert_eq!(statuses, ["IN_PROGRESS", "IN_PROGRESS"]);
 }
 
+/// AWS Health: one thread per event ARN, whichever accounts it came from, edited as AWS
+/// updates it, CLOSED once AWS says so.
+#[tokio::test]
+async fn s10_an_aws_health_issue_is_one_thread_edited_until_closed() {
+    let o = run(&scenario("s10-aws-health-ecs-issue.jsonl"), &[1]).await;
+    let n = by_title(&o);
+    assert_eq!(n.len(), 1, "{n:#?}");
+    let h = n[0].health.as_ref().expect("health");
+    assert_eq!(n[0].kind, herald::notification::Kind::Health);
+    assert_eq!(
+        n[0].title,
+        "AWS Health: AWS_ECS_OPERATIONAL_ISSUE in eu-west-1"
+    );
+    assert_eq!((n[0].status.as_str(), n[0].is_final), ("CLOSED", true));
+    assert_eq!(
+        (h.service.as_str(), h.category.as_deref()),
+        ("ECS", Some("issue"))
+    );
+    assert_eq!(h.accounts, ["111122223333", "444455556666"]);
+    assert!(h
+        .description
+        .as_deref()
+        .is_some_and(|d| d.contains("has been resolved")));
+    assert_eq!(n[0].duration_secs, Some(85 * 60));
+    assert!(o.posts.values().all(|p| *p == 1), "{:?}", o.posts);
+    // Before AWS closed it: OPEN, with the cause identified.
+    let open: Vec<Event> = scenario("s10-aws-health-ecs-issue.jsonl")
+        .into_iter()
+        .take(3)
+        .collect();
+    let o = run(&open, &[1]).await;
+    let n = by_title(&o);
+    assert_eq!((n[0].status.as_str(), n[0].is_final), ("OPEN", false));
+    assert!(n[0]
+        .health
+        .as_ref()
+        .and_then(|h| h.description.as_deref())
+        .is_some_and(|d| d.contains("identified the cause")));
+}
+
 /// The crash episode ends RECOVERED once its steady state has held `recovered_after_secs`
 /// (a timer), and the next crash is a new episode: a new message.
 #[tokio::test]
@@ -546,6 +586,7 @@ fn essence(n: &Notification) -> serde_json::Value {
         "invoked_by": n.invoked_by,
         "finished_at": n.finished_at,
         "duration_secs": n.duration_secs,
+        "health": n.health,
     })
 }
 

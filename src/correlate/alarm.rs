@@ -100,30 +100,6 @@ impl AlarmEpisodes {
         let st = if closed { status::OK } else { status::ALARM };
         let region = &self.region;
         Notification {
-            stalled: false,
-            stalled_since: None,
-            stalled_for_secs: None,
-            reminder: None,
-            principal: None,
-            invoked_by: None,
-            desired_count: None,
-            crashes: None,
-            last_crash: None,
-            kind: n::Kind::Alarm,
-            status: st.into(),
-            is_final: closed,
-            account: self.account.clone(),
-            account_alias: None,
-            region: region.clone(),
-            pipeline: None,
-            execution_id: None,
-            project: None,
-            build_id: None,
-            application: None,
-            deployment_group: None,
-            deployment_id: None,
-            cluster: None,
-            service: None,
             alarm_name: Some(self.alarm_name.clone()),
             title: self.alarm_name.clone(),
             started_at: self.opened_at,
@@ -132,16 +108,11 @@ impl AlarmEpisodes {
                 (Some(a), Some(b)) if b >= a => Some((b - a).num_seconds()),
                 _ => None,
             },
-            trigger: None,
-            commit: None,
-            stages: Vec::new(),
             failure: self.reason.clone().map(|r| n::Failure {
                 stage: None,
                 actions: Vec::new(),
                 reason: Some(r),
             }),
-            approval: None,
-            warnings: Vec::new(),
             links: vec![n::Link {
                 label: "alarm".into(),
                 url: format!(
@@ -149,6 +120,7 @@ impl AlarmEpisodes {
                     self.alarm_name
                 ),
             }],
+            ..Notification::new(n::Kind::Alarm, st, closed, &self.account, region, String::new())
         }
     }
 }

@@ -320,31 +320,13 @@ impl EcsDeploy {
         });
         let region = &self.region;
         Notification {
-            stalled: false,
-            stalled_since: None,
-            stalled_for_secs: None,
-            reminder: None,
             principal: self.call.as_ref().map(|c| c.principal.clone()),
             invoked_by: self.call.as_ref().and_then(|c| c.invoked_by.clone()),
-            desired_count: None,
             crashes: (!self.crashes.is_empty()).then_some(self.crashes.count),
             last_crash: self.crashes.last().cloned(),
-            kind: n::Kind::EcsDeployment,
-            status: st.into(),
-            is_final,
-            account: self.account.clone(),
-            account_alias: None,
-            region: region.clone(),
-            pipeline: None,
-            execution_id: None,
-            project: None,
-            build_id: None,
-            application: None,
-            deployment_group: None,
             deployment_id: Some(self.deployment_id.clone()),
             cluster: Some(self.cluster.clone()),
             service: Some(self.service.clone()),
-            alarm_name: None,
             title: format!("{}/{} deployment", self.cluster, self.service),
             started_at: self.started_at.or(self.call.as_ref().and_then(|c| c.at)),
             finished_at: finished_at.filter(|_| is_final),
@@ -353,10 +335,7 @@ impl EcsDeploy {
                 _ => None,
             },
             trigger: self.call.as_ref().map(Call::trigger),
-            commit: None,
-            stages: Vec::new(),
             failure,
-            approval: None,
             warnings: self
                 .warnings
                 .iter()
@@ -374,6 +353,7 @@ impl EcsDeploy {
                     self.cluster, self.service
                 ),
             }],
+            ..Notification::new(n::Kind::EcsDeployment, st, is_final, &self.account, region, String::new())
         }
     }
 }

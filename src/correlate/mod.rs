@@ -8,6 +8,7 @@ pub mod alarm;
 pub mod cache;
 pub mod ecs;
 pub mod engine;
+pub mod health;
 pub mod pipeline;
 pub mod pointer;
 pub mod scaling;
@@ -94,6 +95,8 @@ pub enum Body {
     EcsService(service::EcsService),
     /// A change of an ECS service's desired count (`sc#account#region#cluster#service#call`).
     EcsScaling(scaling::EcsScaling),
+    /// An AWS Health event (`hl#event-arn`).
+    Health(health::HealthEvent),
     Alarm(alarm::AlarmEpisodes),
     Build(standalone::Build),
     Deployment(standalone::Deployment),
@@ -506,6 +509,7 @@ impl Thread {
             Body::Pipeline(p) => p.apply(ev),
             Body::Ecs(e) => e.apply(ev),
             Body::EcsScaling(s) => s.apply(ev),
+            Body::Health(h) => h.apply(ev),
             Body::EcsService(s) => {
                 let episode = s.episode;
                 let changed = s.apply(ev, timing);
@@ -540,6 +544,7 @@ impl Thread {
             Body::Ecs(e) => e.notification(),
             Body::EcsService(s) => s.notification(),
             Body::EcsScaling(s) => s.notification(),
+            Body::Health(h) => h.notification(),
             Body::Alarm(a) => a.notification(),
             Body::Build(b) => b.notification(),
             Body::Deployment(d) => d.notification(),
@@ -909,9 +914,12 @@ pub fn target(ev: &Event) -> Target {
                 _ => Target::None,
             }
         }
-        Event::EcsServiceAction(_) | Event::Health(_) | Event::ApiCall(_) | Event::Unknown(_) => {
-            Target::None
-        }
+        // One thread per Health event ARN (an organization's view sends one per account).
+        Event::Health(h) => match h.event_arn.as_deref() {
+            Some(arn) => Target::Thread(join_key("hl", &[arn])),
+            None => Target::None,
+        },
+        Event::EcsServiceAction(_) | Event::ApiCall(_) | Event::Unknown(_) => Target::None,
     }
 }
 
@@ -962,6 +970,7 @@ pub fn new_thread(ev: &Event) -> Option<Thread> {
             c.deployment_id.as_deref()?,
         )),
         Event::AlarmState(al) => Body::Alarm(alarm::AlarmEpisodes::new(a, r, &al.alarm_name)),
+        Event::Health(h) => Body::Health(health::HealthEvent::new(a, r, h.event_arn.as_deref()?)),
         _ => return None,
     };
     Some(Thread::new(body))

@@ -471,31 +471,8 @@ impl PipelineExec {
             }
         }
         Notification {
-            stalled: false,
-            stalled_since: None,
-            stalled_for_secs: None,
-            reminder: None,
-            principal: None,
-            invoked_by: None,
-            desired_count: None,
-            crashes: None,
-            last_crash: None,
-            kind: n::Kind::Pipeline,
-            status: st.to_owned(),
-            is_final,
-            account: self.account.clone(),
-            account_alias: None,
-            region: region.clone(),
             pipeline: Some(self.pipeline.clone()),
             execution_id: Some(self.execution_id.clone()),
-            project: None,
-            build_id: None,
-            application: None,
-            deployment_group: None,
-            deployment_id: None,
-            cluster: None,
-            service: None,
-            alarm_name: None,
             title: self.pipeline.clone(),
             started_at: self.started_at,
             finished_at,
@@ -510,8 +487,15 @@ impl PipelineExec {
             approval: (st == status::WAITING_FOR_APPROVAL)
                 .then(|| self.approval.as_ref().map(|a| a.info.clone()))
                 .flatten(),
-            warnings: Vec::new(),
             links,
+            ..Notification::new(
+                n::Kind::Pipeline,
+                st,
+                is_final,
+                &self.account,
+                region,
+                String::new(),
+            )
         }
     }
 

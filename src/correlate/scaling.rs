@@ -64,22 +64,8 @@ impl EcsScaling {
         let started_at = call.and_then(|c| c.at);
         let region = &self.region;
         Notification {
-            kind: n::Kind::EcsScaling,
-            status: st.into(),
-            is_final,
-            account: self.account.clone(),
-            account_alias: None,
-            region: region.clone(),
-            pipeline: None,
-            execution_id: None,
-            project: None,
-            build_id: None,
-            application: None,
-            deployment_group: None,
-            deployment_id: None,
             cluster: Some(self.cluster.clone()),
             service: Some(self.service.clone()),
-            alarm_name: None,
             title: match desired {
                 Some(d) => format!("{}/{} scaled to {d}{by}", self.cluster, self.service),
                 None => format!("{}/{} scaled{by}", self.cluster, self.service),
@@ -91,20 +77,9 @@ impl EcsScaling {
                 _ => None,
             },
             trigger: call.map(Call::trigger),
-            commit: None,
-            stages: Vec::new(),
-            failure: None,
-            approval: None,
-            warnings: Vec::new(),
-            stalled: false,
-            stalled_since: None,
-            reminder: None,
-            stalled_for_secs: None,
             principal: call.map(|c| c.principal.clone()),
             invoked_by: call.and_then(|c| c.invoked_by.clone()),
             desired_count: desired,
-            crashes: None,
-            last_crash: None,
             links: vec![n::Link {
                 label: "service".into(),
                 url: format!(
@@ -112,6 +87,7 @@ impl EcsScaling {
                     self.cluster, self.service
                 ),
             }],
+            ..Notification::new(n::Kind::EcsScaling, st, is_final, &self.account, region, String::new())
         }
     }
 }

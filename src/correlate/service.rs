@@ -128,22 +128,8 @@ impl EcsService {
         };
         let region = &self.region;
         Notification {
-            kind: n::Kind::EcsService,
-            status: st.into(),
-            is_final,
-            account: self.account.clone(),
-            account_alias: None,
-            region: region.clone(),
-            pipeline: None,
-            execution_id: None,
-            project: None,
-            build_id: None,
-            application: None,
-            deployment_group: None,
-            deployment_id: None,
             cluster: Some(self.cluster.clone()),
             service: Some(self.service.clone()),
-            alarm_name: None,
             title: format!("{}/{} service", self.cluster, self.service),
             started_at: self.started_at,
             finished_at: self.recovered,
@@ -151,15 +137,11 @@ impl EcsService {
                 (Some(a), Some(b)) if b >= a => Some((b - a).num_seconds()),
                 _ => None,
             },
-            trigger: None,
-            commit: None,
-            stages: Vec::new(),
             failure: self.crashes.last().map(|c| n::Failure {
                 stage: None,
                 actions: Vec::new(),
                 reason: Some(c.line()),
             }),
-            approval: None,
             // How many crashed, said in every sink (the last one is the failure's reason).
             warnings: vec![format!(
                 "{} {} crashed{}",
@@ -169,13 +151,6 @@ impl EcsService {
                     .map(|t| format!(" since {}", t.format("%Y-%m-%d %H:%M UTC")))
                     .unwrap_or_default()
             )],
-            stalled: false,
-            stalled_since: None,
-            reminder: None,
-            stalled_for_secs: None,
-            principal: None,
-            invoked_by: None,
-            desired_count: None,
             crashes: Some(self.crashes.count),
             last_crash: self.crashes.last().cloned(),
             links: vec![n::Link {
@@ -185,6 +160,7 @@ impl EcsService {
                     self.cluster, self.service
                 ),
             }],
+            ..Notification::new(n::Kind::EcsService, st, is_final, &self.account, region, String::new())
         }
     }
 }

@@ -104,13 +104,13 @@ impl Build {
             .and_then(|r| r.time)
             .filter(|_| is_final);
         let region = &self.region;
-        let mut note = base(
+        let mut note = Notification::new(
             n::Kind::Build,
             st,
             is_final,
             &self.account,
             region,
-            &self.project,
+            self.project.clone(),
         );
         note.project = Some(self.project.clone());
         note.build_id = Some(self.build_id.clone());
@@ -238,13 +238,13 @@ impl Deployment {
             format!("{}/{}", self.application, self.deployment_group)
         };
         let region = &self.region;
-        let mut note = base(
+        let mut note = Notification::new(
             n::Kind::Deployment,
             st,
             is_final,
             &self.account,
             region,
-            &title,
+            title,
         );
         note.application = (!self.application.is_empty()).then(|| self.application.clone());
         note.deployment_group =
@@ -280,54 +280,5 @@ impl Deployment {
             ),
         }];
         note
-    }
-}
-
-/// A notification with only the common fields set.
-fn base(
-    kind: n::Kind,
-    st: &str,
-    is_final: bool,
-    account: &str,
-    region: &str,
-    title: &str,
-) -> Notification {
-    Notification {
-        stalled: false,
-        stalled_since: None,
-        stalled_for_secs: None,
-        reminder: None,
-        principal: None,
-        invoked_by: None,
-        desired_count: None,
-        crashes: None,
-        last_crash: None,
-        kind,
-        status: st.into(),
-        is_final,
-        account: account.into(),
-        account_alias: None,
-        region: region.into(),
-        pipeline: None,
-        execution_id: None,
-        project: None,
-        build_id: None,
-        application: None,
-        deployment_group: None,
-        deployment_id: None,
-        cluster: None,
-        service: None,
-        alarm_name: None,
-        title: title.into(),
-        started_at: None,
-        finished_at: None,
-        duration_secs: None,
-        trigger: None,
-        commit: None,
-        stages: Vec::new(),
-        failure: None,
-        approval: None,
-        warnings: Vec::new(),
-        links: Vec::new(),
     }
 }

@@ -472,6 +472,10 @@ fn decode_eventbridge<'a, D: DetailSource<'a>>(
                 status: d.status_code.take(),
                 description: d.description.0.first_mut().and_then(|x| x.latest.take()),
                 event_arn: d.event_arn.take(),
+                affected_account: d.affected_account.take(),
+                start: d.start_time.get().and_then(parse_time),
+                end: d.end_time.get().and_then(parse_time),
+                updated: d.last_updated.get().and_then(parse_time),
             })
         }
         "AWS API Call via CloudTrail" => decode_api_call(meta, top.detail.cloudtrail())?,

@@ -398,6 +398,28 @@ pub struct Health {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_arn: Option<String>,
+    /// The account affected (an organization's view); else the envelope's account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affected_account: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_time"
+    )]
+    pub start: Option<DateTime<Utc>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_time"
+    )]
+    pub end: Option<DateTime<Utc>>,
+    /// When AWS last updated the event (`lastUpdatedTime`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_time"
+    )]
+    pub updated: Option<DateTime<Utc>>,
 }
 
 /// Well-formed but not a kind Herald acts on: counted and acked, never an error.

@@ -26,6 +26,10 @@ pub mod status {
     pub const CRASH_LOOP: &str = "CRASH_LOOP";
     /// The service reached a steady state and no crash followed for `recovered_after_secs`.
     pub const RECOVERED: &str = "RECOVERED";
+    /// AWS Health: an issue under way, one scheduled, one over.
+    pub const OPEN: &str = "OPEN";
+    pub const UPCOMING: &str = "UPCOMING";
+    pub const CLOSED: &str = "CLOSED";
 }
 
 /// What a thread is about. The serialised names are the `kind` values routing rules match.
@@ -38,6 +42,8 @@ pub enum Kind {
     EcsService,
     /// A change of an ECS service's desired count (CloudTrail `UpdateService`).
     EcsScaling,
+    /// An AWS Health event (one per event ARN).
+    Health,
     Alarm,
     Build,
     Deployment,
@@ -50,6 +56,7 @@ impl Kind {
             Kind::EcsDeployment => "ecs_deployment",
             Kind::EcsService => "ecs_service",
             Kind::EcsScaling => "ecs_scaling",
+            Kind::Health => "health",
             Kind::Alarm => "alarm",
             Kind::Build => "build",
             Kind::Deployment => "deployment",
@@ -223,6 +230,25 @@ impl Crash {
     }
 }
 
+/// What an AWS Health event says.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct HealthInfo {
+    pub event_arn: String,
+    /// The AWS service (`ECS`).
+    pub service: String,
+    /// `AWS_ECS_OPERATIONAL_ISSUE`.
+    pub event_type_code: String,
+    /// `issue`, `scheduledChange`, `accountNotification`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The accounts affected (of an organization's view; else the event's own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    /// AWS's latest description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Link {
     pub label: String,
@@ -326,11 +352,65 @@ pub struct Notification {
     /// The latest of those crashes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_crash: Option<Crash>,
+    /// An AWS Health event's details (kind `health`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthInfo>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
 }
 
 impl Notification {
+    /// A notification of `kind` that says only its status, where and what: every other field
+    /// empty, for a thread to fill (`Notification { cluster: …, ..Notification::new(…) }`).
+    pub fn new(
+        kind: Kind,
+        status: &str,
+        is_final: bool,
+        account: &str,
+        region: &str,
+        title: String,
+    ) -> Self {
+        Notification {
+            kind,
+            status: status.to_owned(),
+            is_final,
+            account: account.to_owned(),
+            account_alias: None,
+            region: region.to_owned(),
+            pipeline: None,
+            execution_id: None,
+            project: None,
+            build_id: None,
+            application: None,
+            deployment_group: None,
+            deployment_id: None,
+            cluster: None,
+            service: None,
+            alarm_name: None,
+            title,
+            started_at: None,
+            finished_at: None,
+            duration_secs: None,
+            trigger: None,
+            commit: None,
+            stages: Vec::new(),
+            failure: None,
+            approval: None,
+            warnings: Vec::new(),
+            stalled: false,
+            stalled_since: None,
+            reminder: None,
+            stalled_for_secs: None,
+            principal: None,
+            invoked_by: None,
+            desired_count: None,
+            crashes: None,
+            last_crash: None,
+            health: None,
+            links: Vec::new(),
+        }
+    }
+
     /// The JSON routing rules are evaluated against.
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)

@@ -150,6 +150,9 @@ fn description(n: &Notification) -> String {
     if let Some(l) = super::reminder_line(n) {
         lines.push(esc(&l));
     }
+    if let Some(l) = super::health_line(n) {
+        lines.push(esc(&l));
+    }
     for w in n.warnings.iter().take(5) {
         lines.push(format!("⚠️ {}", esc(&truncate(w, 300))));
     }
@@ -319,6 +322,7 @@ mod tests {
             desired_count: None,
             crashes: None,
             last_crash: None,
+            health: None,
             kind: Kind::EcsDeployment,
             status: status::FAILED.into(),
             is_final: false,

@@ -51,22 +51,25 @@ impl DigestEntry {
         let url = n.links.first().map(|l| l.url.clone());
         let r = &n.region;
         let console = format!("https://{r}.console.aws.amazon.com");
-        let group_url = match n.kind {
-            Kind::Pipeline => n
-                .pipeline
-                .as_ref()
-                .map(|p| format!("{console}/codesuite/codepipeline/pipelines/{p}/view?region={r}")),
-            Kind::Build => n
-                .project
-                .as_ref()
-                .map(|p| format!("{console}/codesuite/codebuild/projects/{p}/history?region={r}")),
-            Kind::Deployment => n
-                .application
-                .as_ref()
-                .map(|a| format!("{console}/codesuite/codedeploy/applications/{a}?region={r}")),
-            // Their links already name the service and the alarm, not one episode.
-            Kind::EcsDeployment | Kind::EcsService | Kind::EcsScaling | Kind::Alarm => url.clone(),
-        };
+        let group_url =
+            match n.kind {
+                Kind::Pipeline => n.pipeline.as_ref().map(|p| {
+                    format!("{console}/codesuite/codepipeline/pipelines/{p}/view?region={r}")
+                }),
+                Kind::Build => n.project.as_ref().map(|p| {
+                    format!("{console}/codesuite/codebuild/projects/{p}/history?region={r}")
+                }),
+                Kind::Deployment => n
+                    .application
+                    .as_ref()
+                    .map(|a| format!("{console}/codesuite/codedeploy/applications/{a}?region={r}")),
+                // Their links already name the service and the alarm, not one episode.
+                Kind::EcsDeployment
+                | Kind::EcsService
+                | Kind::EcsScaling
+                | Kind::Alarm
+                | Kind::Health => url.clone(),
+            };
         Self {
             thread: thread.to_owned(),
             kind: n.kind,

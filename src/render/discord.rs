@@ -236,6 +236,9 @@ fn description(n: &Notification, budget: usize) -> String {
     if let Some(l) = super::reminder_line(n) {
         parts.push(esc(&l));
     }
+    if let Some(l) = super::health_line(n) {
+        parts.push(esc(&l));
+    }
     for w in n.warnings.iter().take(5) {
         parts.push(format!("⚠️ {}", esc(&truncate(w, 300))));
     }
@@ -341,6 +344,7 @@ mod tests {
             desired_count: None,
             crashes: None,
             last_crash: None,
+            health: None,
             kind: Kind::Pipeline,
             status: status::FAILED.into(),
             is_final: true,

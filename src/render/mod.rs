@@ -14,8 +14,10 @@ use crate::notification::Notification;
 pub fn status_emoji(status: &str) -> &'static str {
     use crate::notification::status::*;
     match status {
-        SUCCEEDED | OK | RECOVERED => "✅",
+        SUCCEEDED | OK | RECOVERED | CLOSED => "✅",
         FAILED | ALARM => "❌",
+        OPEN => "🩺",
+        UPCOMING => "🗓️",
         CRASH_LOOP => "💥",
         RECOVERING => "🩹",
         ROLLED_BACK => "↩️",
@@ -86,8 +88,10 @@ pub fn tone_of(n: &Notification) -> Tone {
 pub fn tone(s: &str) -> Tone {
     use crate::notification::status::*;
     match s {
-        SUCCEEDED | OK | RECOVERED => Tone::Good,
+        SUCCEEDED | OK | RECOVERED | CLOSED => Tone::Good,
         FAILED | ALARM | CRASH_LOOP => Tone::Bad,
+        // An AWS issue open: needs eyes, not ours to fix.
+        OPEN => Tone::Warn,
         // A task crashed and the service is replacing it: needs eyes.
         RECOVERING => Tone::Warn,
         // A rollback put the service back, an approval waits for a person: both need eyes,
@@ -144,6 +148,32 @@ pub fn reminder_line(n: &Notification) -> Option<String> {
     };
     Some(format!("⏰ {what}."))
 }
+
+/// What an AWS Health event says, as one line: "ECS AWS_ECS_OPERATIONAL_ISSUE (issue), accounts
+/// 111122223333, 444455556666: <the latest description>" (`None` for other kinds).
+pub fn health_line(n: &Notification) -> Option<String> {
+    let h = n.health.as_ref()?;
+    let mut s = format!("{} {}", h.service, h.event_type_code);
+    if let Some(c) = &h.category {
+        s.push_str(&format!(" ({c})"));
+    }
+    if !h.accounts.is_empty() {
+        let noun = if h.accounts.len() == 1 {
+            "account"
+        } else {
+            "accounts"
+        };
+        s.push_str(&format!(", {noun} {}", h.accounts.join(", ")));
+    }
+    if let Some(d) = &h.description {
+        s.push_str(": ");
+        s.push_str(&truncate(d.trim(), HEALTH_DESCRIPTION_MAX));
+    }
+    Some(s)
+}
+
+/// Characters of a Health event's description a message shows.
+pub const HEALTH_DESCRIPTION_MAX: usize = 600;
 
 /// The news a thread's reply tells (a stall, an approval reminder), as one line.
 pub fn news_line(n: &Notification) -> Option<String> {

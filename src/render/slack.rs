@@ -53,6 +53,9 @@ pub fn render_with(n: &Notification, x: Extras<'_>) -> Value {
     if let Some(l) = super::reminder_line(n) {
         details.push(section(&esc(&l)));
     }
+    if let Some(l) = super::health_line(n) {
+        details.push(section(&esc(&l)));
+    }
     if let Some(s) = stages_line(n) {
         details.push(section(&s));
     }
@@ -415,6 +418,7 @@ mod tests {
             desired_count: None,
             crashes: None,
             last_crash: None,
+            health: None,
             kind: Kind::Pipeline,
             status: status::FAILED.into(),
             is_final: true,

@@ -198,6 +198,9 @@ fn card(n: &Notification, log_lines: usize) -> Value {
     if let Some(l) = super::reminder_line(n) {
         body.push(text(&l));
     }
+    if let Some(l) = super::health_line(n) {
+        body.push(text(&l));
+    }
     for w in n.warnings.iter().take(5) {
         body.push(text(&format!("⚠️ {}", truncate(w, 300))));
     }
@@ -298,6 +301,7 @@ mod tests {
             desired_count: None,
             crashes: None,
             last_crash: None,
+            health: None,
             kind: Kind::Build,
             status: status::FAILED.into(),
             is_final: true,

@@ -32,6 +32,7 @@ fn empty(kind: Kind, status: &str, is_final: bool, title: &str) -> Notification 
         desired_count: None,
         crashes: None,
         last_crash: None,
+        health: None,
         kind,
         status: status.into(),
         is_final,

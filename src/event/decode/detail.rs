@@ -120,6 +120,10 @@ keys! {
         EventTypeCategory = "eventTypeCategory",
         StatusCode = "statusCode",
         Description = "eventDescription",
+        AffectedAccount = "affectedAccount",
+        HealthStart = "startTime",
+        HealthEnd = "endTime",
+        HealthUpdated = "lastUpdatedTime",
         // CloudTrail (`eventName` is ECS's too).
         EventSource = "eventSource",
         ErrorCode = "errorCode",
@@ -238,6 +242,10 @@ impl<'de> Visitor<'de> for &mut AnyDetail<'de> {
                 }
                 K::StatusCode => self.health_fields().status_code = m.next_value()?,
                 K::Description => self.health_fields().description = m.next_value()?,
+                K::AffectedAccount => self.health_fields().affected_account = m.next_value()?,
+                K::HealthStart => self.health_fields().start_time = m.next_value()?,
+                K::HealthEnd => self.health_fields().end_time = m.next_value()?,
+                K::HealthUpdated => self.health_fields().last_updated = m.next_value()?,
                 K::EventSource => self.cloudtrail_fields().event_source = m.next_value()?,
                 K::ErrorCode => self.cloudtrail_fields().error_code = m.next_value()?,
                 K::EventId => self.cloudtrail_fields().event_id = m.next_value()?,

@@ -225,6 +225,15 @@ pub(super) struct HealthDetail {
     pub(super) status_code: S,
     #[serde(rename = "eventDescription")]
     pub(super) description: L<HealthDescription>,
+    /// The account affected, in an organization's view of Health (else the envelope's).
+    #[serde(rename = "affectedAccount")]
+    pub(super) affected_account: S,
+    #[serde(rename = "startTime")]
+    pub(super) start_time: S,
+    #[serde(rename = "endTime")]
+    pub(super) end_time: S,
+    #[serde(rename = "lastUpdatedTime")]
+    pub(super) last_updated: S,
 }
 
 #[derive(Deserialize, Default)]
