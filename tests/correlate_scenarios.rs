@@ -587,6 +587,8 @@ fn essence(n: &Notification) -> serde_json::Value {
         "finished_at": n.finished_at,
         "duration_secs": n.duration_secs,
         "health": n.health,
+        "account": n.account,
+        "region": n.region,
     })
 }
 

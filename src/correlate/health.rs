@@ -90,12 +90,13 @@ impl HealthEvent {
                 },
             );
         }
+        // The 50 smallest account ids, whatever order they came in.
         let account = h.affected_account.as_deref().unwrap_or(&h.meta.account);
-        if !account.is_empty()
-            && self.accounts.len() < ACCOUNTS_KEPT
-            && self.accounts.insert(account.to_owned())
-        {
-            changed = true;
+        if !account.is_empty() && self.accounts.insert(account.to_owned()) {
+            while self.accounts.len() > ACCOUNTS_KEPT {
+                self.accounts.pop_last();
+            }
+            changed |= self.accounts.contains(account);
         }
         // The earliest start and the latest end any update gave (order does not matter).
         if h.start.is_some() && self.start.is_none_or(|s| h.start < Some(s)) {
@@ -120,6 +121,9 @@ impl HealthEvent {
             });
         let is_final = st == status::CLOSED;
         let region = &self.region;
+        // One thread for every account's copy: the message names the smallest account id
+        // affected (not whichever copy came first); `health.accounts` lists them.
+        let account = self.accounts.first().unwrap_or(&self.account);
         let code = if self.event_type_code.is_empty() {
             "AWS Health event"
         } else {
@@ -150,7 +154,7 @@ impl HealthEvent {
                 n::Kind::Health,
                 st,
                 is_final,
-                &self.account,
+                account,
                 region,
                 String::new(),
             )
@@ -212,5 +216,27 @@ mod tests {
         assert_eq!(old.notification().status, "OPEN");
         old.apply(&update(None, 20, Some(20)));
         assert_eq!(old.notification().status, "CLOSED");
+    }
+
+    #[test]
+    fn the_accounts_kept_are_the_smallest_whatever_the_order() {
+        let copy = |account: usize| {
+            let mut e = update(Some("open"), 100, None);
+            if let Event::Health(h) = &mut e {
+                h.affected_account = Some(format!("{account:012}"));
+            }
+            e
+        };
+        let (mut up, mut down) = (
+            HealthEvent::new("1", "r", "arn"),
+            HealthEvent::new("1", "r", "arn"),
+        );
+        for a in 0..60 {
+            up.apply(&copy(a));
+            down.apply(&copy(59 - a));
+        }
+        assert_eq!(up.accounts, down.accounts);
+        assert_eq!(up.accounts.len(), ACCOUNTS_KEPT);
+        assert_eq!(up.notification().account, "000000000000");
     }
 }
