@@ -223,9 +223,10 @@ async fn start(cfg: &mut Config) -> Result<u8, AppError> {
         source.clone(),
         runner,
         cfg.source.processors,
-        // A final message waiting for its settle window holds its source messages until it is
-        // told (on DynamoDB its timer is a second way to tell it, should this worker die).
-        cfg.source.kind != SourceKind::Local,
+        // A final message waiting for its settle window holds its source messages only where
+        // its timer would die with the process (the in-process store); on DynamoDB the timer
+        // tells it, whichever worker is alive then.
+        cfg.source.kind != SourceKind::Local && cfg.store.kind == crate::config::StoreKind::Memory,
         shutdown.clone(),
         crate::clock::Clock::Wall,
     ));
