@@ -30,8 +30,8 @@ impl Runner {
                 // The in-process store holds the source messages: they come again.
                 Err(e) if self.engine.in_process() => return Err(e),
                 Err(e) => {
-                    // On a shared store the thread's own timer tries again too: a delivery
-                    // made by a timer has no source message to come again.
+                    // On a shared store no source message waits for this delivery (a final
+                    // message's settle window is a timer): the thread's own timer tries again.
                     let again = now.saturating_add(super::TIMER_RETRY_SECS);
                     if let Err(e) = self.engine.retry_at(&key, again, now).await {
                         tracing::warn!(thread = %key, error = %e, "cannot set a failed delivery's timer");
