@@ -70,6 +70,7 @@ fn faults(service: Service) -> Faults {
         } else {
             0.0
         },
+        expired_iterator: 0.0,
     }
 }
 
@@ -557,20 +558,12 @@ fn execution_of(body: &str) -> Option<String> {
     v["detail"]["execution-id"].as_str().map(str::to_owned)
 }
 
-fn signal(h: &Herald, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([sig, &h.child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(ok.success(), "kill {sig}");
-}
-
 fn stop(h: &Herald) {
-    signal(h, "-STOP");
+    h.signal("-STOP");
 }
 
 fn cont(h: &Herald) {
-    signal(h, "-CONT");
+    h.signal("-CONT");
 }
 
 /// A small xorshift: the schedule and the shuffle, reproducible from the printed seed.

@@ -60,25 +60,6 @@ async fn put(
     }
 }
 
-async fn wait_active(client: &aws_sdk_kinesis::Client, stream: &str) {
-    for _ in 0..100 {
-        let s = client
-            .describe_stream_summary()
-            .stream_name(stream)
-            .send()
-            .await
-            .expect("describe");
-        if s.stream_description_summary()
-            .map(|d| d.stream_status().as_str() == "ACTIVE")
-            .unwrap_or(false)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("stream {stream} not active");
-}
-
 fn consume(
     source: Arc<KinesisSource>,
     worker: usize,
@@ -112,13 +93,7 @@ async fn two_workers_split_and_hand_over_process_every_record_parents_first() {
         aws_sdk_dynamodb::Client::new(&support::sdk_config(&support::dynamodb_endpoint()).await);
     let stream = support::unique("herald-kin");
     let table = support::unique("herald-leases");
-    kin.create_stream()
-        .stream_name(&stream)
-        .shard_count(2)
-        .send()
-        .await
-        .expect("create stream");
-    wait_active(&kin, &stream).await;
+    worker::create_stream(&kin, &stream, 2).await;
     let arn = format!("arn:aws:kinesis:us-east-1:000000000000:stream/{stream}");
     let opts = |owner: &str| KinesisOptions {
         stream_arn: arn.clone(),
@@ -217,7 +192,7 @@ async fn two_workers_split_and_hand_over_process_every_record_parents_first() {
         .send()
         .await
         .expect("split");
-    wait_active(&kin, &stream).await;
+    worker::wait_active(&kin, &stream).await;
     put(&kin, &stream, 400..800, &mut last_seq).await;
     assert!(
         wait_for(800).await,

@@ -10,7 +10,7 @@
 //! An undecodable record cannot go to a dead-letter queue: it is counted, logged and passed.
 //! A record whose work failed (`Release`) makes the shard re-read from its checkpoint.
 
-use super::lease::{seq_cmp, Lease, LeaseTable, SHARD_END};
+use super::lease::{seq_cmp, Checkpointed, Lease, LeaseTable, SHARD_END};
 use super::{backoff, unix_now, AckToken, Envelope, Outcome, Source, SourceError};
 use crate::telemetry::metrics;
 use aws_sdk_kinesis::types::ShardIteratorType;
@@ -96,6 +96,10 @@ impl Tracker {
 struct ShardHandle {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// Until when the lease is surely ours: the failover time after the last renewal (or the
+    /// take) was sent. No other worker can take it earlier, as it waits that long after it
+    /// *saw* the counter, which was after the renewal was sent.
+    valid_until: Lock<Instant>,
 }
 
 struct Shared {
@@ -298,9 +302,13 @@ async fn round(
     // Renew ours; a renewal refused means another worker took it: stop that shard at once.
     let mine: Vec<String> = running.keys().cloned().collect();
     for shard in mine {
+        let sent = Instant::now();
         match shared.leases.renew(&shard, owner).await {
             Ok(Some(c)) => {
                 observed.insert(shard.clone(), (c, Instant::now()));
+                if let Some(h) = running.get(&shard) {
+                    *lock(&h.valid_until) = sent + failover;
+                }
                 if let Some(l) = leases.get_mut(&shard) {
                     l.owner = owner.to_owned();
                     l.counter = c;
@@ -373,6 +381,7 @@ async fn round(
         if want == 0 {
             break;
         }
+        let sent = Instant::now();
         let taken = shared
             .leases
             .take(&l.shard, l.counter, owner)
@@ -382,7 +391,10 @@ async fn round(
             observed.insert(l.shard.clone(), (c, Instant::now()));
             let balance = stolen_from.as_deref() == Some(l.owner.as_str());
             tracing::info!(shard = %l.shard, previous_owner = %l.owner, balance, "kinesis lease taken");
-            running.insert(l.shard.clone(), spawn_shard(shared.clone(), l));
+            running.insert(
+                l.shard.clone(),
+                spawn_shard(shared.clone(), l, sent + failover),
+            );
             want -= 1;
         }
     }
@@ -420,12 +432,14 @@ async fn list_shards(shared: &Shared) -> Result<Vec<(String, Vec<String>)>, Stri
     Ok(out)
 }
 
-fn spawn_shard(shared: Arc<Shared>, lease: Lease) -> ShardHandle {
+fn spawn_shard(shared: Arc<Shared>, lease: Lease, valid_until: Instant) -> ShardHandle {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(read_shard(shared, lease, stop_rx));
+    let valid_until: Lock<Instant> = Arc::new(Mutex::new(valid_until));
+    let task = tokio::spawn(read_shard(shared, lease, valid_until.clone(), stop_rx));
     ShardHandle {
         stop: stop_tx,
         task,
+        valid_until,
     }
 }
 
@@ -455,7 +469,12 @@ async fn iterator(
 }
 
 /// Reads one shard while we hold its lease.
-async fn read_shard(shared: Arc<Shared>, lease: Lease, mut stop: watch::Receiver<bool>) {
+async fn read_shard(
+    shared: Arc<Shared>,
+    lease: Lease,
+    valid_until: Lock<Instant>,
+    mut stop: watch::Receiver<bool>,
+) {
     let m = metrics();
     let shard = lease.shard.clone();
     let owner = shared.opts.owner.clone();
@@ -553,6 +572,19 @@ async fn read_shard(shared: Arc<Shared>, lease: Lease, mut stop: watch::Receiver
         };
         failures = 0;
         let records = out.records();
+        // Fencing: records read after the lease may have run out (this process was paused, or
+        // its renewals failed) are not handed out; another worker may own the shard now. They
+        // are read again from the last record handed out once a renewal says the lease is
+        // still ours, or the coordinator stops this reader.
+        if !records.is_empty() && Instant::now() >= *lock(&valid_until) {
+            m.source_errors
+                .with_label_values(&["kinesis", "lease_unsure"])
+                .inc();
+            tracing::info!(shard = %shard, records = records.len(), "kinesis records not handed out: the lease may have run out");
+            iter = None;
+            sleep_or_stop(Duration::from_millis(200), &mut stop).await;
+            continue;
+        }
         if !records.is_empty() {
             // Room for the whole batch first: a slow pipeline slows reading.
             let n = records.len() as u32;
@@ -592,7 +624,8 @@ async fn read_shard(shared: Arc<Shared>, lease: Lease, mut stop: watch::Receiver
                 });
                 last_read = Some(seq);
             }
-            if !batch.is_empty() {
+            if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
+                tracing::debug!(shard = %shard, first = %first.id, last = %last.id, records = batch.len(), "kinesis records handed out");
                 again = false;
             }
             m.source_received
@@ -626,8 +659,8 @@ async fn read_shard(shared: Arc<Shared>, lease: Lease, mut stop: watch::Receiver
     write_checkpoint(&shared, &shard, &owner, &tracker, &mut checkpoint).await;
     if ended && !lock(&tracker).failed {
         match shared.leases.checkpoint(&shard, &owner, SHARD_END).await {
-            Ok(true) => tracing::info!(shard = %shard, "kinesis shard finished"),
-            Ok(false) => {}
+            Ok(Checkpointed::Written) => tracing::info!(shard = %shard, "kinesis shard finished"),
+            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(shard = %shard, error = %e, "kinesis SHARD_END checkpoint failed")
             }
@@ -676,11 +709,18 @@ async fn write_checkpoint(
         return true;
     }
     match shared.leases.checkpoint(shard, owner, &cp).await {
-        Ok(true) => {
+        Ok(Checkpointed::Written) => {
             *checkpoint = Some(cp);
             true
         }
-        Ok(false) => {
+        // Already there (an earlier write whose answer was lost) or further on (a newer reader
+        // of this worker, after the lease was lost and taken again, while this one finishes):
+        // the table keeps the furthest.
+        Ok(Checkpointed::AlreadyPast) => {
+            *checkpoint = Some(cp);
+            true
+        }
+        Ok(Checkpointed::Lost) => {
             tracing::info!(shard = %shard, "kinesis checkpoint refused: lease lost");
             false
         }

@@ -7,6 +7,11 @@
 //! observed it* (KCL's rule: no clock comparison between workers). Taking a lease is a write
 //! conditioned on the counter last seen, so of two workers racing for it exactly one wins, and
 //! a live owner's renewal in between makes the taker lose.
+//!
+//! A checkpoint never moves backwards, whoever writes it: each item also holds `ck`, the
+//! checkpoint as a fixed-width key that orders as the sequence numbers do, and a checkpoint is
+//! written only over a smaller one (a reader of a lease its worker lost and took again, still
+//! finishing, cannot undo what the new reader checkpointed).
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
@@ -31,6 +36,26 @@ pub struct Lease {
 impl Lease {
     pub fn finished(&self) -> bool {
         self.checkpoint == SHARD_END
+    }
+}
+
+/// What a checkpoint write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpointed {
+    Written,
+    /// The lease is ours, and its checkpoint is already there or further on: nothing to do.
+    AlreadyPast,
+    /// The lease is another worker's (or free) now.
+    Lost,
+}
+
+/// Kinesis sequence numbers are decimal strings of up to 128 digits: zero-padded to that width
+/// they order as text as they do as numbers; `SHARD_END` comes after every one of them.
+pub fn order_key(checkpoint: &str) -> String {
+    if checkpoint == SHARD_END {
+        "~".to_owned()
+    } else {
+        format!("{checkpoint:0>128}")
     }
 }
 
@@ -89,7 +114,8 @@ impl LeaseTable {
     }
 
     /// A conditional update of one shard's lease: `set` under `condition`, with the names
-    /// `#o` (owner), `#c` (counter), `#cp` (checkpoint) and the values given.
+    /// `#o` (owner), `#c` (counter), `#cp` (checkpoint), `#ck` (its order key) and the values
+    /// given.
     fn conditional(
         &self,
         shard: &str,
@@ -111,7 +137,12 @@ impl LeaseTable {
                     .any(|t| t == name)
             })
         };
-        for (name, attr) in [("#o", "owner"), ("#c", "counter"), ("#cp", "checkpoint")] {
+        for (name, attr) in [
+            ("#o", "owner"),
+            ("#c", "counter"),
+            ("#cp", "checkpoint"),
+            ("#ck", "ck"),
+        ] {
             if used(name) {
                 req = req.expression_attribute_names(name, attr);
             }
@@ -288,26 +319,49 @@ impl LeaseTable {
         }))
     }
 
-    /// Writes a checkpoint if we still own the lease; `false` when it is no longer ours.
+    /// Writes a checkpoint if we still own the lease and it moves the stored one forward.
     pub async fn checkpoint(
         &self,
         shard: &str,
         owner: &str,
         checkpoint: &str,
-    ) -> Result<bool, LeaseError> {
+    ) -> Result<Checkpointed, LeaseError> {
         let r = self
             .conditional(
                 shard,
-                "SET #cp = :cp",
-                "#o = :me",
+                "SET #cp = :cp, #ck = :ck",
+                "#o = :me AND (attribute_not_exists(#ck) OR #ck < :ck)",
                 &[
                     (":me", AttributeValue::S(owner.to_owned())),
                     (":cp", AttributeValue::S(checkpoint.to_owned())),
+                    (":ck", AttributeValue::S(order_key(checkpoint))),
                 ],
             )
             .send()
             .await;
-        Ok(unless_moved(r)?.is_some())
+        if unless_moved(r)?.is_some() {
+            return Ok(Checkpointed::Written);
+        }
+        // Which condition failed: read the lease (rare: a lost lease, or a reader behind).
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", self.pk(shard))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(api)?;
+        let ours = item
+            .item()
+            .and_then(|i| i.get("owner"))
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|o| o == owner);
+        Ok(if ours {
+            Checkpointed::AlreadyPast
+        } else {
+            Checkpointed::Lost
+        })
     }
 
     /// Gives a lease up (shutdown) so another worker takes it at once.
@@ -449,8 +503,15 @@ mod tests {
         // Only the owner renews and checkpoints.
         assert_eq!(t.renew("shardId-1", "a").await.expect("renew"), Some(2));
         assert_eq!(t.renew("shardId-1", "b").await.expect("renew"), None);
-        assert!(t.checkpoint("shardId-1", "a", "100").await.expect("cp"));
-        assert!(!t.checkpoint("shardId-1", "b", "999").await.expect("cp"));
+        let cp = |r: Result<Checkpointed, LeaseError>| r.expect("checkpoint");
+        assert_eq!(
+            cp(t.checkpoint("shardId-1", "a", "100").await),
+            Checkpointed::Written
+        );
+        assert_eq!(
+            cp(t.checkpoint("shardId-1", "b", "999").await),
+            Checkpointed::Lost
+        );
         let l = one(&t.list().await.expect("list"), "shardId-1");
         assert_eq!(
             (l.owner.as_str(), l.counter, l.checkpoint.as_str()),
@@ -461,7 +522,10 @@ mod tests {
         assert_eq!(t.take("shardId-1", 2, "b").await.expect("steal"), Some(3));
         // A wakes: fenced everywhere.
         assert_eq!(t.renew("shardId-1", "a").await.expect("renew"), None);
-        assert!(!t.checkpoint("shardId-1", "a", "200").await.expect("cp"));
+        assert_eq!(
+            cp(t.checkpoint("shardId-1", "a", "200").await),
+            Checkpointed::Lost
+        );
         assert!(!t.release("shardId-1", "a").await.expect("release"));
         let l = one(&t.list().await.expect("list"), "shardId-1");
         assert_eq!(
@@ -475,6 +539,89 @@ mod tests {
         assert_eq!((l.owner.as_str(), l.counter), ("", 4));
         assert_eq!(t.take("shardId-1", 3, "a").await.expect("take"), None);
         assert_eq!(t.take("shardId-1", 4, "a").await.expect("take"), Some(5));
+    }
+
+    /// The order key orders sequence numbers by value, whatever their length, and puts the end
+    /// of a shard after all of them.
+    #[test]
+    fn order_keys_order_as_sequence_numbers_do() {
+        let seqs = [
+            "0",
+            "9",
+            "10",
+            "49590338271490256608559692538361571095921575989136588898",
+            "49590338271490256608559692540925702759324208523137515618",
+            &"9".repeat(128),
+        ];
+        for w in seqs.windows(2) {
+            assert!(order_key(w[0]) < order_key(w[1]), "{} < {}", w[0], w[1]);
+            assert_eq!(seq_cmp(w[0], w[1]), Ordering::Less);
+        }
+        for s in seqs {
+            assert!(order_key(s) < order_key(SHARD_END));
+        }
+    }
+
+    /// A checkpoint moves only forward, even when its own owner writes an older one (a reader
+    /// of a lease lost and taken again, finishing late): the table keeps the furthest, and says
+    /// the lease is still ours. After the shard's end nothing moves it back.
+    #[tokio::test]
+    async fn a_checkpoint_never_moves_backwards() {
+        let t = table().await;
+        t.create("shardId-7", &[]).await.expect("create");
+        assert_eq!(t.take("shardId-7", 0, "a").await.expect("take"), Some(1));
+        let cp = |r: Result<Checkpointed, LeaseError>| r.expect("checkpoint");
+        let stored = |leases: Vec<Lease>| one(&leases, "shardId-7").checkpoint;
+        // "9" < "10" as numbers, not as text.
+        assert_eq!(
+            cp(t.checkpoint("shardId-7", "a", "9").await),
+            Checkpointed::Written
+        );
+        assert_eq!(
+            cp(t.checkpoint("shardId-7", "a", "10").await),
+            Checkpointed::Written
+        );
+        assert_eq!(
+            cp(t.checkpoint("shardId-7", "a", "9").await),
+            Checkpointed::AlreadyPast
+        );
+        assert_eq!(
+            cp(t.checkpoint("shardId-7", "a", "10").await),
+            Checkpointed::AlreadyPast,
+            "the same checkpoint again is no move"
+        );
+        assert_eq!(stored(t.list().await.expect("list")), "10");
+        assert_eq!(
+            cp(t.checkpoint("shardId-7", "a", SHARD_END).await),
+            Checkpointed::Written
+        );
+        assert_eq!(
+            cp(t.checkpoint("shardId-7", "a", &"9".repeat(100)).await),
+            Checkpointed::AlreadyPast
+        );
+        let l = one(&t.list().await.expect("list"), "shardId-7");
+        assert!(l.finished());
+        // A lease of a table written before the order key (no `ck`) takes its next checkpoint.
+        t.client
+            .put_item()
+            .table_name(&t.table)
+            .item("pk", t.pk("shardId-8"))
+            .item("stream", AttributeValue::S(t.stream.clone()))
+            .item("shard", AttributeValue::S("shardId-8".into()))
+            .item("owner", AttributeValue::S("a".into()))
+            .item("counter", AttributeValue::N("1".into()))
+            .item("checkpoint", AttributeValue::S("500".into()))
+            .send()
+            .await
+            .expect("an old item");
+        assert_eq!(
+            cp(t.checkpoint("shardId-8", "a", "600").await),
+            Checkpointed::Written
+        );
+        assert_eq!(
+            cp(t.checkpoint("shardId-8", "b", "700").await),
+            Checkpointed::Lost
+        );
     }
 
     /// Leases of another stream in the same table are not listed.

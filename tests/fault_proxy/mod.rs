@@ -11,11 +11,16 @@
 //! - DynamoDB throttling (`ProvisionedThroughputExceededException`, `ThrottlingException`,
 //!   HTTP 400, as DynamoDB sends them);
 //! - for a while, HTTP 429 with `Retry-After: 1` to a share of the requests (a Slack rate-limit
-//!   storm).
+//!   storm);
+//! - Kinesis: throttling (`ProvisionedThroughputExceededException` on reads,
+//!   `LimitExceededException` on the control plane) and, on `GetRecords`, an
+//!   `ExpiredIteratorException`, as Kinesis sends them (HTTP 400, JSON 1.1 `__type`).
 //!
 //! Every injection is counted by kind, and a Slack `chat.postMessage` whose answer was lost after
 //! Slack posted it is remembered by the message's `ts`: that message exists, and the poster does
 //! not know it (the window no fencing can close).
+
+#![allow(dead_code)]
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -32,6 +37,7 @@ pub enum Service {
     DynamoDb,
     Sqs,
     Slack,
+    Kinesis,
 }
 
 /// Rates in [0, 1] of each fault, per request.
@@ -42,8 +48,10 @@ pub struct Faults {
     pub reset_before: f64,
     pub reset_after: f64,
     pub server_error: f64,
-    /// DynamoDB only.
+    /// DynamoDB and Kinesis.
     pub throttle: f64,
+    /// Kinesis `GetRecords` only.
+    pub expired_iterator: f64,
 }
 
 struct State {
@@ -129,7 +137,8 @@ impl FaultProxy {
         self.st.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// For `d`, a `share` of the requests are answered 429 with `Retry-After: 1`.
+    /// For `d`, a `share` of the requests are answered 429 with `Retry-After: 1` (Kinesis:
+    /// throttled, as it answers).
     pub fn storm(&self, d: Duration, share: f64) {
         self.st().storm = Some((Instant::now() + d, share));
     }
@@ -178,10 +187,16 @@ impl FaultProxy {
             ("reset_after", f.reset_after),
             ("5xx", f.server_error),
             ("throttle", f.throttle),
+            ("expired_iterator", f.expired_iterator),
         ] {
             edge += rate;
             if r < edge {
-                if kind == "throttle" && self.service != Service::DynamoDb {
+                let applies = match kind {
+                    "throttle" => matches!(self.service, Service::DynamoDb | Service::Kinesis),
+                    "expired_iterator" => self.service == Service::Kinesis,
+                    _ => true,
+                };
+                if !applies {
                     return (None, latency);
                 }
                 return (Some(kind), latency);
@@ -198,7 +213,36 @@ impl FaultProxy {
         }
         let (parts, body) = req.into_parts();
         let body = body.collect().await.map_err(|_| Reset)?.to_bytes();
+        // Kinesis names its operation in `X-Amz-Target` (`Kinesis_20131202.GetRecords`).
+        let operation = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("")
+            .to_owned();
         match fault {
+            Some("expired_iterator") if operation == "GetRecords" => {
+                self.count("expired_iterator");
+                return Ok(amz_json_1_1(
+                    StatusCode::BAD_REQUEST,
+                    "ExpiredIteratorException",
+                ));
+            }
+            // A storm on Kinesis is a throttling storm: what it answers when over its limits.
+            Some(kind @ ("throttle" | "429")) if self.service == Service::Kinesis => {
+                self.count(if kind == "429" {
+                    "throttle_storm"
+                } else {
+                    "throttle"
+                });
+                let ty = if matches!(operation.as_str(), "GetRecords" | "GetShardIterator") {
+                    "ProvisionedThroughputExceededException"
+                } else {
+                    "LimitExceededException"
+                };
+                return Ok(amz_json_1_1(StatusCode::BAD_REQUEST, ty));
+            }
             Some("reset_before") => {
                 self.count("reset_before");
                 return Err(Reset);
@@ -207,7 +251,7 @@ impl FaultProxy {
                 self.count("5xx");
                 return Ok(self.server_error());
             }
-            Some("throttle") => {
+            Some("throttle") if self.service == Service::DynamoDb => {
                 self.count("throttle");
                 return Ok(throttled());
             }
@@ -271,6 +315,7 @@ impl FaultProxy {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "com.amazonaws.sqs#InternalError",
             ),
+            Service::Kinesis => amz_json_1_1(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure"),
             Service::Slack => {
                 let mut r = Response::new(Full::new(Bytes::from_static(b"upstream connect error")));
                 *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
@@ -281,12 +326,26 @@ impl FaultProxy {
 }
 
 fn amz_json(status: StatusCode, ty: &str) -> Response<Full<Bytes>> {
+    amz_json_error(status, ty, "application/x-amz-json-1.0")
+}
+
+/// An error of the JSON 1.1 protocol (Kinesis).
+fn amz_json_1_1(status: StatusCode, ty: &str) -> Response<Full<Bytes>> {
+    amz_json_error(status, ty, "application/x-amz-json-1.1")
+}
+
+/// An error of AWS's JSON protocols: its type in `__type`.
+fn amz_json_error(
+    status: StatusCode,
+    ty: &str,
+    content_type: &'static str,
+) -> Response<Full<Bytes>> {
     let body = serde_json::json!({"__type": ty, "message": "injected by the fault proxy"});
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"),
+        hyper::header::HeaderValue::from_static(content_type),
     );
     r
 }

@@ -252,6 +252,15 @@ impl Herald {
         assert!(ok.success());
     }
 
+    /// Sends a signal by name (`-STOP`, `-CONT`, ...) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success(), "kill {sig}");
+    }
+
     pub fn sigkill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -432,6 +441,102 @@ pub fn kinesis_endpoint() -> String {
              installs and starts kinesalite"
         ),
     }
+}
+
+/// A `herald run` config on Kinesis (`lease_failover_secs = 3`) with its state in DynamoDB
+/// Local (delivery lease 3 s), telling everything to one jsonl file.
+pub fn kinesis_config(
+    jsonl: &Path,
+    stream: &str,
+    kinesis: &str,
+    lease_table: &str,
+    table: &str,
+) -> String {
+    format!(
+        r#"default_destination = "out"
+
+[correlate]
+settle_secs = 1
+
+[[destinations]]
+name = "out"
+kind = "jsonl"
+path = "{}"
+
+[source]
+kind = "kinesis"
+stream_arn = "arn:aws:kinesis:us-east-1:000000000000:stream/{stream}"
+kinesis_endpoint = "{kinesis}"
+lease_table = "{lease_table}"
+lease_failover_secs = 3
+
+[store]
+kind = "dynamodb"
+table = "{table}"
+endpoint = "{}"
+delivery_lease_secs = 3
+"#,
+        jsonl.display(),
+        support::dynamodb_endpoint(),
+    )
+}
+
+/// Puts one chunk of bodies on a stream (partition keys `k{chunk}-{i}`, spread over its shards).
+pub async fn put_chunk(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    chunk: usize,
+    bodies: &[String],
+) -> aws_sdk_kinesis::operation::put_records::PutRecordsOutput {
+    let entries: Vec<_> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                .data(aws_sdk_kinesis::primitives::Blob::new(b.clone()))
+                .partition_key(format!("k{chunk}-{i}"))
+                .build()
+                .expect("entry")
+        })
+        .collect();
+    client
+        .put_records()
+        .stream_name(stream)
+        .set_records(Some(entries))
+        .send()
+        .await
+        .expect("put records")
+}
+
+/// Waits until a Kinesis stream is ACTIVE (after a create or a split).
+pub async fn wait_active(client: &aws_sdk_kinesis::Client, stream: &str) {
+    for _ in 0..100 {
+        let s = client
+            .describe_stream_summary()
+            .stream_name(stream)
+            .send()
+            .await
+            .expect("describe");
+        if s.stream_description_summary()
+            .is_some_and(|d| d.stream_status().as_str() == "ACTIVE")
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("stream {stream} not active");
+}
+
+/// Creates a Kinesis stream of `shards` shards and waits until it is ACTIVE.
+pub async fn create_stream(client: &aws_sdk_kinesis::Client, stream: &str, shards: i32) {
+    client
+        .create_stream()
+        .stream_name(stream)
+        .shard_count(shards)
+        .send()
+        .await
+        .expect("create stream");
+    wait_active(client, stream).await;
 }
 
 /// The s7 scenario (an ECS deployment rolled back by its circuit breaker) as one JSON array,
