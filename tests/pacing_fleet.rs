@@ -6,9 +6,11 @@
 //! minutes, so the destination's rate is set to 20 a second (`rate = { requests = 20, per_ms =
 //! 1000 }`) and the invariants are the same, scaled: every post arrives once, the 80 posts take
 //! at least 79 × 50 ms, and together the two workers put no more than 20 posts into any
-//! one-second window, give or take the arrival jitter of a busy 2-core machine (a post sent on
-//! its slot can reach the server up to ~300 ms late, bunching with the next ones: 6 posts of
-//! allowance at this rate). The limiter's own schedule has its slots 50 ms apart, exactly. Each worker has its own limiter instance and its own `FleetLimiter` (its own memory of
+//! one-second window. That is judged on the schedule the workers keep together (every slot
+//! granted, `FleetStats::granted`: 50 ms apart, to the millisecond the wall clock is read to)
+//! and on the arrivals: none before its slot, and no more than 20 in any second beyond what
+//! their measured lateness explains (a post L late can share a window with the slots of a
+//! window L wider; a busy 2-core machine wakes timers late), with no fixed allowance. Each worker has its own limiter instance and its own `FleetLimiter` (its own memory of
 //! the item), as separate processes would. The same two workers pacing alone, each within the
 //! limit, go over it together: that is what the shared item is for.
 
@@ -29,8 +31,6 @@ use tokio::time::Instant;
 
 const TOKEN: &str = "xoxb-1111-2222-FLEETTOKEN";
 const RATE: usize = 20;
-/// Arrival jitter, in posts at `RATE` (see the module docs).
-const JITTER: usize = 6;
 const PER_WORKER: usize = 40;
 
 fn config(api: &str) -> Config {
@@ -154,11 +154,6 @@ async fn two_workers_sharing_a_dynamodb_limiter_stay_under_the_limit_together() 
     let at = run(&server, workers).await;
     let took = Instant::now() - t0;
 
-    let busiest = busiest_second(&at);
-    assert!(
-        busiest <= RATE + JITTER,
-        "{busiest} posts in one second, limit {RATE}"
-    );
     // 79 gaps of 50 ms at least.
     assert!(took >= Duration::from_millis(3_900), "{took:?}");
     let reserved: u64 = limiters
@@ -184,8 +179,53 @@ async fn two_workers_sharing_a_dynamodb_limiter_stay_under_the_limit_together() 
         fallbacks <= 2,
         "{fallbacks} posts fell back to a worker's own budget"
     );
+    // The schedule the two workers kept together: their slots are a period apart, exactly (to
+    // the millisecond each one's wall clock is read to), so no second holds more than RATE.
+    let period = Duration::from_millis(1_000 / RATE as u64);
+    let mut slots: Vec<Instant> = limiters
+        .iter()
+        .flat_map(|l| {
+            l.stats
+                .granted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .copied()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    slots.sort();
+    assert_eq!(slots.len() as u64, reserved, "a slot per reservation");
+    for w in slots.windows(2) {
+        assert!(
+            w[1] - w[0] + Duration::from_millis(1) >= period,
+            "two slots {:?} apart",
+            w[1] - w[0]
+        );
+    }
+    // No post reached Slack before its slot: the k-th arrival is at or after the k-th slot.
+    // How late they arrived is the clocks' doing (a timer waking late on a busy machine, the
+    // request's way), measured here; that and nothing else may put more than RATE arrivals in
+    // one second: a post L late can join a window L of slots wider.
+    // (A post that fell back to its worker's own budget has no slot: then the posts are not
+    // paired with slots, and the shared schedule alone is judged.)
+    let mut latest = Duration::ZERO;
+    for (a, s) in at.iter().zip(&slots).filter(|_| fallbacks == 0) {
+        assert!(
+            *a + Duration::from_millis(1) >= *s,
+            "a post arrived {:?} before its slot",
+            *s - *a
+        );
+        latest = latest.max(a.saturating_duration_since(*s));
+    }
+    let explained = 1 + latest.as_millis().div_ceil(period.as_millis()) as usize;
+    let busiest = busiest_second(&at);
+    assert!(
+        fallbacks > 0 || busiest <= RATE + explained,
+        "{busiest} posts in one second, limit {RATE}, arrivals at most {latest:?} after their slots"
+    );
     eprintln!(
-        "shared: {} posts in {took:?}, busiest second {busiest}, {conflicts} lost races",
+        "shared: {} posts in {took:?}, busiest second {busiest}, latest arrival {latest:?} after its slot, {conflicts} lost races, {fallbacks} fallbacks",
         at.len()
     );
 
@@ -198,7 +238,7 @@ async fn two_workers_sharing_a_dynamodb_limiter_stay_under_the_limit_together() 
     let busiest = busiest_second(&at);
     eprintln!("alone: busiest second {busiest}");
     assert!(
-        busiest > RATE + 2 * JITTER,
+        busiest > RATE + RATE / 2,
         "pacing alone, two workers together exceed the limit ({busiest})"
     );
 }

@@ -2,11 +2,12 @@
 //! item per destination (`pk = "rl#<limiter key>"`, attribute `tat`, the theoretical arrival
 //! time in Unix milliseconds), so that all workers together stay under a provider's limit.
 //!
-//! Each post reserves the next free slot with one conditional write: `tat` moves from the value
-//! this worker last saw to `max(tat, now) + period`, and the post waits until its slot begins.
-//! A worker that saw a stale `tat` loses the condition, reads the current one from the failure
-//! (`ReturnValuesOnConditionCheckFailure=ALL_OLD`, no extra read) and tries again; a worker alone
-//! on a destination never loses. The clock is the wall clock, which ECS hosts keep within a
+//! Each post reserves the next free slot with one conditional write, and waits until its slot
+//! begins: while the schedule is busy (`tat` at or after now), `tat = tat + period` conditioned
+//! only on it still being busy, returning the old `tat` (the slot's start), so workers taking
+//! slots at once all succeed and none is starved; an idle schedule is started at now (`tat =
+//! now + period` if absent or past), which one of racing workers wins while the others find it
+//! busy. A worker alone on a destination writes once per post. The clock is the wall clock, which ECS hosts keep within a
 //! millisecond of each other; tokio's clock supplies its passage, so a paused test clock works.
 //!
 //! Items carry `expires_at` (the table's TTL attribute) a day ahead, so idle destinations
@@ -14,7 +15,7 @@
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,7 +75,13 @@ pub struct FleetStats {
     /// Requests paced by the worker's own budget because the shared one could not be reached
     /// (counted by the [`super::limiter::Limiter`] using this).
     pub fallbacks: AtomicU64,
+    /// When the last [`GRANTED_KEPT`] slots granted to this worker begin (the schedule the
+    /// fleet keeps, which tests compare with when posts arrive).
+    pub granted: Mutex<std::collections::VecDeque<Instant>>,
 }
+
+/// Slot starts kept in [`FleetStats::granted`].
+pub const GRANTED_KEPT: usize = 256;
 
 pub struct FleetLimiter {
     client: tokio::sync::OnceCell<Client>,
@@ -144,6 +151,13 @@ impl FleetLimiter {
 
     /// Reserves the next slot of `key`, one every `period`, and returns when it begins. The
     /// caller sleeps until then and sends.
+    ///
+    /// While the schedule is busy (`tat` at or after now) a slot is taken by adding `period` to
+    /// `tat` in place, conditioned only on it still being busy: workers taking slots at once
+    /// all succeed, each with its own (the write returns the old `tat`, where its slot begins),
+    /// so none is starved by the others. Only an idle schedule is started with a condition on
+    /// its state (`tat` absent or past: set to now + `period`), which one of racing workers
+    /// wins; the others find it busy and take the following slots.
     pub async fn reserve(&self, key: &str, period: Duration) -> Result<Instant, FleetError> {
         let period_ms = (period.as_millis() as i64).max(1);
         let pk = format!("rl#{key}");
@@ -155,22 +169,34 @@ impl FleetLimiter {
             .or_default()
             .clone();
         let _turn = turn.lock().await;
-        let mut expected = self.seen().get(key).copied();
         for _ in 0..MAX_TRIES {
             let now = self.clock.now_ms();
-            let start = expected.map_or(now, |t| t.max(now));
-            let tat = start + period_ms;
-            match self.write(&pk, expected, tat, now).await? {
-                None => {
-                    self.seen().insert(key.to_owned(), tat);
-                    self.stats.reserved.fetch_add(1, Ordering::Relaxed);
-                    return Ok(self.clock.instant_at(start));
+            // Which write is likely to hold first: the schedule as this worker last left it.
+            let busy = self.seen().get(key).is_some_and(|t| *t >= now);
+            let start = if busy {
+                match self.extend(&pk, period_ms, now).await? {
+                    Some(start) => Some(start),
+                    None => self.start_idle(&pk, period_ms, now).await?,
                 }
-                Some(current) => {
-                    self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
-                    expected = current;
+            } else {
+                match self.start_idle(&pk, period_ms, now).await? {
+                    Some(start) => Some(start),
+                    None => self.extend(&pk, period_ms, now).await?,
                 }
+            };
+            let Some(start) = start else {
+                // Idle when extended, busy when started: moved meanwhile; look again.
+                continue;
+            };
+            self.seen().insert(key.to_owned(), start + period_ms);
+            self.stats.reserved.fetch_add(1, Ordering::Relaxed);
+            let at = self.clock.instant_at(start);
+            let mut granted = self.stats.granted.lock().unwrap_or_else(|p| p.into_inner());
+            if granted.len() >= GRANTED_KEPT {
+                granted.pop_front();
             }
+            granted.push_back(at);
+            return Ok(at);
         }
         Err(FleetError::Contended(MAX_TRIES))
     }
@@ -181,17 +207,14 @@ impl FleetLimiter {
         let until = self.clock.now_ms() + d.as_millis() as i64;
         let pk = format!("rl#{key}");
         let sent = self
-            .client()
+            .schedule_write(
+                &pk,
+                "SET #tat = :tat, #exp = :exp",
+                "attribute_not_exists(#tat) OR #tat < :tat",
+                until,
+            )
             .await
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(pk))
-            .update_expression("SET #tat = :tat, #exp = :exp")
-            .condition_expression("attribute_not_exists(#tat) OR #tat < :tat")
-            .expression_attribute_names("#tat", "tat")
-            .expression_attribute_names("#exp", "expires_at")
             .expression_attribute_values(":tat", AttributeValue::N(until.to_string()))
-            .expression_attribute_values(":exp", AttributeValue::N(expires(until)))
             .send()
             .await;
         match sent {
@@ -209,46 +232,89 @@ impl FleetLimiter {
         }
     }
 
-    /// Moves `tat` from `expected` to `tat`. `Ok(None)` when written, `Ok(Some(current))` when
-    /// another worker moved it first.
-    async fn write(
+    /// A conditional update of a schedule item: the names `#tat` and `#exp`, the value `:exp`
+    /// (a day after `now`) and, when the condition uses it, `:now`.
+    async fn schedule_write(
         &self,
         pk: &str,
-        expected: Option<i64>,
-        tat: i64,
+        update: &str,
+        condition: &str,
         now: i64,
-    ) -> Result<Option<Option<i64>>, FleetError> {
-        let mut request = self
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let mut req = self
             .client()
             .await
             .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(pk.to_owned()))
-            .update_expression("SET #tat = :tat, #exp = :exp")
+            .update_expression(update)
+            .condition_expression(condition)
             .expression_attribute_names("#tat", "tat")
             .expression_attribute_names("#exp", "expires_at")
-            .expression_attribute_values(":tat", AttributeValue::N(tat.to_string()))
-            .expression_attribute_values(":exp", AttributeValue::N(expires(now)))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        request = match expected {
-            None => request.condition_expression("attribute_not_exists(#tat)"),
-            Some(old) => request
-                .condition_expression("#tat = :old")
-                .expression_attribute_values(":old", AttributeValue::N(old.to_string())),
-        };
-        match request.send().await {
-            Ok(_) => Ok(None),
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    let current = failed
-                        .item()
-                        .and_then(|item| item.get("tat"))
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|n| n.parse::<i64>().ok());
-                    Ok(Some(current))
-                }
-                _ => Err(FleetError::Store(DisplayErrorContext(&e).to_string())),
-            },
+            .expression_attribute_values(":exp", AttributeValue::N(expires(now)));
+        if condition.contains(":now") {
+            req = req.expression_attribute_values(":now", AttributeValue::N(now.to_string()));
+        }
+        req
+    }
+
+    /// A busy schedule (`tat` at or after `now`): moves `tat` on by a period and returns where
+    /// it was, the start of this slot. `None` when the schedule is idle.
+    async fn extend(&self, pk: &str, period_ms: i64, now: i64) -> Result<Option<i64>, FleetError> {
+        let sent = self
+            .schedule_write(pk, "SET #tat = #tat + :p, #exp = :exp", "#tat >= :now", now)
+            .await
+            .expression_attribute_values(":p", AttributeValue::N(period_ms.to_string()))
+            .return_values(ReturnValue::UpdatedOld)
+            .send()
+            .await;
+        match sent {
+            Ok(out) => Ok(out
+                .attributes()
+                .and_then(|a| a.get("tat"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())),
+            Err(e) => self.condition_failed(e).map(|()| None),
+        }
+    }
+
+    /// An idle schedule (no `tat`, or one already past): starts it at `now`, the start of this
+    /// slot. `None` when it is busy.
+    async fn start_idle(
+        &self,
+        pk: &str,
+        period_ms: i64,
+        now: i64,
+    ) -> Result<Option<i64>, FleetError> {
+        let sent = self
+            .schedule_write(
+                pk,
+                "SET #tat = :tat, #exp = :exp",
+                "attribute_not_exists(#tat) OR #tat < :now",
+                now,
+            )
+            .await
+            .expression_attribute_values(":tat", AttributeValue::N((now + period_ms).to_string()))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(Some(now)),
+            Err(e) => self.condition_failed(e).map(|()| None),
+        }
+    }
+
+    /// `Ok` when a write's condition failed (the schedule was not as assumed: counted), the
+    /// error otherwise.
+    fn condition_failed(
+        &self,
+        e: aws_sdk_dynamodb::error::SdkError<UpdateItemError>,
+    ) -> Result<(), FleetError> {
+        match e.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(_)) => {
+                self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            _ => Err(FleetError::Store(DisplayErrorContext(&e).to_string())),
         }
     }
 }
