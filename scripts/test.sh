@@ -98,6 +98,14 @@ cargo clippy --all-targets --quiet -- -D warnings
 # overflows in the routing table test.
 export RUST_MIN_STACK=16777216
 say "cargo test"
+set +e
 cargo test --quiet --no-fail-fast 2>&1 | tee "$LOGS/test.log"
 status=${PIPESTATUS[0]}
-exit "$status"
+# Each cargo-fuzz target for a bounded time (no panic, no hang, bounded memory); its crash
+# inputs become regressions in tests/fixtures/fuzz/ (tests/fuzz_regressions.rs).
+say "fuzz: each target ${HERALD_FUZZ_SECS:-20} s (scripts/fuzz.sh)"
+bash scripts/fuzz.sh "${HERALD_FUZZ_SECS:-20}" 2>&1 | tee "$LOGS/fuzz.log"
+fuzz_status=${PIPESTATUS[0]}
+set -e
+[ "$status" -ne 0 ] && exit "$status"
+exit "$fuzz_status"
