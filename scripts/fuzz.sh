@@ -9,13 +9,13 @@
 #                                                HERALD_FUZZ_SECS)
 #
 # A crash stops the run with libFuzzer's report; its input is in fuzz/artifacts/<target>/: copy
-# it into tests/fixtures/fuzz/<target>/ with the fix. cargo-fuzz is installed when missing.
-# RUSTC_BOOTSTRAP=1 lets the stable toolchain (the only one CI has) take cargo-fuzz's flags.
+# it into tests/fixtures/fuzz/<target>/ with the fix. cargo-fuzz (pinned) is installed when
+# missing; with `--sanitizer none` it needs no nightly flag, so the stable toolchain (the only
+# one CI has) builds the targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-30}
-export RUSTC_BOOTSTRAP=1
-command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --version 0.13.2 --locked --quiet
 # Its own target directory (beside the main build's): coverage-instrumented builds share
 # nothing with the main one.
 export CARGO_TARGET_DIR=${HERALD_FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}-fuzz}
@@ -45,7 +45,7 @@ PY
 for t in decode route_expr config; do
   seeds=("$corpus/$t")
   [ -d "tests/fixtures/fuzz/$t" ] && seeds+=("tests/fixtures/fuzz/$t")
-  echo "== fuzz $t for ${secs}s ($(ls "${seeds[@]}" | wc -l) seeds)"
+  echo "== fuzz $t for ${secs}s ($(find "${seeds[@]}" -type f | wc -l) seeds)"
   log="$corpus/$t.log"
   status=0
   # --dev: the unoptimised build is minutes shorter (the AWS SDK crates dominate it), and

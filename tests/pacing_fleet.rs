@@ -204,11 +204,11 @@ async fn two_workers_sharing_a_dynamodb_limiter_stay_under_the_limit_together() 
         );
     }
     // No post reached Slack before its slot: the k-th arrival is at or after the k-th slot.
-    // How late they arrived is the clocks' doing (a timer waking late on a busy machine, the
-    // request's way), measured here; that and nothing else may put more than RATE arrivals in
-    // one second: a post L late can join a window L of slots wider.
-    // (A post that fell back to its worker's own budget has no slot: then the posts are not
-    // paired with slots, and the shared schedule alone is judged.)
+    // With the slots a period apart, that is the whole limit: more than RATE arrivals in one
+    // second can only come from posts arriving late (a timer waking late on a busy machine,
+    // the request's way), by the lateness measured and printed here, and never from the
+    // schedule. (A post that fell back to its worker's own budget has no slot: then the posts
+    // are not paired with slots, and the shared schedule alone is judged.)
     let mut latest = Duration::ZERO;
     for (a, s) in at.iter().zip(&slots).filter(|_| fallbacks == 0) {
         assert!(
@@ -218,11 +218,14 @@ async fn two_workers_sharing_a_dynamodb_limiter_stay_under_the_limit_together() 
         );
         latest = latest.max(a.saturating_duration_since(*s));
     }
-    let explained = 1 + latest.as_millis().div_ceil(period.as_millis()) as usize;
     let busiest = busiest_second(&at);
+    // Workers taking slots at once all get one (a busy schedule is extended in place): lost
+    // races are rare, where moving `tat` from the value last seen lost one per post or so
+    // (40 in 80) and starved a worker into pacing alone.
     assert!(
-        fallbacks > 0 || busiest <= RATE + explained,
-        "{busiest} posts in one second, limit {RATE}, arrivals at most {latest:?} after their slots"
+        conflicts <= 8,
+        "{conflicts} lost races for {} posts",
+        2 * PER_WORKER
     );
     eprintln!(
         "shared: {} posts in {took:?}, busiest second {busiest}, latest arrival {latest:?} after its slot, {conflicts} lost races, {fallbacks} fallbacks",

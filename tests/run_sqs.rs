@@ -264,7 +264,7 @@ fn which(tool: &str) -> Option<std::path::PathBuf> {
 /// this worker; had it died, by the thread's durable timer on another: `tests/timers_fleet.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_dynamodb_messages_are_deleted_before_the_settle_window_ends() {
-    const SETTLE_SECS: u64 = 15;
+    const SETTLE_SECS: u64 = 30;
     let sqs = sqs().await;
     let (url, _dlq) = queue_with_dlq(&sqs, "run-settle", 30, 5).await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -277,7 +277,9 @@ async fn on_dynamodb_messages_are_deleted_before_the_settle_window_ends() {
     let sent = std::time::Instant::now();
     send_all(&sqs, &url, &synthetic::interleaved(&execs)).await;
 
-    let emptied = wait_until(Duration::from_secs(SETTLE_SECS - 3), || {
+    // Well inside the window (which may end up to a second early: `final_since` is in whole
+    // seconds), on a loaded machine too.
+    let emptied = wait_until(Duration::from_secs(12), || {
         let (sqs, url) = (&sqs, &url);
         async move { depth(sqs, url).await == (0, 0) }
     })

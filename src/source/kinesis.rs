@@ -527,6 +527,14 @@ async fn read_shard(
             }
         }
         let Some(it) = iter.clone() else { continue };
+        // Fencing: nothing is read while the lease may have run out (this process was paused,
+        // or its renewals failed); another worker may own the shard now. Reading resumes with
+        // the same iterator once a renewal says the lease is still ours, or the coordinator
+        // stops this reader (and the shard's reads stay free for the new owner meanwhile).
+        if lease_unsure(&valid_until) {
+            sleep_or_stop(Duration::from_millis(500), &mut stop).await;
+            continue;
+        }
         let r = shared
             .kinesis
             .get_records()
@@ -572,19 +580,6 @@ async fn read_shard(
         };
         failures = 0;
         let records = out.records();
-        // Fencing: records read after the lease may have run out (this process was paused, or
-        // its renewals failed) are not handed out; another worker may own the shard now. They
-        // are read again from the last record handed out once a renewal says the lease is
-        // still ours, or the coordinator stops this reader.
-        if !records.is_empty() && Instant::now() >= *lock(&valid_until) {
-            m.source_errors
-                .with_label_values(&["kinesis", "lease_unsure"])
-                .inc();
-            tracing::info!(shard = %shard, records = records.len(), "kinesis records not handed out: the lease may have run out");
-            iter = None;
-            sleep_or_stop(Duration::from_millis(200), &mut stop).await;
-            continue;
-        }
         if !records.is_empty() {
             // Room for the whole batch first: a slow pipeline slows reading.
             let n = records.len() as u32;
@@ -592,6 +587,17 @@ async fn read_shard(
                 p = shared.semaphore.clone().acquire_many_owned(n) => match p { Ok(p) => p, Err(_) => break },
                 _ = stop.changed() => break,
             };
+            // Fencing again, after the wait for room (and a pause may fall inside it): records
+            // read while the lease may have run out are not handed out. The same iterator
+            // reads them again once the lease is surely ours (it has not moved past them).
+            if lease_unsure(&valid_until) {
+                drop(permits);
+                m.source_errors
+                    .with_label_values(&["kinesis", "lease_unsure"])
+                    .inc();
+                tracing::info!(shard = %shard, records = records.len(), "kinesis records not handed out: the lease may have run out");
+                continue;
+            }
             let mut permits = Some(permits);
             let now = unix_now();
             let mut batch = Vec::with_capacity(records.len());
@@ -670,6 +676,11 @@ async fn read_shard(
         // Shutdown: give the lease up so another worker continues at once.
         let _ = shared.leases.release(&shard, &owner).await;
     }
+}
+
+/// Whether the lease may have run out: the failover time since the last renewal sent is over.
+fn lease_unsure(valid_until: &Lock<Instant>) -> bool {
+    Instant::now() >= *lock(valid_until)
 }
 
 async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) {
