@@ -82,7 +82,9 @@ pub fn engine_config(cfg: &Config, owner: Option<&str>) -> EngineConfig {
             crash_loop_window_secs: cfg.ecs.crash_loop_window_secs,
             recovered_after_secs: cfg.ecs.recovered_after_secs,
             settle_secs: Some(cfg.correlate.settle_secs),
+            watch_secs: cfg.verdicts.watch_secs,
         },
+        watch: cfg.verdicts.rules(),
         ..EngineConfig::default()
     };
     if let Some(o) = owner {

@@ -493,8 +493,13 @@ fn a_crash_loop_is_told_and_recovers_on_the_events_clock() {
             // A minute after the crashes: they waited for events that would place them.
             t("post", episode, "CRASH_LOOP"),
             t("update", episode, "RECOVERED"),
+            // Its 900 s watch window ended with no alarm: the verdict is edited in.
+            t("update", deploy, "SUCCEEDED"),
         ]
     );
+    assert_eq!(lines[0]["notification"]["verdict"]["status"], "WATCHING");
+    assert_eq!(lines[3]["notification"]["verdict"]["status"], "HEALTHY");
+    assert_eq!(lines[3]["notification"]["verdict"]["watched_secs"], 900);
     let last = &lines[2]["notification"];
     assert_eq!(last["kind"], "ecs_service");
     assert_eq!(last["crashes"], 3);
@@ -559,8 +564,6 @@ fn a_replay_on_dynamodb_fires_its_timers_on_the_way() {
         &dir.path().join("dynamodb.jsonl"),
     );
     assert_eq!(told(&shared), told(&embedded));
-    assert_eq!(
-        told(&shared).last().map(|t| t.2.as_str()),
-        Some("RECOVERED")
-    );
+    let statuses: Vec<String> = told(&shared).into_iter().map(|t| t.2).collect();
+    assert_eq!(statuses, ["SUCCEEDED", "CRASH_LOOP", "RECOVERED", "SUCCEEDED"]);
 }

@@ -588,3 +588,37 @@ fn collect_leaves(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
         _ => out.push(at),
     }
 }
+
+/// What links an alarm to what it watches: its metrics' dimensions (EventBridge's
+/// `configuration.metrics`, every metric of a metric-math alarm; the classic SNS message's
+/// `Trigger.Dimensions`) and a composite alarm's rule.
+#[test]
+fn alarms_carry_their_dimensions_and_rules() {
+    let dims = |name: &str| match one(name) {
+        Event::AlarmState(a) => (a.dimensions, a.alarm_rule),
+        other => panic!("{name}: {other:?}"),
+    };
+    let (d, r) = dims("cloudwatch-alarm-state-change-alarm-single-metric-doc.json");
+    assert_eq!(
+        d.get("InstanceId").map(String::as_str),
+        Some("i-12345678901234567")
+    );
+    assert!(r.is_none());
+    let (d, _) = dims("cloudwatch-alarm-state-change-alarm-metric-math-doc.json");
+    assert_eq!(d.len(), 1, "{d:?}");
+    let (d, _) = dims("cloudwatch-alarm-sns-message-body-alarm-meerkat.json");
+    assert_eq!(
+        d.get("LoadBalancer").map(String::as_str),
+        Some("app/lb/12343464af00accc")
+    );
+    let (d, r) = dims("cloudwatch-alarm-state-change-alarm-composite-suppressor-doc.json");
+    assert!(d.is_empty());
+    assert_eq!(
+        r.as_deref(),
+        Some("ALARM(ServerCpuTooHigh) OR ALARM(TotalNetworkTrafficTooHigh)")
+    );
+    assert_eq!(
+        herald::correlate::verdict::rule_alarms(r.as_deref().unwrap_or_default()),
+        ["ServerCpuTooHigh", "TotalNetworkTrafficTooHigh"]
+    );
+}

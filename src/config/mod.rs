@@ -100,6 +100,82 @@ pub struct RuleConfig {
     pub destinations: Vec<String>,
     #[serde(default, rename = "continue")]
     pub cont: bool,
+    /// `false`: also route alarms held while what they watch deploys (see `[verdicts]`).
+    #[serde(default = "yes")]
+    pub inhibit: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[verdicts]`: deploy verdicts (issue 16).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerdictsConfig {
+    /// How long after an ECS deployment succeeded the alarms watching its service are watched
+    /// (0: no verdicts).
+    pub watch_secs: i64,
+    /// Alarms that watch a service, by name, besides those whose metrics name it.
+    pub watch: Vec<WatchConfig>,
+}
+
+impl Default for VerdictsConfig {
+    fn default() -> Self {
+        Self {
+            watch_secs: 900,
+            watch: Vec::new(),
+        }
+    }
+}
+
+/// `[[verdicts.watch]]`: alarms whose name matches `alarm` (a regular expression) watch the
+/// ECS service `service` of `cluster` (in `account`, when given).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    pub alarm: String,
+    #[serde(default)]
+    pub account: Option<String>,
+    pub cluster: String,
+    pub service: String,
+}
+
+impl VerdictsConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if self.watch_secs < 0 {
+            e.push("verdicts.watch_secs must be >= 0 (0 turns verdicts off)".to_string());
+        }
+        for (i, w) in self.watch.iter().enumerate() {
+            if let Err(err) = regex::Regex::new(&w.alarm) {
+                e.push(format!("verdicts.watch[{i}].alarm {:?}: {err}", w.alarm));
+            }
+            for (field, v) in [("cluster", &w.cluster), ("service", &w.service)] {
+                if v.is_empty() || v.contains('#') {
+                    e.push(format!(
+                        "verdicts.watch[{i}].{field} {v:?}: must be an ECS name (not empty, no '#')"
+                    ));
+                }
+            }
+        }
+        e
+    }
+
+    /// The watch rules, compiled (those that do not compile are reported by `validate`).
+    pub fn rules(&self) -> Vec<crate::correlate::verdict::WatchRule> {
+        self.watch
+            .iter()
+            .filter_map(|w| {
+                Some(crate::correlate::verdict::WatchRule {
+                    alarm: regex::Regex::new(&w.alarm).ok()?,
+                    account: w.account.clone(),
+                    cluster: w.cluster.clone(),
+                    service: w.service.clone(),
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -107,6 +183,8 @@ pub struct RuleConfig {
 pub struct Config {
     pub correlate: CorrelateConfig,
     pub ecs: EcsConfig,
+    /// Deploy verdicts and which alarms watch which service.
+    pub verdicts: VerdictsConfig,
     pub destinations: Vec<DestinationConfig>,
     pub rules: Vec<RuleConfig>,
     pub default_destination: Option<String>,
@@ -200,6 +278,7 @@ impl Config {
         if self.correlate.settle_secs < 0 {
             errors.push("correlate.settle_secs must be >= 0".into());
         }
+        errors.extend(self.verdicts.problems());
         errors.extend(self.source.problems());
         errors.extend(self.server.problems());
         errors.extend(self.store.problems());
@@ -221,6 +300,7 @@ impl Config {
                 expr,
                 destinations: r.destinations.clone(),
                 cont: r.cont,
+                inhibit: r.inhibit,
             });
         }
         Ok(Router {
@@ -645,6 +725,78 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_verdicts_section_is_checked_and_held_alarms_route_only_where_a_rule_says() {
+        let err = Config::from_toml(
+            "[verdicts]\nwatch_secs = -1\n[[verdicts.watch]]\nalarm = \"(gw\"\ncluster = \"prod\"\nservice = \"a#b\"\n",
+            "herald.toml",
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.starts_with("herald.toml"), "{err}");
+        assert!(err.contains("verdicts.watch_secs must be >= 0"), "{err}");
+        assert!(err.contains("verdicts.watch[0].alarm \"(gw\""), "{err}");
+        assert!(err.contains("verdicts.watch[0].service \"a#b\""), "{err}");
+
+        let cfg = Config::from_toml(
+            r#"
+            default_destination = "ops"
+            [verdicts]
+            watch_secs = 600
+            [[verdicts.watch]]
+            alarm = "^gw-"
+            account = "111122223333"
+            cluster = "prod"
+            service = "gateway"
+            [[destinations]]
+            name = "ops"
+            kind = "text"
+            [[destinations]]
+            name = "audit"
+            kind = "text"
+            [[rules]]
+            match = "kind:alarm"
+            destinations = ["audit"]
+            inhibit = false
+            continue = true
+            [[rules]]
+            match = "kind:alarm"
+            destinations = ["ops"]
+            "#,
+            "herald.toml",
+        )
+        .expect("valid");
+        let rules = cfg.verdicts.rules();
+        assert_eq!(
+            (
+                rules.len(),
+                rules[0].alarm.is_match("gw-5xx"),
+                cfg.verdicts.watch_secs
+            ),
+            (1, true, 600)
+        );
+        let router = cfg.router().expect("router");
+        let mut n = crate::notification::Notification::new(
+            crate::notification::Kind::Alarm,
+            "ALARM",
+            false,
+            "111122223333",
+            "eu-west-1",
+            "gw-5xx".into(),
+        );
+        assert_eq!(router.destinations(&n), ["audit", "ops"]);
+        n.held = Some(crate::notification::Held {
+            reason: "deploying".into(),
+            deployment_id: "ecs-svc/1".into(),
+        });
+        // Held: only the rule with `inhibit = false`, and no default.
+        assert_eq!(router.destinations(&n), ["audit"]);
+        assert_eq!(router.route(&n).destinations, ["audit"]);
+        let plain = Router::single("ops");
+        assert!(plain.destinations(&n).is_empty());
     }
 
     #[test]

@@ -22,6 +22,17 @@ pub struct AlarmEpisodes {
     pub ok_reason: Option<String>,
     pub description: Option<String>,
     pub alarm_arn: Option<String>,
+    /// Recent deployments of what the alarm watches, as service pointers told them (see
+    /// [`super::verdict`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deploys: Vec<crate::event::LinkedDeploy>,
+    /// How long after its end a deployment is named (`[verdicts] watch_secs`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub watch_secs: i64,
+}
+
+fn is_zero(x: &i64) -> bool {
+    *x == 0
 }
 
 impl AlarmEpisodes {
@@ -35,8 +46,12 @@ impl AlarmEpisodes {
     }
 
     pub fn apply(&mut self, ev: &Event) -> bool {
-        let Event::AlarmState(a) = ev else {
-            return false;
+        let a = match ev {
+            Event::AlarmState(a) => a,
+            Event::DeployLink(l) => {
+                return super::verdict::merge_links(&mut self.deploys, &mut self.watch_secs, l)
+            }
+            _ => return false,
         };
         let t = a.meta.time;
         let mut changed = false;
@@ -99,7 +114,15 @@ impl AlarmEpisodes {
         let closed = self.closed_at.is_some();
         let st = if closed { status::OK } else { status::ALARM };
         let region = &self.region;
+        let (deployment, held) = super::verdict::deployment_of(
+            &self.deploys,
+            self.watch_secs,
+            self.opened_at.map(|t| t.timestamp()),
+            self.closed_at.map(|t| t.timestamp()),
+        );
         Notification {
+            deployment,
+            held,
             alarm_name: Some(self.alarm_name.clone()),
             title: self.alarm_name.clone(),
             started_at: self.opened_at,

@@ -31,6 +31,16 @@ pub struct EcsDeploy {
     /// The API call that started it (CloudTrail): the earliest seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<Call>,
+    /// State changes of the alarms watching the service (see [`super::verdict`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<super::verdict::AlarmObs>,
+    /// The watch window after it succeeds (`[verdicts] watch_secs`, kept when an event was
+    /// applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_secs: Option<i64>,
+    /// The watch window's timer fired: a quiet window is a HEALTHY verdict.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub watched: bool,
 }
 
 /// Who started (or scaled) a service, from the API call CloudTrail recorded.
@@ -278,6 +288,7 @@ impl EcsDeploy {
                 self.stopped.insert(line)
             }
             Event::ApiCall(c) => Call::keep_earliest(&mut self.call, Call::of(c)),
+            Event::AlarmState(a) => super::verdict::observe(&mut self.alarms, a),
             _ => false,
         }
     }
@@ -293,7 +304,32 @@ impl EcsDeploy {
         }
     }
 
+    /// It completed without failing (no rollback).
+    fn succeeded(&self) -> bool {
+        self.completed.is_some() && self.failed.is_none() && !self.rollback
+    }
+
+    /// When its watch window's timer fires, while it is not over: `watch_secs` after the
+    /// deployment was known to have succeeded (`final_since`, processing time, as other
+    /// timers: a backlog of old events does not end a window before its alarms are read).
+    /// Which alarms are blamed is decided on the events' own times.
+    pub fn watch_due(&self, final_since: Option<i64>) -> Option<i64> {
+        let w = self.watch_secs.filter(|w| *w > 0)?;
+        if self.watched || !self.succeeded() {
+            return None;
+        }
+        final_since.map(|f| f.saturating_add(w))
+    }
+
     pub fn notification(&self) -> Notification {
+        let (alarms, verdict) = super::verdict::judge(
+            &self.alarms,
+            self.started_at.map(|t| t.timestamp()),
+            self.ended(),
+            self.succeeded(),
+            self.watch_secs.unwrap_or(0),
+            self.watched,
+        );
         let (st, is_final) = match (&self.failed, &self.completed) {
             (Some(_), Some(_)) => (status::ROLLED_BACK, true),
             (Some(_), None) => (status::FAILED, true),
@@ -346,6 +382,8 @@ impl EcsDeploy {
                 )
                 .chain(crash_warning(&self.crashes))
                 .collect(),
+            alarms,
+            verdict,
             links: vec![n::Link {
                 label: "service".into(),
                 url: format!(

@@ -4,6 +4,7 @@
 //! Events of one batch that share a key are applied together in one write.
 
 use super::cache::Cache;
+use super::pointer::ServiceId;
 use super::{
     new_thread, target, Body, Fired, Lease, PipelinePointer, ServicePointer, ServiceTarget, Target,
     Thread, Timing,
@@ -30,6 +31,8 @@ pub struct EngineConfig {
     pub owner: String,
     /// The timeouts that wake threads (stall alerts).
     pub timing: Timing,
+    /// `[[verdicts.watch]]`: alarms that watch services by name.
+    pub watch: Vec<super::verdict::WatchRule>,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +44,7 @@ impl Default for EngineConfig {
             lease_secs: 30,
             owner: format!("worker-{}", std::process::id()),
             timing: Timing::default(),
+            watch: Vec::new(),
         }
     }
 }
@@ -422,6 +426,16 @@ impl Engine {
                 t @ (Target::Pipeline(_) | Target::Service(_)) => via.push((t, ev)),
                 Target::None => {}
             }
+            // An alarm also goes to the services it watches (deploy verdicts).
+            if let Event::AlarmState(a) = ev {
+                for (c, s) in super::verdict::services_watched(a, &self.cfg.watch) {
+                    let (acct, region) = (&a.meta.account, &a.meta.region);
+                    via.push((
+                        Target::Service(super::service_key(acct, region, &c, &s)),
+                        ev,
+                    ));
+                }
+            }
         }
         let mut changed = Vec::new();
         for (key, evs) in &direct {
@@ -451,7 +465,7 @@ impl Engine {
                 let deployments: Vec<&Event> = evs
                     .iter()
                     .copied()
-                    .filter(|ev| matches!(ev, Event::EcsDeployment(_)))
+                    .filter(|ev| matches!(ev, Event::EcsDeployment(_) | Event::ApiCall(_)))
                     .collect();
                 if !deployments.is_empty() {
                     services.entry(pointer).or_default().extend(deployments);
@@ -492,15 +506,38 @@ impl Engine {
                 .await?;
         }
         for (skey, evs) in services {
+            let watch_secs = self.cfg.timing.watch_secs;
             let learn = |p: &mut ServicePointer| {
+                let known: Vec<String> = p.deployments.iter().map(|(d, _)| d.clone()).collect();
                 let mut c = false;
                 for ev in &evs {
-                    if let Event::EcsDeployment(d) = ev {
-                        c |= p.observe(&d.deployment_id, d.meta.time);
-                        c |= p.observe_state(d);
+                    match ev {
+                        Event::EcsDeployment(d) => {
+                            c |= p.observe(&d.deployment_id, d.meta.time);
+                            c |= p.observe_state(d);
+                        }
+                        Event::ApiCall(call) => {
+                            if let Some(d) = &call.deployment_id {
+                                c |= p.observe_caller(d, &call.principal);
+                            }
+                        }
+                        _ => {}
                     }
                 }
-                c.then(|| service_members(&skey, p.release(now)))
+                if !c {
+                    return None;
+                }
+                let mut out = p.release(now);
+                if let Some(id) = ServiceId::of(&skey) {
+                    let new: Vec<String> = p
+                        .deployments
+                        .iter()
+                        .filter(|(d, _)| !known.contains(d))
+                        .map(|(d, _)| d.clone())
+                        .collect();
+                    out.extend(p.alarm_news(&new, id, watch_secs));
+                }
+                Some(service_members(&skey, out))
             };
             self.release_service(&skey, now, wants, &mut changed, learn)
                 .await?;
@@ -552,7 +589,15 @@ impl Engine {
                             let Body::ServicePointer(p) = &mut t.body else {
                                 return false;
                             };
-                            let (to, c) = p.route(ev, now);
+                            let (to, c) = match (ev, ServiceId::of(&skey)) {
+                                (Event::AlarmState(a), Some(id)) => {
+                                    let m = &a.meta;
+                                    let key =
+                                        super::alarm_key(&m.account, &m.region, &a.alarm_name);
+                                    p.route_alarm(a, ev, &key, id, self.cfg.timing.watch_secs)
+                                }
+                                _ => p.route(ev, now),
+                            };
                             joined = Some(service_members(&skey, to));
                             c
                         },
@@ -1082,6 +1127,7 @@ fn service_member(pointer_key: &str, to: ServiceTarget) -> String {
             "sc#{}#{id}",
             pointer_key.strip_prefix("svc#").unwrap_or(pointer_key)
         ),
+        ServiceTarget::Alarm(key) => key,
     }
 }
 
@@ -1098,6 +1144,14 @@ fn service_members(
 /// An empty thread for a key reached through a pointer, if `ev` may start one: a crash
 /// episode starts with a crash (a steady state only ends one).
 fn thread_for(key: &str, ev: &Event) -> Option<Thread> {
+    if let Some(rest) = key.strip_prefix("al#") {
+        // An alarm's name may hold a `#`.
+        let mut p = rest.splitn(3, '#');
+        let (a, r, name) = (p.next()?, p.next()?, p.next()?);
+        return Some(Thread::new(Body::Alarm(super::alarm::AlarmEpisodes::new(
+            a, r, name,
+        ))));
+    }
     let parts: Vec<&str> = key.split('#').collect();
     match parts.as_slice() {
         ["sc", account, region, cluster, service, _] if matches!(ev, Event::ApiCall(_)) => {

@@ -14,6 +14,7 @@ pub mod pointer;
 pub mod scaling;
 pub mod service;
 pub mod standalone;
+pub mod verdict;
 
 use crate::event::Event;
 use crate::notification::MessageRef;
@@ -198,6 +199,9 @@ pub struct Timing {
     /// timer tells it then, whoever is alive. `None`: no settle timers (the in-process store:
     /// one process, whose runner tells it, and whose source messages wait for it).
     pub settle_secs: Option<i64>,
+    /// How long after an ECS deployment succeeded the alarms watching its service are
+    /// watched for its verdict (`[verdicts] watch_secs`; 0: no verdicts).
+    pub watch_secs: i64,
 }
 
 impl Default for Timing {
@@ -210,6 +214,7 @@ impl Default for Timing {
             crash_loop_window_secs: 900,
             recovered_after_secs: 300,
             settle_secs: Some(5),
+            watch_secs: 900,
         }
     }
 }
@@ -246,6 +251,8 @@ pub enum Fired {
     Released,
     /// A final thread's settle window ended: its final message is told.
     Settled,
+    /// A deployment's watch window ended: its verdict is told.
+    Watched,
     /// Woken early (events came meanwhile): the timer moved to the new due time.
     Early,
 }
@@ -259,6 +266,7 @@ impl Fired {
             Fired::Recovered => "recovered",
             Fired::Released => "released",
             Fired::Settled => "settle",
+            Fired::Watched => "watched",
             Fired::Early => "early",
         }
     }
@@ -336,6 +344,7 @@ impl Thread {
         let recover = self.recovery_due(timing);
         let hold = match &self.body {
             Body::ServicePointer(p) => p.hold_due(),
+            Body::Ecs(e) => e.watch_due(self.final_since),
             _ => None,
         };
         let want = [stall, recheck, settle, remind, recover, hold, self.retry_at]
@@ -411,6 +420,12 @@ impl Thread {
             if f.saturating_add(secs) <= now {
                 self.settled = true;
                 return Some(Fired::Settled);
+            }
+        }
+        if let Body::Ecs(e) = &mut self.body {
+            if e.watch_due(self.final_since).is_some_and(|d| d <= now) {
+                e.watched = true;
+                return Some(Fired::Watched);
             }
         }
         if self.recovery_due(timing).is_some_and(|d| d <= now) {
@@ -507,7 +522,13 @@ impl Thread {
     fn apply_body(&mut self, ev: &Event, timing: &Timing) -> bool {
         match &mut self.body {
             Body::Pipeline(p) => p.apply(ev),
-            Body::Ecs(e) => e.apply(ev),
+            Body::Ecs(e) => {
+                // Kept with the deployment: its message says what window it is watched for.
+                if e.watch_secs != Some(timing.watch_secs) {
+                    e.watch_secs = Some(timing.watch_secs);
+                }
+                e.apply(ev)
+            }
             Body::EcsScaling(s) => s.apply(ev),
             Body::Health(h) => h.apply(ev),
             Body::EcsService(s) => {
@@ -570,6 +591,10 @@ impl Thread {
                     });
                 }
             }
+        }
+        // An alarm already posted is not taken back: its message stays and is edited.
+        if note.held.is_some() && self.deliveries.values().any(|d| d.message.is_some()) {
+            note.held = None;
         }
         if let Some(since) = self.stalled_since.filter(|_| !note.is_final) {
             note.stalled = true;
@@ -758,6 +783,23 @@ pub struct ServicePointer {
     /// those at or after its time).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steadies: Vec<Event>,
+    /// Recent state changes of the alarms watching the service (see [`verdict`]): given to
+    /// each deployment heard of later, and told of its deployments' news.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AlarmMark>,
+    /// Who started each deployment (its API call's principal), for the alarms that name it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callers: Vec<(String, String)>,
+}
+
+/// An alarm state change a service pointer keeps (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AlarmMark {
+    pub at: i64,
+    /// The alarm's thread key (`al#account#region#name`).
+    pub key: String,
+    pub name: String,
+    pub state: String,
 }
 
 /// How a deployment's events said it ended (their times, Unix seconds).
@@ -782,6 +824,8 @@ pub enum ServiceTarget {
     Episode,
     /// A scaling of the service (by the call's id: `sc#...#id`).
     Scaling(String),
+    /// An alarm watching the service (by its thread's key, `al#...`).
+    Alarm(String),
 }
 
 pub const MAX_EXECUTIONS: usize = 20;
@@ -831,6 +875,10 @@ pub fn ecs_key(account: &str, region: &str, cluster: &str, service: &str, id: &s
 
 pub fn service_key(account: &str, region: &str, cluster: &str, service: &str) -> String {
     join_key("svc", &[account, region, cluster, service])
+}
+
+pub fn alarm_key(account: &str, region: &str, alarm: &str) -> String {
+    join_key("al", &[account, region, alarm])
 }
 
 /// The pointer item a thread key reports to: a pipeline execution's (`ex#a#r#p#x`) is its
@@ -895,7 +943,7 @@ pub fn target(ev: &Event) -> Target {
             }
         }
         Event::EcsTask(_) => Target::None,
-        Event::AlarmState(al) => Target::Thread(join_key("al", &[a, r, &al.alarm_name])),
+        Event::AlarmState(al) => Target::Thread(alarm_key(a, r, &al.alarm_name)),
         // An ECS service call that started a deployment joins it as its trigger (AWS's answer
         // names it); one that only changes the desired count is a scaling of the service, which
         // its item follows to the service's next steady state. Failed calls changed nothing.
@@ -919,7 +967,10 @@ pub fn target(ev: &Event) -> Target {
             Some(arn) => Target::Thread(join_key("hl", &[arn])),
             None => Target::None,
         },
-        Event::EcsServiceAction(_) | Event::ApiCall(_) | Event::Unknown(_) => Target::None,
+        Event::EcsServiceAction(_)
+        | Event::ApiCall(_)
+        | Event::DeployLink(_)
+        | Event::Unknown(_) => Target::None,
     }
 }
 

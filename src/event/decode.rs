@@ -459,6 +459,8 @@ fn decode_eventbridge<'a, D: DetailSource<'a>>(
                 reason: d.state.reason.take(),
                 description: d.configuration.description.take(),
                 alarm_arn: resource.map(str::to_owned),
+                dimensions: d.configuration.dimensions(),
+                alarm_rule: d.configuration.alarm_rule.take(),
             })
         }
         "AWS Health Event" => {

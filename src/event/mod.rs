@@ -11,6 +11,7 @@ pub use time::{parse_time, ser_opt as ser_time};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What every event carries besides its kind-specific detail.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -50,6 +51,8 @@ pub enum Event {
     Health(Health),
     /// An "AWS API Call via CloudTrail" event.
     ApiCall(ApiCall),
+    /// Internal: deployments of what an alarm watches (never decoded from input).
+    DeployLink(DeployLink),
     Unknown(Unknown),
 }
 
@@ -338,6 +341,46 @@ pub struct AlarmState {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm_arn: Option<String>,
+    /// The dimensions of the metrics the alarm watches (`ClusterName`, `ServiceName`,
+    /// `TargetGroup`, `FunctionName`...), from its configuration in the event: what links it to
+    /// what it watches (see `correlate::verdict`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dimensions: BTreeMap<String, String>,
+    /// A composite alarm's rule (`ALARM(a) OR ALARM(b)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_rule: Option<String>,
+}
+
+/// Not from AWS: what a service pointer knows of the deployments of a target an alarm watches,
+/// sent to the alarm's thread so its message can name the deployment and be held while it
+/// runs (see `correlate::verdict`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployLink {
+    #[serde(flatten)]
+    pub meta: Meta,
+    pub alarm_name: String,
+    /// How long after its end a deployment is watched (`[verdicts] watch_secs`).
+    pub watch_secs: i64,
+    pub deployments: Vec<LinkedDeploy>,
+}
+
+/// A deployment as a service pointer knows it (times in Unix seconds, the events' clock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedDeploy {
+    pub cluster: String,
+    pub service: String,
+    pub deployment_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<i64>,
+    /// When it ended (completed, a rollback's completion, or failed without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<i64>,
+    /// It failed (rolled back or not).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
+    /// Who started it (the API call's principal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// An AWS API call CloudTrail recorded (EventBridge "AWS API Call via CloudTrail"): who called
@@ -450,6 +493,7 @@ impl Event {
             Event::AlarmState(e) => &e.meta,
             Event::Health(e) => &e.meta,
             Event::ApiCall(e) => &e.meta,
+            Event::DeployLink(e) => &e.meta,
             Event::Unknown(e) => &e.meta,
         }
     }
@@ -471,6 +515,7 @@ impl Event {
             Event::AlarmState(_) => "alarm_state",
             Event::Health(_) => "health",
             Event::ApiCall(_) => "api_call",
+            Event::DeployLink(_) => "deploy_link",
             Event::Unknown(_) => "unknown",
         }
     }
@@ -491,7 +536,7 @@ impl Event {
             Event::AlarmState(e) => Some(&e.state),
             Event::Health(e) => e.status.as_deref(),
             Event::ApiCall(e) => Some(&e.name),
-            Event::ManualApproval(_) | Event::Unknown(_) => None,
+            Event::ManualApproval(_) | Event::DeployLink(_) | Event::Unknown(_) => None,
         }
     }
 

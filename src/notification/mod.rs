@@ -355,8 +355,121 @@ pub struct Notification {
     /// An AWS Health event's details (kind `health`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthInfo>,
+    /// Whether production stayed healthy after a deployment that succeeded (`[verdicts]
+    /// watch_secs`): `WATCHING` during the window, then `HEALTHY` or `UNHEALTHY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// On a deployment: the alarms watching its target that were in ALARM before it, fired
+    /// while it ran, or fired in its watch window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<DeployAlarm>,
+    /// On an alarm: the recent deployment of what it watches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentRef>,
+    /// On an alarm that fired while what it watches was deploying: why it is not posted as a
+    /// message of its own (it is told on the deployment's message). Only rules with
+    /// `inhibit = false` route a held notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Held>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
+}
+
+/// What the watch window after a deployment says (see [`Notification::verdict`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Verdict {
+    /// `WATCHING`, `HEALTHY` or `UNHEALTHY`.
+    pub status: String,
+    /// The alarms the deployment is blamed for (UNHEALTHY).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
+    /// How long after the deployment ended the first of them fired (0: it fired while the
+    /// deployment ran and was still in ALARM when it ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_secs: Option<i64>,
+    /// The window watched, once it ended quiet (HEALTHY).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watched_secs: Option<i64>,
+    /// When the window ends (WATCHING).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::event::ser_time"
+    )]
+    pub until: Option<DateTime<Utc>>,
+}
+
+pub mod verdict_status {
+    pub const WATCHING: &str = "WATCHING";
+    pub const HEALTHY: &str = "HEALTHY";
+    pub const UNHEALTHY: &str = "UNHEALTHY";
+}
+
+/// An alarm as a deployment's message tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DeployAlarm {
+    pub name: String,
+    /// `before`: already in ALARM when the deployment started (not blamed on it); `during`:
+    /// fired while it ran; `after`: fired in its watch window.
+    pub phase: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::event::ser_time"
+    )]
+    pub fired_at: Option<DateTime<Utc>>,
+    /// When it went back to OK, if it did.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::event::ser_time"
+    )]
+    pub cleared_at: Option<DateTime<Utc>>,
+    /// Seconds after the deployment ended (`after`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_secs: Option<i64>,
+}
+
+/// A deployment as an alarm's message names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DeploymentRef {
+    /// `ecs_deployment`.
+    pub kind: String,
+    pub cluster: String,
+    pub service: String,
+    pub deployment_id: String,
+    /// `IN_PROGRESS`, `SUCCEEDED` or `FAILED`.
+    pub status: String,
+    /// Who started it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::event::ser_time"
+    )]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::event::ser_time"
+    )]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Seconds from the deployment's end (or, while it ran, its start) to the alarm firing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_secs: Option<i64>,
+    /// The alarm fired while the deployment ran.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub during: bool,
+}
+
+/// Why an alarm's notification is held (see [`Notification::held`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Held {
+    /// `deploying`: fired while its target deploys, told if still in ALARM when that ends;
+    /// `cleared_while_deploying`: fired and cleared while its target deployed.
+    pub reason: String,
+    pub deployment_id: String,
 }
 
 impl Notification {
@@ -407,6 +520,10 @@ impl Notification {
             crashes: None,
             last_crash: None,
             health: None,
+            verdict: None,
+            alarms: Vec::new(),
+            deployment: None,
+            held: None,
             links: Vec::new(),
         }
     }

@@ -153,6 +153,9 @@ fn description(n: &Notification) -> String {
     if let Some(l) = super::health_line(n) {
         lines.push(esc(&l));
     }
+    for l in super::verdict_lines(n) {
+        lines.push(esc(&l));
+    }
     for w in n.warnings.iter().take(5) {
         lines.push(format!("⚠️ {}", esc(&truncate(w, 300))));
     }
@@ -323,6 +326,10 @@ mod tests {
             crashes: None,
             last_crash: None,
             health: None,
+            verdict: None,
+            alarms: Vec::new(),
+            deployment: None,
+            held: None,
             kind: Kind::EcsDeployment,
             status: status::FAILED.into(),
             is_final: false,

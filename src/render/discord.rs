@@ -239,6 +239,9 @@ fn description(n: &Notification, budget: usize) -> String {
     if let Some(l) = super::health_line(n) {
         parts.push(esc(&l));
     }
+    for l in super::verdict_lines(n) {
+        parts.push(esc(&l));
+    }
     for w in n.warnings.iter().take(5) {
         parts.push(format!("⚠️ {}", esc(&truncate(w, 300))));
     }
@@ -345,6 +348,10 @@ mod tests {
             crashes: None,
             last_crash: None,
             health: None,
+            verdict: None,
+            alarms: Vec::new(),
+            deployment: None,
+            held: None,
             kind: Kind::Pipeline,
             status: status::FAILED.into(),
             is_final: true,

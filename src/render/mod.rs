@@ -76,9 +76,14 @@ pub enum Tone {
     Neutral,
 }
 
-/// A notification's tone: its status's, except that a stalled thread needs eyes.
+/// A notification's tone: its status's, except that a stalled thread needs eyes, and so does
+/// a deployment that succeeded into an UNHEALTHY verdict.
 pub fn tone_of(n: &Notification) -> Tone {
-    if n.stalled && !n.is_final {
+    let unhealthy = n
+        .verdict
+        .as_ref()
+        .is_some_and(|v| v.status == crate::notification::verdict_status::UNHEALTHY);
+    if (n.stalled && !n.is_final) || unhealthy {
         Tone::Warn
     } else {
         tone(&n.status)
@@ -170,6 +175,97 @@ pub fn health_line(n: &Notification) -> Option<String> {
         s.push_str(&truncate(d.trim(), HEALTH_DESCRIPTION_MAX));
     }
     Some(s)
+}
+
+/// What a message says of deploy verdicts: a deployment's verdict and the alarms it ran into,
+/// an alarm's deployment, and why an alarm is held. Empty for the rest.
+pub fn verdict_lines(n: &Notification) -> Vec<String> {
+    use crate::notification::verdict_status as vs;
+    let hm = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.format("%H:%M UTC").to_string())
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    if let Some(v) = &n.verdict {
+        out.push(match v.status.as_str() {
+            vs::HEALTHY => format!(
+                "💚 Healthy: no alarm fired in the {} after the deploy.",
+                duration(v.watched_secs.unwrap_or(0))
+            ),
+            vs::UNHEALTHY => format!(
+                "🚨 Unhealthy: {} fired {} the deploy.",
+                v.alarms.join(", "),
+                match v.after_secs {
+                    Some(s) if s > 0 => format!("{} after", duration(s)),
+                    _ => "during and was still in ALARM after".to_owned(),
+                }
+            ),
+            _ => format!("👀 Watching its alarms until {}.", hm(v.until)),
+        });
+    }
+    let blamed = |name: &str| {
+        n.verdict
+            .as_ref()
+            .is_some_and(|v| v.alarms.iter().any(|a| a == name))
+    };
+    for a in n.alarms.iter().take(5) {
+        let line = match (a.phase.as_str(), a.cleared_at) {
+            ("before", _) => format!(
+                "Alarm {} was already in ALARM before the deploy (not blamed on it).",
+                a.name
+            ),
+            ("during", Some(c)) => format!(
+                "Alarm {} fired and cleared while deploying ({}–{}).",
+                a.name,
+                hm(a.fired_at),
+                hm(Some(c))
+            ),
+            ("during", None) => format!(
+                "Alarm {} fired while deploying ({}).",
+                a.name,
+                hm(a.fired_at)
+            ),
+            (_, cleared) if !blamed(&a.name) || cleared.is_some() => format!(
+                "Alarm {} fired at {}{}.",
+                a.name,
+                hm(a.fired_at),
+                cleared
+                    .map(|c| format!(", cleared at {}", hm(Some(c))))
+                    .unwrap_or_default()
+            ),
+            _ => continue,
+        };
+        out.push(line);
+    }
+    if let Some(d) = &n.deployment {
+        let by =
+            d.by.as_ref()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default();
+        let what = format!("{}/{} deploy {}{by}", d.cluster, d.service, d.deployment_id);
+        out.push(match (d.during, d.after_secs) {
+            (true, _) => format!("🚀 Fired while {what} was running."),
+            (false, Some(s)) => format!(
+                "🚀 Fired {} after {what} ({}).",
+                duration(s),
+                status_label(&d.status).to_lowercase()
+            ),
+            (false, None) => format!("🚀 Fired after {what}."),
+        });
+    }
+    if let Some(h) = &n.held {
+        out.push(match h.reason.as_str() {
+            "deploying" => format!(
+                "⏸ Held: told if still in ALARM when deployment {} ends.",
+                h.deployment_id
+            ),
+            _ => format!(
+                "⏸ Held: it cleared before deployment {} ended, which tells it.",
+                h.deployment_id
+            ),
+        });
+    }
+    out
 }
 
 /// Characters of a Health event's description a message shows.

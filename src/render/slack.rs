@@ -56,6 +56,9 @@ pub fn render_with(n: &Notification, x: Extras<'_>) -> Value {
     if let Some(l) = super::health_line(n) {
         details.push(section(&esc(&l)));
     }
+    for l in super::verdict_lines(n) {
+        details.push(section(&esc(&l)));
+    }
     if let Some(s) = stages_line(n) {
         details.push(section(&s));
     }
@@ -419,6 +422,10 @@ mod tests {
             crashes: None,
             last_crash: None,
             health: None,
+            verdict: None,
+            alarms: Vec::new(),
+            deployment: None,
+            held: None,
             kind: Kind::Pipeline,
             status: status::FAILED.into(),
             is_final: true,

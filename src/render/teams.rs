@@ -201,6 +201,9 @@ fn card(n: &Notification, log_lines: usize) -> Value {
     if let Some(l) = super::health_line(n) {
         body.push(text(&l));
     }
+    for l in super::verdict_lines(n) {
+        body.push(text(&l));
+    }
     for w in n.warnings.iter().take(5) {
         body.push(text(&format!("⚠️ {}", truncate(w, 300))));
     }
@@ -302,6 +305,10 @@ mod tests {
             crashes: None,
             last_crash: None,
             health: None,
+            verdict: None,
+            alarms: Vec::new(),
+            deployment: None,
+            held: None,
             kind: Kind::Build,
             status: status::FAILED.into(),
             is_final: true,

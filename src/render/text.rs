@@ -97,6 +97,9 @@ pub fn render(n: &Notification) -> String {
     if let Some(l) = super::health_line(n) {
         let _ = write!(out, "\n  {l}");
     }
+    for l in super::verdict_lines(n) {
+        let _ = write!(out, "\n  {l}");
+    }
     for w in &n.warnings {
         let _ = write!(out, "\n  ⚠ {w}");
     }

@@ -14,6 +14,9 @@ pub struct Rule {
     pub expr: Expr,
     pub destinations: Vec<String>,
     pub cont: bool,
+    /// Whether the rule leaves alone a notification held by a deployment (`held`, see
+    /// `correlate::verdict`); `inhibit = false` routes it anyway.
+    pub inhibit: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -48,7 +51,7 @@ impl Router {
                 }
             }
         }
-        if out.destinations.is_empty() {
+        if out.destinations.is_empty() && n.held.is_none() {
             if let Some(d) = &self.default {
                 out.destinations.push(d.clone());
                 out.rules.push("default".into());
@@ -68,7 +71,7 @@ impl Router {
                 }
             }
         }
-        if out.is_empty() {
+        if out.is_empty() && n.held.is_none() {
             if let Some(d) = &self.default {
                 out.push(d);
             }
@@ -76,14 +79,19 @@ impl Router {
         out
     }
 
-    /// The rules that match, in order, up to the first that does not continue.
+    /// The rules that match, in order, up to the first that does not continue. A held
+    /// notification is seen only by rules with `inhibit = false` (and goes to no default).
     fn matching(&self, n: &Notification) -> Vec<&Rule> {
         let mut out = Vec::new();
         if self.rules.is_empty() {
             return out;
         }
         let v = n.to_value();
+        let held = n.held.is_some();
         for rule in &self.rules {
+            if held && rule.inhibit {
+                continue;
+            }
             if rule.expr.matches(&v) {
                 out.push(rule);
                 if !rule.cont {

@@ -38,6 +38,7 @@ pub(super) struct Top<'a, D> {
     pub(super) state_change_time: Str<'a>,
     pub(super) region_name: Str<'a>,
     pub(super) alarm_arn_classic: Str<'a>,
+    pub(super) trigger: Option<ClassicTrigger>,
     // Alarm Lambda action.
     pub(super) alarm_arn: Str<'a>,
     pub(super) account_id: Str<'a>,
@@ -87,6 +88,7 @@ keys! {
         StateChangeTime = "StateChangeTime",
         RegionName = "Region",
         AlarmArnClassic = "AlarmArn",
+        Trigger = "Trigger",
         AlarmArn = "alarmArn",
         AccountId = "accountId",
         AlarmData = "alarmData",
@@ -170,6 +172,7 @@ impl<'de, D: Deserialize<'de>> Visitor<'de> for &mut Top<'de, D> {
                 K::StateChangeTime => self.state_change_time = m.next_value()?,
                 K::RegionName => self.region_name = m.next_value()?,
                 K::AlarmArnClassic => self.alarm_arn_classic = m.next_value()?,
+                K::Trigger => self.trigger = m.next_value()?,
                 K::AlarmArn => self.alarm_arn = m.next_value()?,
                 K::AccountId => self.account_id = m.next_value()?,
                 K::AlarmData => self.alarm_data = m.next_value()?,
@@ -247,6 +250,70 @@ pub(super) struct StateValue {
 #[serde(default)]
 pub(super) struct AlarmConfiguration {
     pub(super) description: S,
+    pub(super) metrics: L<AlarmMetric>,
+    #[serde(rename = "alarmRule")]
+    pub(super) alarm_rule: S,
+}
+
+impl AlarmConfiguration {
+    /// The dimensions of every metric the alarm reads (the first value of a name wins).
+    pub(super) fn dimensions(&mut self) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        for m in &mut self.metrics.0 {
+            for (k, v) in std::mem::take(&mut m.metric_stat.metric.dimensions) {
+                if let Some(v) = v.0.filter(|v| !v.is_empty()) {
+                    out.entry(k).or_insert(v);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A classic alarm SNS message's `Trigger`: the metric it watches.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct ClassicTrigger {
+    #[serde(rename = "Dimensions")]
+    pub(super) dimensions: L<ClassicDimension>,
+}
+
+impl ClassicTrigger {
+    pub(super) fn dimensions(&mut self) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        for d in &mut self.dimensions.0 {
+            if let (Some(k), Some(v)) = (d.name.take(), d.value.take()) {
+                out.entry(k).or_insert(v);
+            }
+        }
+        out
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct ClassicDimension {
+    pub(super) name: S,
+    pub(super) value: S,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct AlarmMetric {
+    #[serde(rename = "metricStat")]
+    pub(super) metric_stat: MetricStat,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct MetricStat {
+    pub(super) metric: MetricId,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct MetricId {
+    pub(super) dimensions: std::collections::BTreeMap<String, S>,
 }
 
 #[derive(Deserialize, Default)]

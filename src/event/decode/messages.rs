@@ -63,6 +63,12 @@ pub(super) fn decode_classic_alarm<D>(top: &mut Top<'_, D>, outer: &Outer) -> Ev
         reason: top.new_state_reason.take(),
         description: top.alarm_description.take(),
         alarm_arn: arn,
+        dimensions: top
+            .trigger
+            .as_mut()
+            .map(|t| t.dimensions())
+            .unwrap_or_default(),
+        alarm_rule: None,
     })
 }
 
@@ -100,6 +106,8 @@ pub(super) fn decode_alarm_action<D>(
         reason: data.state.reason.take(),
         description: data.configuration.description.take(),
         alarm_arn: arn,
+        dimensions: data.configuration.dimensions(),
+        alarm_rule: data.configuration.alarm_rule.take(),
     }))
 }
 
