@@ -565,5 +565,8 @@ fn a_replay_on_dynamodb_fires_its_timers_on_the_way() {
     );
     assert_eq!(told(&shared), told(&embedded));
     let statuses: Vec<String> = told(&shared).into_iter().map(|t| t.2).collect();
-    assert_eq!(statuses, ["SUCCEEDED", "CRASH_LOOP", "RECOVERED", "SUCCEEDED"]);
+    assert_eq!(
+        statuses,
+        ["SUCCEEDED", "CRASH_LOOP", "RECOVERED", "SUCCEEDED"]
+    );
 }

@@ -372,3 +372,62 @@ async fn a_stall_and_each_reminder_are_replied_once_and_broadcast() {
     assert!(r[2].body.to_string().contains("expires at"));
     assert!(r.iter().all(|c| c.body["reply_broadcast"] == true));
 }
+
+/// An UNHEALTHY verdict is news too: replied once in the deployment's thread (with who
+/// deployed), and not again when edited later, also by a restarted worker.
+#[tokio::test(start_paused = true)]
+async fn an_unhealthy_verdict_is_replied_once() {
+    let server = SlackServer::start(TOKEN).await;
+    let text = format!(
+        r#"
+        [[destinations]]
+        name = "deploys"
+        kind = "slack"
+        channel = "C0VERDICT"
+        token = "{TOKEN}"
+        api_base = "{api}"
+        "#,
+        api = server.url
+    );
+    let cfg: Config = toml::from_str(&text).expect("config");
+    let sink = build_sinks(&cfg).expect("sinks")["deploys"].clone();
+    let mut watching = samples::ecs_unhealthy();
+    watching.verdict = None;
+    let post = Delivery {
+        op: Op::Post,
+        thread: "t1".into(),
+        destination: "deploys".into(),
+        notification: watching,
+        message: None,
+    };
+    let posted = sink.deliver(&post).await.expect("posted");
+    let unhealthy = Delivery {
+        op: Op::Update,
+        message: Some(posted),
+        notification: samples::ecs_unhealthy(),
+        ..post.clone()
+    };
+    let told = sink.deliver(&unhealthy).await.expect("edited");
+    let replies = |s: &SlackServer| {
+        s.calls("chat.postMessage")
+            .into_iter()
+            .filter(|c| c.body.get("thread_ts").is_some())
+            .collect::<Vec<_>>()
+    };
+    let r = replies(&server);
+    assert_eq!(r.len(), 1, "one verdict reply");
+    assert!(
+        r[0].body.to_string().contains("deployed by bob-ops"),
+        "{:?}",
+        r[0].body
+    );
+    assert_eq!(told["unhealthy_replied"], 1, "{told}");
+    build_sinks(&cfg).expect("sinks")["deploys"]
+        .deliver(&Delivery {
+            message: Some(told),
+            ..unhealthy.clone()
+        })
+        .await
+        .expect("edited again");
+    assert_eq!(replies(&server).len(), 1, "not replied again");
+}

@@ -212,6 +212,55 @@ fn every_sink_says_a_thread_stalled() {
     assert!(!render::slack::render(&done).to_string().contains("Stalled"));
 }
 
+/// Deploy verdicts in every sink: a deployment's verdict and the alarms it ran into, an
+/// alarm's deployment; the UNHEALTHY verdict is news, replied with who deployed.
+#[test]
+fn every_sink_tells_verdicts_and_the_deploy_an_alarm_fired_after() {
+    let n = samples::ecs_unhealthy();
+    let said = [
+        "Unhealthy: gateway-5xx fired 3m 00s after the deploy",
+        "Alarm gateway-latency fired and cleared while deploying (10:02 UTC–10:04 UTC)",
+    ];
+    let a = samples::alarm_after_deploy();
+    let named = "Fired 3m 00s after prod-cluster/gateway deploy ecs-svc/5555555555555555555 by bob-ops (succeeded)";
+    for (r, a) in [
+        (
+            render::slack::render(&n).to_string(),
+            render::slack::render(&a).to_string(),
+        ),
+        (
+            render::discord::render(&n).to_string(),
+            render::discord::render(&a).to_string(),
+        ),
+        (
+            render::teams::render(&n).to_string(),
+            render::teams::render(&a).to_string(),
+        ),
+        (render::text::render(&n), render::text::render(&a)),
+        (
+            render::amazonq::render(&n, "t").to_string(),
+            render::amazonq::render(&a, "t").to_string(),
+        ),
+    ] {
+        for s in said {
+            assert!(r.contains(s), "{s} not in {r}");
+        }
+        assert!(a.contains(named), "{named} not in {a}");
+    }
+    // SUCCEEDED, but it needs eyes: Slack's bar is not green.
+    let v = render::slack::render(&n);
+    assert_ne!(v["attachments"][0]["color"], "#2EB67D", "{v}");
+    let reply = render::slack::render_reply(&n, render::slack::Extras::default());
+    check_slack(&reply);
+    assert!(
+        reply
+            .to_string()
+            .contains("gateway-5xx fired 3m 00s after the deploy (deployed by bob-ops)"),
+        "{reply}"
+    );
+    golden("ecs-unhealthy.slack-reply.json", &reply);
+}
+
 #[test]
 fn discord() {
     for (name, _, n) in samples::all() {

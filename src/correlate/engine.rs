@@ -1093,8 +1093,8 @@ impl Engine {
 
 /// Whether `new` records a failure reply that the stored reference does not.
 fn gains_reply(stored: &Option<MessageRef>, new: &MessageRef) -> bool {
-    use crate::deliver::retry::{news_replied_in, replied_in, REMINDED, STALL_REPLIED};
-    let news = [STALL_REPLIED, REMINDED].into_iter().any(|k| {
+    use crate::deliver::retry::{news_replied_in, replied_in, NEWS_KEYS};
+    let news = NEWS_KEYS.into_iter().any(|k| {
         let told = news_replied_in(Some(new), k);
         told.is_some() && told != news_replied_in(stored.as_ref(), k)
     });

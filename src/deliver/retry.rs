@@ -363,13 +363,23 @@ pub fn replied_in(m: Option<&MessageRef>) -> bool {
 /// `stalled_since`, an approval reminder's due time (Unix seconds).
 pub const STALL_REPLIED: &str = "stall_replied";
 pub const REMINDED: &str = "reminded";
+/// A deployment's UNHEALTHY verdict was replied (once per message: the value is 1).
+pub const UNHEALTHY_REPLIED: &str = "unhealthy_replied";
+/// Every key of news a reference remembers.
+pub const NEWS_KEYS: [&str; 3] = [STALL_REPLIED, REMINDED, UNHEALTHY_REPLIED];
 
 /// The news a notification's reply tells, with the reference key that remembers it.
 pub fn news_of(n: &crate::notification::Notification) -> Option<(&'static str, i64)> {
     if n.stalled && !n.is_final {
         return n.stalled_since.map(|t| (STALL_REPLIED, t.timestamp()));
     }
-    n.reminder.as_ref().map(|r| (REMINDED, r.due))
+    if let Some(r) = &n.reminder {
+        return Some((REMINDED, r.due));
+    }
+    n.verdict
+        .as_ref()
+        .filter(|v| v.status == crate::notification::verdict_status::UNHEALTHY)
+        .map(|_| (UNHEALTHY_REPLIED, 1))
 }
 
 /// The news of kind `key` a message reference says was replied to.
@@ -382,7 +392,7 @@ pub fn news_replied_in(m: Option<&MessageRef>, key: &str) -> Option<i64> {
 /// sent twice.
 pub fn kept_reference(existing: Option<MessageRef>, returned: MessageRef) -> MessageRef {
     let replied = replied_in(Some(&returned));
-    let news: Vec<(&str, i64)> = [STALL_REPLIED, REMINDED]
+    let news: Vec<(&str, i64)> = NEWS_KEYS
         .into_iter()
         .filter_map(|k| news_replied_in(Some(&returned), k).map(|v| (k, v)))
         .collect();

@@ -271,9 +271,31 @@ pub fn verdict_lines(n: &Notification) -> Vec<String> {
 /// Characters of a Health event's description a message shows.
 pub const HEALTH_DESCRIPTION_MAX: usize = 600;
 
-/// The news a thread's reply tells (a stall, an approval reminder), as one line.
+/// The news a thread's reply tells (a stall, an approval reminder, an UNHEALTHY verdict), as
+/// one line.
 pub fn news_line(n: &Notification) -> Option<String> {
-    stall_line(n).or_else(|| reminder_line(n))
+    stall_line(n)
+        .or_else(|| reminder_line(n))
+        .or_else(|| unhealthy_line(n))
+}
+
+/// What the reply to an UNHEALTHY verdict says: which alarms fired how long after the deploy,
+/// and who deployed it (`None` for other verdicts).
+pub fn unhealthy_line(n: &Notification) -> Option<String> {
+    let v = n
+        .verdict
+        .as_ref()
+        .filter(|v| v.status == crate::notification::verdict_status::UNHEALTHY)?;
+    let when = match v.after_secs {
+        Some(s) if s > 0 => format!("fired {} after the deploy", duration(s)),
+        _ => "fired during the deploy and was still in ALARM when it ended".to_owned(),
+    };
+    let by = n
+        .principal
+        .as_ref()
+        .map(|p| format!(" (deployed by {p})"))
+        .unwrap_or_default();
+    Some(format!("🚨 {} {when}{by}.", v.alarms.join(", ")))
 }
 
 pub fn headline(n: &Notification) -> String {

@@ -329,6 +329,69 @@ pub fn alarm() -> Notification {
     n
 }
 
+/// An ECS deployment that succeeded, and an alarm on its service fired 3 minutes after: its
+/// verdict is UNHEALTHY (`[verdicts]`); another alarm fired and cleared while it ran.
+pub fn ecs_unhealthy() -> Notification {
+    let mut n = empty(
+        Kind::EcsDeployment,
+        status::SUCCEEDED,
+        true,
+        "prod-cluster/gateway deployment",
+    );
+    n.cluster = Some("prod-cluster".into());
+    n.service = Some("gateway".into());
+    n.deployment_id = Some("ecs-svc/5555555555555555555".into());
+    n.started_at = Some(at("2024-03-05T10:00:00Z"));
+    n.finished_at = Some(at("2024-03-05T10:06:40Z"));
+    n.duration_secs = Some(400);
+    n.principal = Some("bob-ops".into());
+    n.trigger = Some("UpdateService by bob-ops (gateway:88)".into());
+    n.alarms = vec![
+        herald::notification::DeployAlarm {
+            name: "gateway-latency".into(),
+            phase: "during".into(),
+            fired_at: Some(at("2024-03-05T10:02:00Z")),
+            cleared_at: Some(at("2024-03-05T10:04:00Z")),
+            after_secs: None,
+        },
+        herald::notification::DeployAlarm {
+            name: "gateway-5xx".into(),
+            phase: "after".into(),
+            fired_at: Some(at("2024-03-05T10:09:40Z")),
+            cleared_at: None,
+            after_secs: Some(180),
+        },
+    ];
+    n.verdict = Some(herald::notification::Verdict {
+        status: "UNHEALTHY".into(),
+        alarms: vec!["gateway-5xx".into()],
+        after_secs: Some(180),
+        watched_secs: None,
+        until: None,
+    });
+    n
+}
+
+/// An alarm on a service that fired 3 minutes after its deployment ended: it names it.
+pub fn alarm_after_deploy() -> Notification {
+    let mut n = alarm();
+    n.title = "gateway-5xx".into();
+    n.alarm_name = Some("gateway-5xx".into());
+    n.deployment = Some(herald::notification::DeploymentRef {
+        kind: "ecs_deployment".into(),
+        cluster: "prod-cluster".into(),
+        service: "gateway".into(),
+        deployment_id: "ecs-svc/5555555555555555555".into(),
+        status: "SUCCEEDED".into(),
+        by: Some("bob-ops".into()),
+        started_at: Some(at("2024-03-05T10:00:00Z")),
+        finished_at: Some(at("2024-03-05T10:06:40Z")),
+        after_secs: Some(180),
+        during: false,
+    });
+    n
+}
+
 /// Every sample with its name (the golden files' stem) and the thread it belongs to.
 pub fn all() -> Vec<(&'static str, &'static str, Notification)> {
     vec![
@@ -366,6 +429,16 @@ pub fn all() -> Vec<(&'static str, &'static str, Notification)> {
             "ecs-stalled",
             "ecs#111122223333#eu-west-1#prod-cluster#gateway#ecs-svc/9876543210987654321",
             ecs_stalled(),
+        ),
+        (
+            "ecs-unhealthy",
+            "ecs#111122223333#eu-west-1#prod-cluster#gateway#ecs-svc/5555555555555555555",
+            ecs_unhealthy(),
+        ),
+        (
+            "alarm-after-deploy",
+            "al#111122223333#us-east-1#gateway-5xx#1",
+            alarm_after_deploy(),
         ),
     ]
 }
