@@ -307,3 +307,84 @@ async fn a_final_message_whose_delivery_failed_is_tried_again_by_its_timer() {
         (vec![], vec!["SUCCEEDED".to_owned()])
     );
 }
+
+/// Deploy verdicts in a fleet: one worker reads the deployments' events, another the alarms'
+/// (as processors split them: by service and by alarm), on one table; both fire timers at
+/// once. Each watch window's verdict is reached once: one HEALTHY edit for the quiet
+/// deployment, the UNHEALTHY ones as the alarms came, every message posted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_reach_each_deploy_verdict_once() {
+    use herald::deliver::Op;
+    let store = support::dynamo_store("herald-verdict").await;
+    let (r1, r2) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+    let w1 = Arc::new(settling_runner(store.clone(), r1.clone(), "w1"));
+    let w2 = Arc::new(settling_runner(store.clone(), r2.clone(), "w2"));
+    let path = format!(
+        "{}/tests/fixtures/scenarios/s11-ecs-deploy-verdicts.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path).expect("scenario");
+    let events: Vec<Event> = text
+        .lines()
+        .flat_map(|l| decode(l.as_bytes()).expect("decodes"))
+        .collect();
+    // On the events' clock (a second apart at least), settled finals told as they come due.
+    let mut now = T0;
+    for ev in &events {
+        now = ev.meta().time.map_or(now, |t| t.timestamp()).max(now + 1);
+        let w = if matches!(ev, Event::AlarmState(_)) {
+            &w2
+        } else {
+            &w1
+        };
+        w.process(std::slice::from_ref(ev), now)
+            .await
+            .expect("processed");
+        let (a, b) = tokio::join!(w1.fire_due(now), w2.fire_due(now));
+        a.expect("w1 fires");
+        b.expect("w2 fires");
+    }
+    for step in 1..=30 {
+        let at = now + step * 60;
+        let (a, b) = tokio::join!(w1.fire_due(at), w2.fire_due(at));
+        a.expect("w1 fires");
+        b.expect("w2 fires");
+    }
+    let mut verdicts: BTreeMap<String, Vec<(Op, String)>> = BTreeMap::new();
+    let mut posts: BTreeMap<String, usize> = BTreeMap::new();
+    for r in [&r1, &r2] {
+        for (op, thread, n) in r.seen.lock().expect("lock").iter() {
+            if *op == Op::Post {
+                *posts.entry(thread.clone()).or_default() += 1;
+            }
+            if let Some(v) = &n.verdict {
+                verdicts
+                    .entry(thread.clone())
+                    .or_default()
+                    .push((*op, v.status.clone()));
+            }
+        }
+    }
+    assert!(posts.values().all(|p| *p == 1), "{posts:?}");
+    let b = "ecs#123456789012#eu-west-1#prod#api#ecs-svc/5093817264019283746";
+    let healthy: Vec<&(Op, String)> = verdicts[b].iter().filter(|(_, s)| s == "HEALTHY").collect();
+    assert_eq!(healthy.len(), 1, "{:?}", verdicts[b]);
+    for (thread, told) in &verdicts {
+        if thread != b {
+            assert_eq!(
+                told.last().map(|(_, s)| s.as_str()),
+                Some("UNHEALTHY"),
+                "{thread}: {told:?}"
+            );
+        }
+    }
+    assert_eq!(verdicts.len(), 3, "{verdicts:?}");
+    assert!(!posts.contains_key("al#123456789012#eu-west-1#prod-gateway-5xx#1"));
+    // Nothing left to fire.
+    assert!(w2
+        .engine
+        .due(now + 100_000, 100)
+        .await
+        .expect("due")
+        .is_empty());
+}
