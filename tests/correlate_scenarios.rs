@@ -595,6 +595,7 @@ fn essence(n: &Notification) -> serde_json::Value {
         "verdict": n.verdict,
         "alarms": n.alarms,
         "deployment": n.deployment,
+        "aws_health": n.aws_health,
         "held": n.held,
         "account": n.account,
         "region": n.region,
@@ -955,4 +956,38 @@ async fn s11_verdicts_are_order_and_duplicate_independent() {
             got.posts
         );
     }
+}
+
+/// An ECS deployment while AWS Health says ECS has an operational issue in its account and
+/// region names the issue on its message and in its verdict; one after the issue closed does
+/// not (the permutation test runs this scenario in every order).
+#[tokio::test]
+async fn s12_a_deploy_during_an_aws_health_issue_names_it() {
+    let o = run(&scenario("s12-ecs-deploy-during-aws-health.jsonl"), &[1]).await;
+    let during = &o.finals["ecs#111122223333#eu-west-1#prod#gateway#ecs-svc/7301928374650192837"];
+    let issues: Vec<(&str, &str)> = during
+        .aws_health
+        .iter()
+        .map(|h| (h.event_type_code.as_str(), h.status.as_str()))
+        .collect();
+    assert_eq!(issues, [("AWS_ECS_OPERATIONAL_ISSUE", "CLOSED")]);
+    assert_eq!(
+        during.aws_health[0].since.map(|t| t.to_rfc3339()),
+        Some("2026-03-06T20:00:00+00:00".to_string())
+    );
+    let v = during.verdict.as_ref().expect("verdict");
+    assert_eq!(v.aws_health, ["AWS_ECS_OPERATIONAL_ISSUE"]);
+    let text = herald::render::text::render(during);
+    assert!(
+        text.contains("AWS Health: AWS_ECS_OPERATIONAL_ISSUE (now closed) was open in eu-west-1 since 2026-03-06 20:00 UTC"),
+        "{text}"
+    );
+    let after = &o.finals["ecs#111122223333#eu-west-1#prod#gateway#ecs-svc/7301928374650199999"];
+    assert!(after.aws_health.is_empty(), "{:?}", after.aws_health);
+    // Before AWS closed it, and before the deployment's own end: open.
+    let events = scenario("s12-ecs-deploy-during-aws-health.jsonl");
+    let o = run(&events[..4], &[1]).await;
+    let during = &o.finals["ecs#111122223333#eu-west-1#prod#gateway#ecs-svc/7301928374650192837"];
+    assert_eq!(during.aws_health.len(), 1);
+    assert_eq!(during.aws_health[0].status, "OPEN");
 }

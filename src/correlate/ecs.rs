@@ -41,6 +41,10 @@ pub struct EcsDeploy {
     /// The watch window's timer fired: a quiet window is a HEALTHY verdict.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub watched: bool,
+    /// AWS Health issues of services it uses in its account and region (the latest update of
+    /// each), from the Health board (see [`super::health::HealthBoard`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<crate::event::Health>,
 }
 
 /// Who started (or scaled) a service, from the API call CloudTrail recorded.
@@ -289,6 +293,7 @@ impl EcsDeploy {
             }
             Event::ApiCall(c) => Call::keep_earliest(&mut self.call, Call::of(c)),
             Event::AlarmState(a) => super::verdict::observe(&mut self.alarms, a),
+            Event::Health(h) => super::health::observe_issue(&mut self.health, h),
             _ => false,
         }
     }
@@ -322,14 +327,22 @@ impl EcsDeploy {
     }
 
     pub fn notification(&self) -> Notification {
-        let (alarms, verdict) = super::verdict::judge(
+        let start = self.started_at.map(|t| t.timestamp());
+        let (alarms, mut verdict) = super::verdict::judge(
             &self.alarms,
-            self.started_at.map(|t| t.timestamp()),
+            start,
             self.ended(),
             self.succeeded(),
             self.watch_secs.unwrap_or(0),
             self.watched,
         );
+        let aws_health = super::health::issues_during(&self.health, start, self.ended());
+        if let Some(v) = verdict.as_mut() {
+            v.aws_health = aws_health
+                .iter()
+                .map(|h| h.event_type_code.clone())
+                .collect();
+        }
         let (st, is_final) = match (&self.failed, &self.completed) {
             (Some(_), Some(_)) => (status::ROLLED_BACK, true),
             (Some(_), None) => (status::FAILED, true),
@@ -384,6 +397,7 @@ impl EcsDeploy {
                 .collect(),
             alarms,
             verdict,
+            aws_health,
             links: vec![n::Link {
                 label: "service".into(),
                 url: format!(

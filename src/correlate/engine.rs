@@ -542,6 +542,55 @@ impl Engine {
             self.release_service(&skey, now, wants, &mut changed, learn)
                 .await?;
         }
+        // Health issues and ECS deployments meet on their account and region's board.
+        let mut boards: BTreeMap<String, Vec<(&str, &Event)>> = BTreeMap::new();
+        for (key, evs) in &direct {
+            for ev in evs {
+                match ev {
+                    Event::Health(h) if super::health::concerns_ecs(h) => {
+                        let account = h.affected_account.as_deref().unwrap_or(&h.meta.account);
+                        let board = super::board_key(account, &h.meta.region);
+                        boards.entry(board).or_default().push((key, ev));
+                    }
+                    Event::EcsDeployment(d) if d.updated_at.or(d.meta.time).is_some() => {
+                        let board = super::board_key(&d.meta.account, &d.meta.region);
+                        boards.entry(board).or_default().push((key, ev));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (bkey, items) in boards {
+            let mut released = Vec::new();
+            self.update(
+                &bkey,
+                now,
+                || Some(Thread::new(Body::HealthBoard(Default::default()))),
+                |t| {
+                    released.clear();
+                    let Body::HealthBoard(b) = &mut t.body else {
+                        return false;
+                    };
+                    let mut c = false;
+                    for (key, ev) in &items {
+                        let (out, changed) = match ev {
+                            Event::EcsDeployment(d) => {
+                                let start =
+                                    d.updated_at.or(d.meta.time).map_or(0, |t| t.timestamp());
+                                b.note_deploy(key, start)
+                            }
+                            _ => b.note_issue(ev),
+                        };
+                        released.extend(out);
+                        c |= changed;
+                    }
+                    c
+                },
+            )
+            .await?;
+            self.apply_released(released, now, wants, &mut changed)
+                .await?;
+        }
         for (t, ev) in via {
             match t {
                 Target::Pipeline(pkey) => {

@@ -162,6 +162,190 @@ impl HealthEvent {
     }
 }
 
+/// The AWS services an ECS deployment uses: an open Health issue of one of them in its account
+/// and region is named on its message.
+pub const ECS_USES: [&str; 5] = ["ECS", "FARGATE", "EC2", "ELASTICLOADBALANCING", "ECR"];
+
+/// Health issues a board or a deployment keeps at most.
+const ISSUES_KEPT: usize = 16;
+
+/// Deployments a board follows at most (the oldest are let go).
+const DEPLOYS_KEPT: usize = 32;
+
+/// `ah#account#region`: where AWS Health issues and ECS deployments of one account and region
+/// meet (issue 16 §5). It keeps the latest update of each open-or-recent issue of a service
+/// ECS deployments use, and the recent deployments; each side is sent what overlaps it of the
+/// other, so the deployment's thread names the issue whatever the order.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HealthBoard {
+    /// The latest Health event of each issue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<Event>,
+    /// Recent deployments: (thread key, start, Unix seconds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deploys: Vec<(String, i64)>,
+}
+
+/// An issue's span (Unix seconds): its start (else its event's time) to its end, if any.
+fn span(h: &crate::event::Health) -> (i64, Option<i64>) {
+    let start = h.start.or(h.meta.time).map_or(0, |t| t.timestamp());
+    (start, h.end.map(|t| t.timestamp()))
+}
+
+/// Whether an issue spanning `issue` overlaps a deployment that started at `start` (taken as
+/// running for `OPEN_DEPLOYMENT_SECS` at most).
+fn overlaps(issue: (i64, Option<i64>), start: i64) -> bool {
+    let until = start.saturating_add(super::pointer::OPEN_DEPLOYMENT_SECS);
+    issue.0 <= until && issue.1.is_none_or(|e| e >= start)
+}
+
+/// Whether a Health event is an issue of a service ECS deployments use.
+pub fn concerns_ecs(h: &crate::event::Health) -> bool {
+    ECS_USES.contains(&h.service.to_ascii_uppercase().as_str())
+        && h.event_type_category
+            .as_deref()
+            .is_none_or(|c| c == "issue")
+        && h.event_arn.is_some()
+}
+
+impl HealthBoard {
+    /// A Health update: kept and sent to the deployments it overlaps if it is the issue's
+    /// latest. True (second) if the board changed.
+    pub fn note_issue(&mut self, ev: &Event) -> (Vec<(String, Event)>, bool) {
+        let Event::Health(h) = ev else {
+            return (Vec::new(), false);
+        };
+        let updated = |e: &Event| match e {
+            Event::Health(x) => x.updated.or(x.meta.time),
+            _ => None,
+        };
+        let same = self
+            .issues
+            .iter()
+            .position(|e| matches!(e, Event::Health(x) if x.event_arn == h.event_arn));
+        // The deployments the update it replaces reached are told it too (an issue that
+        // closed may no longer overlap them: they learn it closed before they started).
+        let mut before = None;
+        let changed = match same {
+            Some(i) if updated(&self.issues[i]) >= updated(ev) => false,
+            Some(i) => {
+                if let Event::Health(old) = &self.issues[i] {
+                    before = Some(span(old));
+                }
+                self.issues[i] = ev.clone();
+                true
+            }
+            None => {
+                self.issues.push(ev.clone());
+                if self.issues.len() > ISSUES_KEPT {
+                    self.issues.sort_by_key(|e| std::cmp::Reverse(updated(e)));
+                    self.issues.truncate(ISSUES_KEPT);
+                }
+                true
+            }
+        };
+        if !changed {
+            // Not news: the deployments it concerns were told the newer update.
+            return (Vec::new(), false);
+        }
+        let out = self
+            .deploys
+            .iter()
+            .filter(|(_, start)| {
+                overlaps(span(h), *start) || before.is_some_and(|b| overlaps(b, *start))
+            })
+            .map(|(k, _)| (k.clone(), ev.clone()))
+            .collect();
+        (out, true)
+    }
+
+    /// A deployment (its thread `key`, started at `start`): followed, and given the issues it
+    /// overlaps when it is new or started earlier than known.
+    pub fn note_deploy(&mut self, key: &str, start: i64) -> (Vec<(String, Event)>, bool) {
+        let changed = match self.deploys.iter_mut().find(|(k, _)| k == key) {
+            Some((_, s)) if *s <= start => false,
+            Some((_, s)) => {
+                *s = start;
+                true
+            }
+            None => {
+                self.deploys.push((key.to_owned(), start));
+                if self.deploys.len() > DEPLOYS_KEPT {
+                    self.deploys.sort_by_key(|(_, s)| std::cmp::Reverse(*s));
+                    self.deploys.truncate(DEPLOYS_KEPT);
+                }
+                true
+            }
+        };
+        if !changed {
+            return (Vec::new(), false);
+        }
+        let out = self
+            .issues
+            .iter()
+            .filter(|e| matches!(e, Event::Health(h) if overlaps(span(h), start)))
+            .map(|e| (key.to_owned(), e.clone()))
+            .collect();
+        (out, true)
+    }
+}
+
+/// A Health issue as a deployment keeps it: the latest update of each (by AWS's time).
+pub fn observe_issue(kept: &mut Vec<crate::event::Health>, h: &crate::event::Health) -> bool {
+    let at = |x: &crate::event::Health| x.updated.or(x.meta.time);
+    match kept.iter_mut().find(|k| k.event_arn == h.event_arn) {
+        Some(k) if at(k) >= at(h) => false,
+        Some(k) => {
+            *k = h.clone();
+            true
+        }
+        None => {
+            kept.push(h.clone());
+            if kept.len() > ISSUES_KEPT {
+                kept.remove(0);
+            }
+            true
+        }
+    }
+}
+
+/// The issues a deployment that ran from `start` (to `end`, if it ended) names: those that
+/// overlap it, oldest first, as a message says them ("AWS_ECS_OPERATIONAL_ISSUE open in
+/// eu-west-1 since 20:00 UTC").
+pub fn issues_during(
+    kept: &[crate::event::Health],
+    start: Option<i64>,
+    end: Option<i64>,
+) -> Vec<n::HealthIssue> {
+    let Some(start) = start else {
+        return Vec::new();
+    };
+    let mut out: Vec<n::HealthIssue> = kept
+        .iter()
+        .filter(|h| {
+            let (s, e) = span(h);
+            s <= end.unwrap_or(start.saturating_add(super::pointer::OPEN_DEPLOYMENT_SECS))
+                && e.is_none_or(|e| e >= start)
+        })
+        .map(|h| {
+            let closed = h
+                .status
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("closed"))
+                || (h.status.is_none() && h.end.is_some());
+            n::HealthIssue {
+                event_arn: h.event_arn.clone().unwrap_or_default(),
+                service: h.service.clone(),
+                event_type_code: h.event_type_code.clone(),
+                status: if closed { status::CLOSED } else { status::OPEN }.into(),
+                since: h.start.or(h.meta.time),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (a.since, &a.event_arn).cmp(&(b.since, &b.event_arn)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +422,69 @@ mod tests {
         assert_eq!(up.accounts, down.accounts);
         assert_eq!(up.accounts.len(), ACCOUNTS_KEPT);
         assert_eq!(up.notification().account, "000000000000");
+    }
+}
+
+#[cfg(test)]
+mod board_tests {
+    use super::*;
+    use crate::event::{Health, Meta};
+
+    fn issue(start: i64, end: Option<i64>, updated: i64) -> Event {
+        Event::Health(Health {
+            meta: Meta {
+                account: "1".into(),
+                region: "eu-west-1".into(),
+                time: DateTime::from_timestamp(updated, 0),
+                ..Meta::default()
+            },
+            service: "ECS".into(),
+            event_type_code: "AWS_ECS_OPERATIONAL_ISSUE".into(),
+            event_type_category: Some("issue".into()),
+            status: Some(if end.is_some() { "closed" } else { "open" }.into()),
+            description: None,
+            event_arn: Some("arn:x".into()),
+            affected_account: None,
+            start: DateTime::from_timestamp(start, 0),
+            end: end.and_then(|e| DateTime::from_timestamp(e, 0)),
+            updated: DateTime::from_timestamp(updated, 0),
+        })
+    }
+
+    #[test]
+    fn an_issue_and_a_deployment_meet_whichever_comes_first() {
+        let mut b = HealthBoard::default();
+        // The issue first: a deployment during it is given it; one after it ended is not.
+        let (out, c) = b.note_issue(&issue(1_000, None, 1_000));
+        assert!(out.is_empty() && c);
+        let (out, c) = b.note_deploy("ecs#d1", 2_000);
+        assert!(c);
+        assert_eq!(out.len(), 1);
+        assert_eq!(b.note_deploy("ecs#d1", 2_000), (Vec::new(), false));
+        // The closing update reaches the deployment already followed.
+        let (out, c) = b.note_issue(&issue(1_000, Some(3_000), 3_000));
+        assert!(c);
+        assert_eq!(
+            out.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["ecs#d1"]
+        );
+        let (out, _) = b.note_deploy("ecs#d2", 4_000);
+        assert!(out.is_empty(), "after it closed");
+        // An older update changes nothing.
+        assert!(!b.note_issue(&issue(1_000, None, 1_500)).1);
+
+        let mut kept = Vec::new();
+        for ev in [issue(1_000, Some(3_000), 3_000), issue(1_000, None, 1_000)] {
+            if let Event::Health(h) = &ev {
+                observe_issue(&mut kept, h);
+            }
+        }
+        let told = issues_during(&kept, Some(2_000), Some(2_500));
+        assert_eq!(told.len(), 1);
+        assert_eq!(
+            (told[0].status.as_str(), told[0].event_type_code.as_str()),
+            ("CLOSED", "AWS_ECS_OPERATIONAL_ISSUE")
+        );
+        assert!(issues_during(&kept, Some(3_500), Some(3_600)).is_empty());
     }
 }

@@ -98,6 +98,8 @@ pub enum Body {
     EcsScaling(scaling::EcsScaling),
     /// An AWS Health event (`hl#event-arn`).
     Health(health::HealthEvent),
+    /// Health issues and ECS deployments of an account and region (`ah#account#region`).
+    HealthBoard(health::HealthBoard),
     Alarm(alarm::AlarmEpisodes),
     Build(standalone::Build),
     Deployment(standalone::Deployment),
@@ -505,7 +507,7 @@ impl Thread {
     /// change records as the last news of the thread.
     pub fn apply_at(&mut self, ev: &Event, now: i64, timing: &Timing) -> bool {
         let changed = self.apply(ev, timing);
-        if changed {
+        if changed && self.own_news(ev) {
             self.heard_at = Some(now);
         }
         changed
@@ -513,7 +515,8 @@ impl Thread {
 
     pub fn apply(&mut self, ev: &Event, timing: &Timing) -> bool {
         let cleared = match self.body {
-            Body::PipelinePointer(_) | Body::ServicePointer(_) => false,
+            Body::PipelinePointer(_) | Body::ServicePointer(_) | Body::HealthBoard(_) => false,
+            _ if !self.own_news(ev) => false,
             _ => self.hear(ev),
         };
         cleared | self.apply_body(ev, timing)
@@ -555,7 +558,19 @@ impl Thread {
             }
             Body::Build(b) => b.apply(ev),
             Body::Deployment(d) => d.apply(ev),
-            Body::PipelinePointer(_) | Body::ServicePointer(_) => false,
+            Body::PipelinePointer(_) | Body::ServicePointer(_) | Body::HealthBoard(_) => false,
+        }
+    }
+
+    /// Whether `ev` is news of the thread itself, not something it is told of another's (an
+    /// alarm or a Health issue on a deployment, a deployment on an alarm): only its own news
+    /// clears a stall or restarts its stall timer.
+    fn own_news(&self, ev: &Event) -> bool {
+        match ev {
+            Event::AlarmState(_) => matches!(self.body, Body::Alarm(_)),
+            Event::Health(_) => matches!(self.body, Body::Health(_)),
+            Event::DeployLink(_) => false,
+            _ => true,
         }
     }
 
@@ -569,7 +584,9 @@ impl Thread {
             Body::Alarm(a) => a.notification(),
             Body::Build(b) => b.notification(),
             Body::Deployment(d) => d.notification(),
-            Body::PipelinePointer(_) | Body::ServicePointer(_) => return None,
+            Body::PipelinePointer(_) | Body::ServicePointer(_) | Body::HealthBoard(_) => {
+                return None
+            }
         };
         if let (Some(&(due, kind, basis)), Body::Pipeline(p)) = (self.reminded.last(), &self.body) {
             if let Some((asked, expires)) = p.approval_waiting() {
@@ -875,6 +892,11 @@ pub fn ecs_key(account: &str, region: &str, cluster: &str, service: &str, id: &s
 
 pub fn service_key(account: &str, region: &str, cluster: &str, service: &str) -> String {
     join_key("svc", &[account, region, cluster, service])
+}
+
+/// The Health board of an account and region (see [`health::HealthBoard`]).
+pub fn board_key(account: &str, region: &str) -> String {
+    join_key("ah", &[account, region])
 }
 
 pub fn alarm_key(account: &str, region: &str, alarm: &str) -> String {

@@ -189,6 +189,7 @@ pub fn judge(
                 alarms: names,
                 after_secs: blamed.iter().map(|(_, _, a)| *a).min(),
                 watched_secs: None,
+                aws_health: Vec::new(),
                 until: None,
             }
         } else if watched {
@@ -197,6 +198,7 @@ pub fn judge(
                 alarms: Vec::new(),
                 after_secs: None,
                 watched_secs: Some(watch_secs),
+                aws_health: Vec::new(),
                 until: None,
             }
         } else {
@@ -205,6 +207,7 @@ pub fn judge(
                 alarms: Vec::new(),
                 after_secs: None,
                 watched_secs: None,
+                aws_health: Vec::new(),
                 until: DateTime::from_timestamp(e.saturating_add(watch_secs), 0),
             }
         }),

@@ -366,6 +366,10 @@ pub struct Notification {
     /// On an alarm: the recent deployment of what it watches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<DeploymentRef>,
+    /// On a deployment: the AWS Health issues of a service it uses, in its account and region,
+    /// open while it ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aws_health: Vec<HealthIssue>,
     /// On an alarm that fired while what it watches was deploying: why it is not posted as a
     /// message of its own (it is told on the deployment's message). Only rules with
     /// `inhibit = false` route a held notification.
@@ -373,6 +377,22 @@ pub struct Notification {
     pub held: Option<Held>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
+}
+
+/// An AWS Health issue a deployment ran into (see [`Notification::aws_health`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HealthIssue {
+    pub event_arn: String,
+    pub service: String,
+    pub event_type_code: String,
+    /// `OPEN` or `CLOSED` (as AWS said last).
+    pub status: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::event::ser_time"
+    )]
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// What the watch window after a deployment says (see [`Notification::verdict`]).
@@ -390,6 +410,10 @@ pub struct Verdict {
     /// The window watched, once it ended quiet (HEALTHY).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watched_secs: Option<i64>,
+    /// The AWS Health issues open while it ran (their event type codes): production may have
+    /// suffered from AWS, not from the deploy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aws_health: Vec<String>,
     /// When the window ends (WATCHING).
     #[serde(
         default,
@@ -523,6 +547,7 @@ impl Notification {
             verdict: None,
             alarms: Vec::new(),
             deployment: None,
+            aws_health: Vec::new(),
             held: None,
             links: Vec::new(),
         }

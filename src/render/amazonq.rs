@@ -329,6 +329,7 @@ mod tests {
             verdict: None,
             alarms: Vec::new(),
             deployment: None,
+            aws_health: Vec::new(),
             held: None,
             kind: Kind::EcsDeployment,
             status: status::FAILED.into(),

@@ -351,6 +351,7 @@ mod tests {
             verdict: None,
             alarms: Vec::new(),
             deployment: None,
+            aws_health: Vec::new(),
             held: None,
             kind: Kind::Pipeline,
             status: status::FAILED.into(),

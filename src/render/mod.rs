@@ -203,6 +203,22 @@ pub fn verdict_lines(n: &Notification) -> Vec<String> {
             _ => format!("👀 Watching its alarms until {}.", hm(v.until)),
         });
     }
+    for h in n.aws_health.iter().take(3) {
+        let since = h
+            .since
+            .map(|t| format!(" since {}", t.format("%Y-%m-%d %H:%M UTC")))
+            .unwrap_or_default();
+        out.push(format!(
+            "⚠️ AWS Health: {} {} in {}{since}.",
+            h.event_type_code,
+            if h.status == crate::notification::status::CLOSED {
+                "(now closed) was open"
+            } else {
+                "open"
+            },
+            n.region
+        ));
+    }
     let blamed = |name: &str| {
         n.verdict
             .as_ref()

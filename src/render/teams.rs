@@ -308,6 +308,7 @@ mod tests {
             verdict: None,
             alarms: Vec::new(),
             deployment: None,
+            aws_health: Vec::new(),
             held: None,
             kind: Kind::Build,
             status: status::FAILED.into(),

@@ -36,6 +36,7 @@ fn empty(kind: Kind, status: &str, is_final: bool, title: &str) -> Notification 
         verdict: None,
         alarms: Vec::new(),
         deployment: None,
+        aws_health: Vec::new(),
         held: None,
         kind,
         status: status.into(),
@@ -367,6 +368,7 @@ pub fn ecs_unhealthy() -> Notification {
         alarms: vec!["gateway-5xx".into()],
         after_secs: Some(180),
         watched_secs: None,
+        aws_health: Vec::new(),
         until: None,
     });
     n
