@@ -83,6 +83,7 @@ pub fn engine_config(cfg: &Config, owner: Option<&str>) -> EngineConfig {
             recovered_after_secs: cfg.ecs.recovered_after_secs,
             settle_secs: Some(cfg.correlate.settle_secs),
             watch_secs: cfg.verdicts.watch_secs,
+            watched_pipelines: cfg.verdicts.pipelines(),
         },
         watch: cfg.verdicts.rules(),
         ..EngineConfig::default()

@@ -570,3 +570,77 @@ fn a_replay_on_dynamodb_fires_its_timers_on_the_way() {
         ["SUCCEEDED", "CRASH_LOOP", "RECOVERED", "SUCCEEDED"]
     );
 }
+
+/// Deploy verdicts of pipelines and CodeDeploy deployment groups, through `[[verdicts.watch]]`
+/// in the config `herald replay --config` reads: a watched pipeline's execution that deployed
+/// is judged by the alarms the rule names (UNHEALTHY: its ALB alarm fired 4 minutes after),
+/// a CodeDeploy deployment by its group's (HEALTHY: the billing alarm fired long after its
+/// window), and the ALB alarm's message names the execution. Without the rules, the pipeline
+/// has no verdict and the alarms name nothing.
+#[test]
+fn pipelines_and_codedeploy_groups_are_judged_by_the_alarms_the_config_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("herald.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[verdicts]
+watch_secs = 900
+
+[[verdicts.watch]]
+alarm = "^web-alb-"
+pipeline = "web-release"
+
+[[verdicts.watch]]
+alarm = "^billing-"
+account = "111122223333"
+application = "billing"
+deployment_group = "billing-prod"
+"#,
+    )
+    .expect("config");
+    let check = herald()
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .expect("herald runs");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let s13 = std::path::PathBuf::from(scenario("s13-pipeline-and-codedeploy-verdicts.jsonl"));
+    let cfg_arg = cfg.display().to_string();
+    let lines = replay_lines(&["--config", &cfg_arg], &s13, &dir.path().join("a.jsonl"));
+    let last = |thread: &str| {
+        lines
+            .iter()
+            .rev()
+            .find(|l| l["thread"].as_str().is_some_and(|t| t.starts_with(thread)))
+            .map(|l| l["notification"].clone())
+            .unwrap_or_else(|| panic!("{thread} told"))
+    };
+    let pipeline = last("ex#111122223333#eu-west-1#web-release#");
+    assert_eq!(pipeline["verdict"]["status"], "UNHEALTHY", "{pipeline}");
+    assert_eq!(pipeline["verdict"]["alarms"][0], "web-alb-5xx");
+    assert_eq!(pipeline["verdict"]["after_secs"], 240);
+    let alarm = last("al#111122223333#eu-west-1#web-alb-5xx");
+    assert_eq!(alarm["deployment"]["kind"], "pipeline", "{alarm}");
+    assert_eq!(alarm["deployment"]["target"], "web-release");
+    assert_eq!(alarm["deployment"]["after_secs"], 240);
+    let deploy = last("cd#111122223333#eu-west-1#d-7Q2XK4M1A");
+    assert_eq!(deploy["verdict"]["status"], "HEALTHY", "{deploy}");
+    assert_eq!(deploy["verdict"]["watched_secs"], 900);
+    let billing = last("al#111122223333#eu-west-1#billing-errors");
+    assert!(billing.get("deployment").is_none(), "{billing}");
+
+    // Without the rules: no pipeline verdict, no deployment named.
+    let plain = replay_lines(&[], &s13, &dir.path().join("b.jsonl"));
+    for l in &plain {
+        let n = &l["notification"];
+        if n["kind"] == "pipeline" {
+            assert!(n.get("verdict").is_none(), "{n}");
+        }
+        assert!(n.get("deployment").is_none(), "{n}");
+    }
+}

@@ -863,8 +863,8 @@ async fn s11_deploys_are_judged_by_the_alarms_watching_their_service() {
 }
 
 /// While deployment C runs, the 5xx alarm is held; it is posted when C ends with it still in
-/// ALARM. With verdicts off (`watch_secs` 0) a deployment has no verdict, but alarms are still
-/// held and name their deployment.
+/// ALARM, or after an hour if C's end never comes. With verdicts off (`watch_secs` 0) a
+/// deployment has no verdict, but an alarm is still held while it runs and names it.
 #[tokio::test]
 async fn an_alarm_held_while_deploying_is_posted_when_the_deploy_ends_still_in_alarm() {
     let events = scenario(S11);
@@ -876,10 +876,39 @@ async fn an_alarm_held_while_deploying_is_posted_when_the_deploy_ends_still_in_a
         "{:?}",
         o.posts.keys()
     );
+    // C's end never heard of: told anyway an hour (processing time) after it fired.
+    let (runner, recorder) = recorded(Mode::Progress);
+    runner.process(&upto, 1_000).await.expect("process");
+    runner.fire_due(4_599).await.expect("timers");
+    assert!(!outcome(&recorder)
+        .posts
+        .contains_key(&format!("{FIVE_XX}#3")));
+    runner.fire_due(4_600).await.expect("timers");
+    let o = outcome(&recorder);
+    let n = &o.finals[&format!("{FIVE_XX}#3")];
+    assert_eq!((n.status.as_str(), n.held.is_none()), ("ALARM", true));
+    assert_eq!(n.deployment.as_ref().map(|d| d.during), Some(true));
     // C's COMPLETED: posted.
     let o = run(&events[..14], &[1]).await;
     let n = &o.finals[&format!("{FIVE_XX}#3")];
     assert_eq!((n.status.as_str(), n.held.is_none()), ("ALARM", true));
+
+    // Verdicts off.
+    let recorder = Arc::new(Recorder::default());
+    let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
+    sinks.insert("r".into(), recorder.clone());
+    let mut cfg = EngineConfig::default();
+    cfg.timing.watch_secs = 0;
+    let engine = Arc::new(Engine::new(Arc::new(MemoryStore::new()), cfg));
+    let runner = Runner::new(engine, Router::single("r"), sinks, Mode::Progress, 5);
+    runner.process(&events, 1_000).await.expect("process");
+    runner.fire_due(100_000).await.expect("timers");
+    runner.flush(100_000).await.expect("flush");
+    let o = outcome(&recorder);
+    assert!(o.finals.values().all(|n| n.verdict.is_none()));
+    assert!(!o.posts.contains_key(&format!("{FIVE_XX}#1")), "held");
+    let n = &o.finals[&format!("{FIVE_XX}#3")];
+    assert_eq!(n.deployment.as_ref().map(|d| d.during), Some(true));
 }
 
 /// s11 with every event up to a minute late and a quarter of them twice (the 5xx alarm that

@@ -115,7 +115,7 @@ async fn every_scenario_renders_as_reviewed() {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 15);
+    assert_eq!(files.len(), 16);
     for file in files {
         let name = file
             .file_stem()

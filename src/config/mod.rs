@@ -129,16 +129,52 @@ impl Default for VerdictsConfig {
     }
 }
 
-/// `[[verdicts.watch]]`: alarms whose name matches `alarm` (a regular expression) watch the
-/// ECS service `service` of `cluster` (in `account`, when given).
+/// `[[verdicts.watch]]`: alarms whose name matches `alarm` (a regular expression) watch one
+/// target (in `account`, when given): the ECS service `service` of `cluster`, the pipeline
+/// `pipeline`, or the CodeDeploy deployment group `deployment_group` of `application`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WatchConfig {
     pub alarm: String,
     #[serde(default)]
     pub account: Option<String>,
-    pub cluster: String,
-    pub service: String,
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    #[serde(default)]
+    pub application: Option<String>,
+    #[serde(default)]
+    pub deployment_group: Option<String>,
+}
+
+impl WatchConfig {
+    /// The one target it names, or why it names none or several.
+    fn target(&self) -> Result<crate::correlate::verdict::WatchTarget, String> {
+        use crate::correlate::verdict::WatchTarget as T;
+        let some = |v: &Option<String>| v.as_deref().filter(|v| !v.is_empty()).map(str::to_owned);
+        let targets: Vec<T> = [
+            some(&self.cluster)
+                .zip(some(&self.service))
+                .map(|(cluster, service)| T::Service { cluster, service }),
+            some(&self.pipeline).map(T::Pipeline),
+            some(&self.application)
+                .zip(some(&self.deployment_group))
+                .map(|(application, group)| T::Group { application, group }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let half = (self.cluster.is_some() != self.service.is_some())
+            || (self.application.is_some() != self.deployment_group.is_some());
+        let mut targets = targets.into_iter();
+        match (targets.next(), targets.next(), half) {
+            (Some(t), None, false) => Ok(t),
+            _ => Err("must name one target: cluster and service, pipeline, or application and deployment_group".into()),
+        }
+    }
 }
 
 impl VerdictsConfig {
@@ -151,10 +187,22 @@ impl VerdictsConfig {
             if let Err(err) = regex::Regex::new(&w.alarm) {
                 e.push(format!("verdicts.watch[{i}].alarm {:?}: {err}", w.alarm));
             }
-            for (field, v) in [("cluster", &w.cluster), ("service", &w.service)] {
-                if v.is_empty() || v.contains('#') {
+            if let Err(err) = w.target() {
+                e.push(format!("verdicts.watch[{i}]: {err}"));
+            }
+            for (field, v) in [
+                ("cluster", &w.cluster),
+                ("service", &w.service),
+                ("pipeline", &w.pipeline),
+                ("application", &w.application),
+                ("deployment_group", &w.deployment_group),
+            ] {
+                if v.as_deref()
+                    .is_some_and(|v| v.is_empty() || v.contains('#'))
+                {
                     e.push(format!(
-                        "verdicts.watch[{i}].{field} {v:?}: must be an ECS name (not empty, no '#')"
+                        "verdicts.watch[{i}].{field} {:?}: must be a name (not empty, no '#')",
+                        v.as_deref().unwrap_or_default()
                     ));
                 }
             }
@@ -170,11 +218,22 @@ impl VerdictsConfig {
                 Some(crate::correlate::verdict::WatchRule {
                     alarm: regex::Regex::new(&w.alarm).ok()?,
                     account: w.account.clone(),
-                    cluster: w.cluster.clone(),
-                    service: w.service.clone(),
+                    target: w.target().ok()?,
                 })
             })
             .collect()
+    }
+
+    /// The pipelines the watch rules name.
+    pub fn pipelines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .watch
+            .iter()
+            .filter_map(|w| w.pipeline.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 }
 
@@ -740,6 +799,20 @@ mod tests {
         assert!(err.contains("verdicts.watch_secs must be >= 0"), "{err}");
         assert!(err.contains("verdicts.watch[0].alarm \"(gw\""), "{err}");
         assert!(err.contains("verdicts.watch[0].service \"a#b\""), "{err}");
+        for rule in [
+            "alarm = \"x\"\npipeline = \"web\"\ncluster = \"prod\"\nservice = \"gw\"\n",
+            "alarm = \"x\"\ncluster = \"prod\"\n",
+            "alarm = \"x\"\n",
+        ] {
+            let err = Config::from_toml(&format!("[[verdicts.watch]]\n{rule}"), "herald.toml")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains("verdicts.watch[0]: must name one target: cluster and service, pipeline, or application and deployment_group"),
+                "{rule}: {err}"
+            );
+        }
 
         let cfg = Config::from_toml(
             r#"

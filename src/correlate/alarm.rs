@@ -29,7 +29,15 @@ pub struct AlarmEpisodes {
     /// How long after its end a deployment is named (`[verdicts] watch_secs`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub watch_secs: i64,
+    /// The current episode was held for a deployment that ran [`MAX_HOLD_SECS`] without its
+    /// end being heard of: it is told after all.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hold_over: bool,
 }
+
+/// An alarm held while what it watches deploys is told anyway once it has waited this long
+/// (processing time) for the deployment's end.
+pub const MAX_HOLD_SECS: i64 = 3600;
 
 fn is_zero(x: &i64) -> bool {
     *x == 0
@@ -66,6 +74,7 @@ impl AlarmEpisodes {
                     self.episode == 0 || matches!((self.closed_at, t), (Some(c), Some(t)) if t > c);
                 if new_episode {
                     self.episode += 1;
+                    self.hold_over = false;
                     self.opened_at = t;
                     self.closed_at = None;
                     self.reason = a.reason.clone();
@@ -110,16 +119,31 @@ impl AlarmEpisodes {
         }
     }
 
-    pub fn notification(&self) -> Notification {
-        let closed = self.closed_at.is_some();
-        let st = if closed { status::OK } else { status::ALARM };
-        let region = &self.region;
-        let (deployment, held) = super::verdict::deployment_of(
+    /// Whether the current episode is held while what it watches deploys (and has not waited
+    /// [`MAX_HOLD_SECS`] yet).
+    pub fn holding(&self) -> bool {
+        if self.deploys.is_empty() || self.hold_over {
+            return false;
+        }
+        let (_, held) = self.deployment_and_hold();
+        held.is_some_and(|h| h.reason == "deploying")
+    }
+
+    fn deployment_and_hold(&self) -> (Option<n::DeploymentRef>, Option<n::Held>) {
+        super::verdict::deployment_of(
             &self.deploys,
             self.watch_secs,
             self.opened_at.map(|t| t.timestamp()),
             self.closed_at.map(|t| t.timestamp()),
-        );
+        )
+    }
+
+    pub fn notification(&self) -> Notification {
+        let closed = self.closed_at.is_some();
+        let st = if closed { status::OK } else { status::ALARM };
+        let region = &self.region;
+        let (deployment, held) = self.deployment_and_hold();
+        let held = held.filter(|_| !self.hold_over);
         Notification {
             deployment,
             held,

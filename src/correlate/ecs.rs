@@ -31,16 +31,9 @@ pub struct EcsDeploy {
     /// The API call that started it (CloudTrail): the earliest seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<Call>,
-    /// State changes of the alarms watching the service (see [`super::verdict`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub alarms: Vec<super::verdict::AlarmObs>,
-    /// The watch window after it succeeds (`[verdicts] watch_secs`, kept when an event was
-    /// applied).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub watch_secs: Option<i64>,
-    /// The watch window's timer fired: a quiet window is a HEALTHY verdict.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub watched: bool,
+    /// The alarms watching the service, and the watch window (see [`super::verdict`]).
+    #[serde(default, skip_serializing_if = "super::verdict::Watch::is_empty")]
+    pub watch: super::verdict::Watch,
     /// AWS Health issues of services it uses in its account and region (the latest update of
     /// each), from the Health board (see [`super::health::HealthBoard`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -292,7 +285,7 @@ impl EcsDeploy {
                 self.stopped.insert(line)
             }
             Event::ApiCall(c) => Call::keep_earliest(&mut self.call, Call::of(c)),
-            Event::AlarmState(a) => super::verdict::observe(&mut self.alarms, a),
+            Event::AlarmState(a) => super::verdict::observe(&mut self.watch.alarms, a),
             Event::Health(h) => super::health::observe_issue(&mut self.health, h),
             _ => false,
         }
@@ -310,32 +303,13 @@ impl EcsDeploy {
     }
 
     /// It completed without failing (no rollback).
-    fn succeeded(&self) -> bool {
+    pub fn succeeded(&self) -> bool {
         self.completed.is_some() && self.failed.is_none() && !self.rollback
-    }
-
-    /// When its watch window's timer fires, while it is not over: `watch_secs` after the
-    /// deployment was known to have succeeded (`final_since`, processing time, as other
-    /// timers: a backlog of old events does not end a window before its alarms are read).
-    /// Which alarms are blamed is decided on the events' own times.
-    pub fn watch_due(&self, final_since: Option<i64>) -> Option<i64> {
-        let w = self.watch_secs.filter(|w| *w > 0)?;
-        if self.watched || !self.succeeded() {
-            return None;
-        }
-        final_since.map(|f| f.saturating_add(w))
     }
 
     pub fn notification(&self) -> Notification {
         let start = self.started_at.map(|t| t.timestamp());
-        let (alarms, mut verdict) = super::verdict::judge(
-            &self.alarms,
-            start,
-            self.ended(),
-            self.succeeded(),
-            self.watch_secs.unwrap_or(0),
-            self.watched,
-        );
+        let (alarms, mut verdict) = self.watch.judge(start, self.ended(), self.succeeded());
         let aws_health = super::health::issues_during(&self.health, start, self.ended());
         if let Some(v) = verdict.as_mut() {
             v.aws_health = aws_health

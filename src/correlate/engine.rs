@@ -420,20 +420,17 @@ impl Engine {
     ) -> Result<Vec<String>, StoreError> {
         let mut direct: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
         let mut via: Vec<(Target, &Event)> = Vec::new();
+        let mut links: Vec<(String, &Event)> = Vec::new();
         for ev in events {
             match target(ev) {
                 Target::Thread(k) => direct.entry(k).or_default().push(ev),
                 t @ (Target::Pipeline(_) | Target::Service(_)) => via.push((t, ev)),
                 Target::None => {}
             }
-            // An alarm also goes to the services it watches (deploy verdicts).
+            // An alarm also goes to what it watches (deploy verdicts).
             if let Event::AlarmState(a) = ev {
-                for (c, s) in super::verdict::services_watched(a, &self.cfg.watch) {
-                    let (acct, region) = (&a.meta.account, &a.meta.region);
-                    via.push((
-                        Target::Service(super::service_key(acct, region, &c, &s)),
-                        ev,
-                    ));
+                for t in super::verdict::targets_watched(a, &self.cfg.watch) {
+                    links.push((t.pointer(&a.meta.account, &a.meta.region), ev));
                 }
             }
         }
@@ -487,7 +484,17 @@ impl Engine {
                     let Body::PipelinePointer(p) = &mut t.body else {
                         return false;
                     };
+                    let known: Vec<String> = p
+                        .executions
+                        .iter()
+                        .map(|x| x.execution_id.clone())
+                        .collect();
                     let mut c = false;
+                    let name = pkey.splitn(4, '#').nth(3).unwrap_or_default();
+                    if !p.watched && self.cfg.timing.watched_pipelines.iter().any(|w| w == name) {
+                        p.watched = true;
+                        c = true;
+                    }
                     for ev in &evs {
                         c |= p.observe(ev);
                     }
@@ -497,6 +504,89 @@ impl Engine {
                             .into_iter()
                             .map(|(x, ev)| (member_key(&pkey, &x), ev))
                             .collect();
+                    }
+                    // Watched by alarms: new executions are given their state changes, and
+                    // the alarms are told of the executions again.
+                    if c && !p.alarms.is_empty() {
+                        let new: Vec<String> = p
+                            .executions
+                            .iter()
+                            .filter(|x| !known.contains(&x.execution_id))
+                            .map(|x| x.execution_id.clone())
+                            .collect();
+                        let mut parts = pkey.splitn(4, '#').skip(1);
+                        let (a, r, name) = (
+                            parts.next().unwrap_or_default(),
+                            parts.next().unwrap_or_default(),
+                            parts.next().unwrap_or_default(),
+                        );
+                        let d = p.deploys(name);
+                        let watch = self.cfg.timing.watch_secs;
+                        released.extend(
+                            super::verdict::alarm_news(&p.alarms, &d, &new, a, r, watch)
+                                .into_iter()
+                                .map(|(l, e)| (link_member(&pkey, l), e)),
+                        );
+                    }
+                    c
+                },
+            )
+            .await?;
+            self.apply_released(released, now, wants, &mut changed)
+                .await?;
+        }
+        // CodeDeploy deployment groups watched by alarms follow their deployments.
+        let mut groups: BTreeMap<String, Vec<&crate::event::DeploymentState>> = BTreeMap::new();
+        for evs in direct.values() {
+            for ev in evs {
+                if let Event::DeploymentState(d) = ev {
+                    if !d.application.is_empty() && !d.deployment_group.is_empty() {
+                        let m = &d.meta;
+                        let g = super::group_key(
+                            &m.account,
+                            &m.region,
+                            &d.application,
+                            &d.deployment_group,
+                        );
+                        groups.entry(g).or_default().push(d);
+                    }
+                }
+            }
+        }
+        for (gkey, evs) in groups {
+            let mut released = Vec::new();
+            self.update(
+                &gkey,
+                now,
+                || Some(Thread::new(Body::GroupPointer(Default::default()))),
+                |t| {
+                    released.clear();
+                    let Body::GroupPointer(g) = &mut t.body else {
+                        return false;
+                    };
+                    let known: Vec<String> =
+                        g.deploys.iter().map(|d| d.deployment_id.clone()).collect();
+                    let mut c = false;
+                    for d in &evs {
+                        c |= g.observe(d);
+                    }
+                    if c && !g.alarms.is_empty() {
+                        let new: Vec<String> = g
+                            .deploys
+                            .iter()
+                            .filter(|d| !known.contains(&d.deployment_id))
+                            .map(|d| d.deployment_id.clone())
+                            .collect();
+                        let (a, r) = evs
+                            .first()
+                            .map(|d| (d.meta.account.as_str(), d.meta.region.as_str()))
+                            .unwrap_or_default();
+                        let watch = self.cfg.timing.watch_secs;
+                        released =
+                            super::verdict::alarm_news(&g.alarms, &g.deploys, &new, a, r, watch)
+                                .into_iter()
+                                .map(|(l, e)| (link_member(&gkey, l), e))
+                                .collect();
                     }
                     c
                 },
@@ -638,15 +728,7 @@ impl Engine {
                             let Body::ServicePointer(p) = &mut t.body else {
                                 return false;
                             };
-                            let (to, c) = match (ev, ServiceId::of(&skey)) {
-                                (Event::AlarmState(a), Some(id)) => {
-                                    let m = &a.meta;
-                                    let key =
-                                        super::alarm_key(&m.account, &m.region, &a.alarm_name);
-                                    p.route_alarm(a, ev, &key, id, self.cfg.timing.watch_secs)
-                                }
-                                _ => p.route(ev, now),
-                            };
+                            let (to, c) = p.route(ev, now);
                             joined = Some(service_members(&skey, to));
                             c
                         },
@@ -659,9 +741,68 @@ impl Engine {
                 _ => {}
             }
         }
+        for (pkey, ev) in links {
+            self.link_alarm(&pkey, ev, now, wants, &mut changed).await?;
+        }
         changed.sort();
         changed.dedup();
         Ok(changed)
+    }
+
+    /// An alarm watching a target: its pointer (`svc#`, `pl#` or `dg#`) keeps its state change
+    /// and sends it to the deployments its time concerns, and them to the alarm's thread (see
+    /// [`super::verdict::route_alarm`]).
+    async fn link_alarm(
+        &self,
+        pkey: &str,
+        ev: &Event,
+        now: i64,
+        wants: Wants<'_>,
+        changed: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
+        let Event::AlarmState(a) = ev else {
+            return Ok(());
+        };
+        let key = super::alarm_key(&a.meta.account, &a.meta.region, &a.alarm_name);
+        let watch = self.cfg.timing.watch_secs;
+        let mut out: Vec<(String, Event)> = Vec::new();
+        let init = || {
+            let body = match pkey.split('#').next() {
+                Some("svc") => Body::ServicePointer(ServicePointer::default()),
+                Some("pl") => Body::PipelinePointer(PipelinePointer::default()),
+                Some("dg") => Body::GroupPointer(Default::default()),
+                _ => return None,
+            };
+            Some(Thread::new(body))
+        };
+        self.update(pkey, now, init, |t| {
+            let (links, c) = match &mut t.body {
+                Body::ServicePointer(p) => match ServiceId::of(pkey) {
+                    Some(id) => {
+                        let d = p.deploys(id);
+                        super::verdict::route_alarm(&mut p.alarms, &d, a, ev, &key, watch)
+                    }
+                    None => (Vec::new(), false),
+                },
+                Body::PipelinePointer(p) => {
+                    let name = pkey.splitn(4, '#').nth(3).unwrap_or_default();
+                    let d = p.deploys(name);
+                    super::verdict::route_alarm(&mut p.alarms, &d, a, ev, &key, watch)
+                }
+                Body::GroupPointer(g) => {
+                    let d = g.deploys.clone();
+                    super::verdict::route_alarm(&mut g.alarms, &d, a, ev, &key, watch)
+                }
+                _ => (Vec::new(), false),
+            };
+            out = links
+                .into_iter()
+                .map(|(l, e)| (link_member(pkey, l), e))
+                .collect();
+            c
+        })
+        .await?;
+        self.apply_released(out, now, wants, changed).await
     }
 
     /// Changes a service item by `f` (which returns the events it releases, or `None` when it
@@ -951,7 +1092,7 @@ impl Engine {
         now: i64,
         wants: Wants<'_>,
     ) -> Result<(Option<(Fired, i64)>, Vec<String>), StoreError> {
-        let timing = self.cfg.timing;
+        let timing = &self.cfg.timing;
         let mut fired = None;
         let mut released = Vec::new();
         let mut changed = Vec::new();
@@ -968,7 +1109,7 @@ impl Engine {
             || None,
             |t, _| {
                 let due = t.wake;
-                fired = t.tick(now, &timing).map(|f| (f, now - due.unwrap_or(now)));
+                fired = t.tick(now, timing).map(|f| (f, now - due.unwrap_or(now)));
                 released.clear();
                 if let (Body::ServicePointer(p), Some(_)) = (&mut t.body, fired) {
                     // Crashes that waited for their deployment in vain.
@@ -1150,6 +1291,22 @@ fn gains_reply(stored: &Option<MessageRef>, new: &MessageRef) -> bool {
     news || (replied_in(Some(new)) && !replied_in(stored.as_ref()))
 }
 
+/// The thread a pointer's link names: an alarm's by its key, a deployment's as the pointer's
+/// member (`dg#a#r#app#group` + `d-1` is CodeDeploy's `cd#a#r#d-1`).
+fn link_member(pointer_key: &str, link: super::verdict::Link) -> String {
+    match link {
+        super::verdict::Link::Alarm(k) => k,
+        super::verdict::Link::Deploy(id) => match pointer_key.strip_prefix("dg#") {
+            Some(rest) => {
+                let mut p = rest.splitn(3, '#');
+                let (a, r) = (p.next().unwrap_or_default(), p.next().unwrap_or_default());
+                super::join_key("cd", &[a, r, &id])
+            }
+            None => member_key(pointer_key, &id),
+        },
+    }
+}
+
 /// The thread a pointer's member id names: `pl#a#r#p` + `x` is `ex#a#r#p#x`, `svc#a#r#c#s` + `d`
 /// is `ecs#a#r#c#s#d`.
 fn member_key(pointer_key: &str, id: &str) -> String {
@@ -1203,6 +1360,9 @@ fn thread_for(key: &str, ev: &Event) -> Option<Thread> {
     }
     let parts: Vec<&str> = key.split('#').collect();
     match parts.as_slice() {
+        ["cd", account, region, id] => Some(Thread::new(Body::Deployment(
+            super::standalone::Deployment::new(account, region, id),
+        ))),
         ["sc", account, region, cluster, service, _] if matches!(ev, Event::ApiCall(_)) => {
             Some(Thread::new(Body::EcsScaling(
                 super::scaling::EcsScaling::new(account, region, cluster, service),

@@ -105,6 +105,20 @@ pub enum Body {
     Deployment(standalone::Deployment),
     PipelinePointer(PipelinePointer),
     ServicePointer(ServicePointer),
+    /// A CodeDeploy deployment group's deployments (`dg#account#region#application#group`).
+    GroupPointer(verdict::GroupPointer),
+}
+
+impl Body {
+    /// The verdict part of a deployment's thread.
+    fn watch_mut(&mut self) -> Option<&mut verdict::Watch> {
+        match self {
+            Body::Ecs(e) => Some(&mut e.watch),
+            Body::Deployment(d) => Some(&mut d.watch),
+            Body::Pipeline(p) => Some(&mut p.watch),
+            _ => None,
+        }
+    }
 }
 
 /// Where a thread's chat message is at one destination, and what it shows.
@@ -185,7 +199,7 @@ pub struct Thread {
 
 /// The timeouts that wake threads, from the config (`[correlate] pipeline_stall_secs`,
 /// `[ecs] deployment_stall_secs`); 0 turns a kind's stall alert off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timing {
     pub pipeline_stall_secs: i64,
     pub ecs_stall_secs: i64,
@@ -204,6 +218,9 @@ pub struct Timing {
     /// How long after an ECS deployment succeeded the alarms watching its service are
     /// watched for its verdict (`[verdicts] watch_secs`; 0: no verdicts).
     pub watch_secs: i64,
+    /// The pipelines `[[verdicts.watch]]` rules name: their executions that deploy are watched
+    /// too (a pipeline no rule names has no alarm to judge it by).
+    pub watched_pipelines: Vec<String>,
 }
 
 impl Default for Timing {
@@ -217,6 +234,7 @@ impl Default for Timing {
             recovered_after_secs: 300,
             settle_secs: Some(5),
             watch_secs: 900,
+            watched_pipelines: Vec::new(),
         }
     }
 }
@@ -255,6 +273,8 @@ pub enum Fired {
     Settled,
     /// A deployment's watch window ended: its verdict is told.
     Watched,
+    /// An alarm held for a deployment whose end never came is told after all.
+    HoldOver,
     /// Woken early (events came meanwhile): the timer moved to the new due time.
     Early,
 }
@@ -269,6 +289,7 @@ impl Fired {
             Fired::Released => "released",
             Fired::Settled => "settle",
             Fired::Watched => "watched",
+            Fired::HoldOver => "hold_over",
             Fired::Early => "early",
         }
     }
@@ -346,8 +367,10 @@ impl Thread {
         let recover = self.recovery_due(timing);
         let hold = match &self.body {
             Body::ServicePointer(p) => p.hold_due(),
-            Body::Ecs(e) => e.watch_due(self.final_since),
-            _ => None,
+            Body::Alarm(a) if a.holding() => self
+                .heard_at
+                .map(|h| h.saturating_add(alarm::MAX_HOLD_SECS)),
+            _ => self.watch_due(),
         };
         let want = [stall, recheck, settle, remind, recover, hold, self.retry_at]
             .into_iter()
@@ -424,9 +447,15 @@ impl Thread {
                 return Some(Fired::Settled);
             }
         }
-        if let Body::Ecs(e) = &mut self.body {
-            if e.watch_due(self.final_since).is_some_and(|d| d <= now) {
-                e.watched = true;
+        if let (Body::Alarm(a), Some(h)) = (&mut self.body, self.heard_at) {
+            if a.holding() && h.saturating_add(alarm::MAX_HOLD_SECS) <= now {
+                a.hold_over = true;
+                return Some(Fired::HoldOver);
+            }
+        }
+        if self.watch_due().is_some_and(|d| d <= now) {
+            if let Some(w) = self.body.watch_mut() {
+                w.watched = true;
                 return Some(Fired::Watched);
             }
         }
@@ -515,7 +544,10 @@ impl Thread {
 
     pub fn apply(&mut self, ev: &Event, timing: &Timing) -> bool {
         let cleared = match self.body {
-            Body::PipelinePointer(_) | Body::ServicePointer(_) | Body::HealthBoard(_) => false,
+            Body::PipelinePointer(_)
+            | Body::ServicePointer(_)
+            | Body::HealthBoard(_)
+            | Body::GroupPointer(_) => false,
             _ if !self.own_news(ev) => false,
             _ => self.hear(ev),
         };
@@ -524,12 +556,16 @@ impl Thread {
 
     fn apply_body(&mut self, ev: &Event, timing: &Timing) -> bool {
         match &mut self.body {
-            Body::Pipeline(p) => p.apply(ev),
+            Body::Pipeline(p) => {
+                // Watched when a `[[verdicts.watch]]` rule names the pipeline.
+                if p.watch.watch_secs.is_none() && timing.watched_pipelines.contains(&p.pipeline) {
+                    p.watch.watch_secs = Some(timing.watch_secs);
+                }
+                p.apply(ev)
+            }
             Body::Ecs(e) => {
                 // Kept with the deployment: its message says what window it is watched for.
-                if e.watch_secs != Some(timing.watch_secs) {
-                    e.watch_secs = Some(timing.watch_secs);
-                }
+                e.watch.watch_secs = Some(timing.watch_secs);
                 e.apply(ev)
             }
             Body::EcsScaling(s) => s.apply(ev),
@@ -557,8 +593,26 @@ impl Thread {
                 changed
             }
             Body::Build(b) => b.apply(ev),
-            Body::Deployment(d) => d.apply(ev),
-            Body::PipelinePointer(_) | Body::ServicePointer(_) | Body::HealthBoard(_) => false,
+            Body::Deployment(d) => {
+                d.watch.watch_secs = Some(timing.watch_secs);
+                d.apply(ev)
+            }
+            Body::PipelinePointer(_)
+            | Body::ServicePointer(_)
+            | Body::HealthBoard(_)
+            | Body::GroupPointer(_) => false,
+        }
+    }
+
+    /// When its watch window's timer fires (a deployment that succeeded; see
+    /// [`verdict::Watch::due`]).
+    fn watch_due(&self) -> Option<i64> {
+        let f = self.final_since;
+        match &self.body {
+            Body::Ecs(e) => e.watch.due(f, e.succeeded()),
+            Body::Deployment(d) => d.watch.due(f, d.succeeded()),
+            Body::Pipeline(p) if !p.watch.is_empty() => p.watch.due(f, p.deployed()),
+            _ => None,
         }
     }
 
@@ -584,9 +638,10 @@ impl Thread {
             Body::Alarm(a) => a.notification(),
             Body::Build(b) => b.notification(),
             Body::Deployment(d) => d.notification(),
-            Body::PipelinePointer(_) | Body::ServicePointer(_) | Body::HealthBoard(_) => {
-                return None
-            }
+            Body::PipelinePointer(_)
+            | Body::ServicePointer(_)
+            | Body::HealthBoard(_)
+            | Body::GroupPointer(_) => return None,
         };
         if let (Some(&(due, kind, basis)), Body::Pipeline(p)) = (self.reminded.last(), &self.body) {
             if let Some((asked, expires)) = p.approval_waiting() {
@@ -760,6 +815,13 @@ pub struct PipelinePointer {
     /// CodeBuild events have come through this pipeline: keep action build ids current.
     #[serde(default)]
     pub builds_seen: bool,
+    /// Recent state changes of the alarms watching the pipeline (`[[verdicts.watch]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AlarmMark>,
+    /// A `[[verdicts.watch]]` rule names the pipeline: its executions' ends are followed (the
+    /// alarms watching it are told how each ended).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub watched: bool,
 }
 
 /// `svc#account#region#cluster#service`: the service's deployments, for service actions that
@@ -867,7 +929,7 @@ pub enum Target {
 
 /// `prefix#part#part...`, built without the formatting machinery: a key is made for every
 /// event.
-fn join_key(prefix: &str, parts: &[&str]) -> String {
+pub(crate) fn join_key(prefix: &str, parts: &[&str]) -> String {
     let len = prefix.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>();
     let mut key = String::with_capacity(len);
     key.push_str(prefix);
@@ -892,6 +954,11 @@ pub fn ecs_key(account: &str, region: &str, cluster: &str, service: &str, id: &s
 
 pub fn service_key(account: &str, region: &str, cluster: &str, service: &str) -> String {
     join_key("svc", &[account, region, cluster, service])
+}
+
+/// A CodeDeploy deployment group's pointer: its deployments, for the alarms that watch it.
+pub fn group_key(account: &str, region: &str, application: &str, group: &str) -> String {
+    join_key("dg", &[account, region, application, group])
 }
 
 /// The Health board of an account and region (see [`health::HealthBoard`]).

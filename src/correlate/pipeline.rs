@@ -28,6 +28,10 @@ pub struct PipelineExec {
     pub approval: Option<ApprovalRec>,
     /// Failed actions named by processed events' `additionalAttributes`, by stage.
     pub hints: BTreeMap<String, BTreeMap<String, Option<String>>>,
+    /// The alarms `[[verdicts.watch]]` says watch the pipeline, and its watch window (see
+    /// [`super::verdict`]); empty unless a rule names the pipeline.
+    #[serde(default, skip_serializing_if = "super::verdict::Watch::is_empty")]
+    pub watch: super::verdict::Watch,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -224,6 +228,7 @@ impl PipelineExec {
                 }
                 changed
             }
+            Event::AlarmState(a) => super::verdict::observe(&mut self.watch.alarms, a),
             Event::ManualApproval(a) => {
                 let rec = ApprovalRec {
                     time,
@@ -295,6 +300,12 @@ impl PipelineExec {
                 .max_by_key(|a| (a.state.as_ref().and_then(|r| r.time), a.stage.clone()))
                 .map(|a| a.stage.clone())
         })
+    }
+
+    /// It succeeded, and deployed: one of its actions is of the Deploy category.
+    pub fn deployed(&self) -> bool {
+        self.status().0 == status::SUCCEEDED
+            && self.actions.values().any(|a| a.category == "Deploy")
     }
 
     /// The status, and whether it is final.
@@ -443,6 +454,15 @@ impl PipelineExec {
             None
         };
         let trigger = self.trigger.as_ref().and_then(|t| t.trigger_type.clone());
+        let (alarms, verdict) = if self.watch.is_empty() {
+            (Vec::new(), None)
+        } else {
+            self.watch.judge(
+                self.started_at.map(|t| t.timestamp()),
+                finished_at.map(|t| t.timestamp()),
+                self.deployed(),
+            )
+        };
         let region = &self.region;
         // Built by hand, not with format!: this runs on every change of every execution.
         let mut url = String::with_capacity(128 + 2 * region.len() + self.pipeline.len());
@@ -488,6 +508,8 @@ impl PipelineExec {
                 .then(|| self.approval.as_ref().map(|a| a.info.clone()))
                 .flatten(),
             links,
+            alarms,
+            verdict,
             ..Notification::new(
                 n::Kind::Pipeline,
                 st,

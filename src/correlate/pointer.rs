@@ -3,11 +3,10 @@
 //! newest running execution). Pure functions over the pointer item.
 
 use super::{
-    later, pipeline::terminal, AlarmMark, BuildAction, DeploymentEnd, ExecRef, PipelinePointer,
-    Reg, ServicePointer, ServiceTarget, BUILD_JOIN_SECS, MAX_BUILD_ACTIONS, MAX_EXECUTIONS,
-    MAX_HELD,
+    later, pipeline::terminal, BuildAction, DeploymentEnd, ExecRef, PipelinePointer, Reg,
+    ServicePointer, ServiceTarget, BUILD_JOIN_SECS, MAX_BUILD_ACTIONS, MAX_EXECUTIONS, MAX_HELD,
 };
-use crate::event::{AlarmState, DeployLink, EcsDeployment, Event, LinkedDeploy, Meta};
+use crate::event::{EcsDeployment, Event, LinkedDeploy};
 use chrono::{DateTime, Utc};
 
 /// How long a stopped task that joins no deployment known yet waits for the events that would
@@ -20,9 +19,6 @@ const MAX_TASK_HOLDS: usize = 64;
 
 /// Crashes kept per service pointer until their deployment's end is known.
 const MAX_ROUTED: usize = 32;
-
-/// Alarm state changes a service pointer keeps (the oldest are let go).
-const MAX_ALARM_MARKS: usize = 32;
 
 /// Which service a pointer is (`svc#account#region#cluster#service`).
 #[derive(Debug, Clone, Copy)]
@@ -117,7 +113,7 @@ impl PipelinePointer {
             let rank = if terminal(&e.state) { 3 } else { 1 };
             // Terminal states matter only to approvals; each is a write, so skip them until
             // this pipeline has had one.
-            if rank == 3 && !self.approvals_seen {
+            if rank == 3 && !self.approvals_seen && !self.watched {
                 return changed;
             }
             changed |= later(
@@ -167,6 +163,25 @@ impl PipelinePointer {
             }
         }
         changed
+    }
+
+    /// The pipeline's executions as alarms are told of them (`name`: the pipeline's).
+    pub fn deploys(&self, name: &str) -> Vec<LinkedDeploy> {
+        self.executions
+            .iter()
+            .map(|x| {
+                let end = x.state.as_ref().filter(|r| terminal(&r.value));
+                LinkedDeploy {
+                    kind: crate::notification::Kind::Pipeline.as_str().to_owned(),
+                    target: name.to_owned(),
+                    deployment_id: x.execution_id.clone(),
+                    started: x.started.map(|t| t.timestamp()),
+                    ended: end.and_then(|r| r.time).map(|t| t.timestamp()),
+                    failed: end.is_some_and(|r| r.value != "SUCCEEDED"),
+                    by: None,
+                }
+            })
+            .collect()
     }
 
     /// The execution an event joins now, recording a time-based build join so every later
@@ -257,6 +272,15 @@ impl PipelinePointer {
             }
         }
         out
+    }
+}
+
+impl From<super::verdict::Link> for ServiceTarget {
+    fn from(l: super::verdict::Link) -> Self {
+        match l {
+            super::verdict::Link::Deploy(d) => ServiceTarget::Deployment(d),
+            super::verdict::Link::Alarm(k) => ServiceTarget::Alarm(k),
+        }
     }
 }
 
@@ -613,163 +637,45 @@ impl ServicePointer {
         true
     }
 
-    /// Whether an alarm state change at `t` concerns deployment `id` (started at `started`):
-    /// from [`OPEN_DEPLOYMENT_SECS`] before it started to `watch_secs` after it ended (or, not
-    /// ended, that long after it started).
-    /// A clearing (`alarm_on` false) is sent [`OPEN_DEPLOYMENT_SECS`] longer, so an alarm that
-    /// fired in the window is seen to clear after it.
-    fn concerns(
-        &self,
-        id: &str,
-        started: Option<DateTime<Utc>>,
-        t: i64,
-        watch_secs: i64,
-        alarm_on: bool,
-    ) -> bool {
-        let Some(s) = started.map(|s| s.timestamp()) else {
-            return true;
-        };
-        let until = match self.ended(id) {
-            Some(Some(e)) => e.saturating_add(watch_secs.max(0)),
-            _ => s.saturating_add(OPEN_DEPLOYMENT_SECS),
-        };
-        let until = if alarm_on {
-            until
-        } else {
-            until.saturating_add(OPEN_DEPLOYMENT_SECS)
-        };
-        t >= s.saturating_sub(OPEN_DEPLOYMENT_SECS) && t <= until
-    }
-
-    /// The deployments an alarm whose latest change was at `t` is told of (the newest few): as
-    /// for a clearing, so an alarm that cleared after a deployment's window still learns how
-    /// the deployment it fired during ended.
-    fn linked(&self, id: ServiceId<'_>, t: i64, watch_secs: i64) -> Vec<LinkedDeploy> {
-        let mut out: Vec<LinkedDeploy> = self
-            .deployments
+    /// The service's deployments as alarms are told of them.
+    pub fn deploys(&self, id: ServiceId<'_>) -> Vec<LinkedDeploy> {
+        self.deployments
             .iter()
-            .filter(|(d, s)| self.concerns(d, *s, t, watch_secs, false))
-            .map(|(d, s)| {
-                let end = self.ends.iter().find(|e| &e.id == d);
-                LinkedDeploy {
-                    cluster: id.cluster.to_owned(),
-                    service: id.service.to_owned(),
-                    deployment_id: d.clone(),
-                    started: s.map(|s| s.timestamp()),
-                    ended: self.ended(d).flatten(),
-                    failed: end.is_some_and(|e| e.failed.is_some()),
-                    by: self
-                        .callers
-                        .iter()
-                        .find(|(x, _)| x == d)
-                        .map(|(_, b)| b.clone()),
-                }
+            .map(|(d, s)| LinkedDeploy {
+                kind: crate::notification::Kind::EcsDeployment.as_str().to_owned(),
+                target: format!("{}/{}", id.cluster, id.service),
+                deployment_id: d.clone(),
+                started: s.map(|s| s.timestamp()),
+                ended: self.ended(d).flatten(),
+                failed: self.ends.iter().any(|e| &e.id == d && e.failed.is_some()),
+                by: self
+                    .callers
+                    .iter()
+                    .find(|(x, _)| x == d)
+                    .map(|(_, b)| b.clone()),
             })
-            .collect();
-        out.sort_by_key(|d| std::cmp::Reverse(d.started));
-        out.truncate(super::verdict::LINKED_KEPT);
-        out
+            .collect()
     }
 
-    fn link_event(&self, id: ServiceId<'_>, name: &str, t: i64, watch_secs: i64) -> Event {
-        Event::DeployLink(DeployLink {
-            meta: Meta::default(),
-            alarm_name: name.to_owned(),
-            watch_secs,
-            deployments: self.linked(id, t, watch_secs),
-        })
-    }
-
-    /// An alarm watching the service changed state (`ev`, its event; `key`, its thread): kept,
-    /// sent to every deployment its time concerns, and those deployments are told to the
-    /// alarm's thread. True (second) if the pointer changed.
-    pub fn route_alarm(
-        &mut self,
-        a: &AlarmState,
-        ev: &Event,
-        key: &str,
-        id: ServiceId<'_>,
-        watch_secs: i64,
-    ) -> (Vec<(ServiceTarget, Event)>, bool) {
-        let Some(t) = a.meta.time.map(|t| t.timestamp()) else {
-            return (Vec::new(), false);
-        };
-        let mark = AlarmMark {
-            at: t,
-            key: key.to_owned(),
-            name: a.alarm_name.clone(),
-            state: a.state.clone(),
-        };
-        let changed = match self.alarms.binary_search(&mark) {
-            Ok(_) => false,
-            Err(i) => {
-                self.alarms.insert(i, mark);
-                if self.alarms.len() > MAX_ALARM_MARKS {
-                    self.alarms.remove(0);
-                }
-                true
-            }
-        };
-        let mut out: Vec<(ServiceTarget, Event)> = self
-            .deployments
-            .iter()
-            .filter(|(d, s)| self.concerns(d, *s, t, watch_secs, a.state == "ALARM"))
-            .map(|(d, _)| (ServiceTarget::Deployment(d.clone()), ev.clone()))
-            .collect();
-        out.push((
-            ServiceTarget::Alarm(key.to_owned()),
-            self.link_event(id, &a.alarm_name, t, watch_secs),
-        ));
-        (out, changed)
-    }
-
-    /// After news of the service's deployments: every deployment in `new` (heard of just now)
-    /// is given the alarm state changes kept, and every alarm kept is told of the deployments
-    /// again (one ending releases an alarm held while it ran).
+    /// After news of the service's deployments (see [`super::verdict::alarm_news`]).
     pub fn alarm_news(
         &self,
         new: &[String],
         id: ServiceId<'_>,
         watch_secs: i64,
     ) -> Vec<(ServiceTarget, Event)> {
-        let mut out = Vec::new();
-        for d in new {
-            for m in &self.alarms {
-                out.push((
-                    ServiceTarget::Deployment(d.clone()),
-                    Event::AlarmState(AlarmState {
-                        meta: Meta {
-                            id: None,
-                            account: id.account.to_owned(),
-                            region: id.region.to_owned(),
-                            time: DateTime::from_timestamp(m.at, 0),
-                        },
-                        alarm_name: m.name.clone(),
-                        state: m.state.clone(),
-                        previous_state: None,
-                        reason: None,
-                        description: None,
-                        alarm_arn: None,
-                        dimensions: Default::default(),
-                        alarm_rule: None,
-                    }),
-                ));
-            }
-        }
-        // Each alarm's latest change (marks are in time order).
-        let mut latest: Vec<&AlarmMark> = Vec::new();
-        for m in self.alarms.iter().rev() {
-            if !latest.iter().any(|l| l.key == m.key) {
-                latest.push(m);
-            }
-        }
-        for m in latest {
-            out.push((
-                ServiceTarget::Alarm(m.key.clone()),
-                self.link_event(id, &m.name, m.at, watch_secs),
-            ));
-        }
-        out
+        let deploys = self.deploys(id);
+        super::verdict::alarm_news(
+            &self.alarms,
+            &deploys,
+            new,
+            id.account,
+            id.region,
+            watch_secs,
+        )
+        .into_iter()
+        .map(|(l, e)| (l.into(), e))
+        .collect()
     }
 
     /// When the first held event stops waiting (the service item's timer).

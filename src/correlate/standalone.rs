@@ -161,6 +161,10 @@ pub struct Deployment {
     pub started_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
     pub failed_instances: BTreeSet<String>,
+    /// The alarms watching its deployment group, and its watch window (see
+    /// [`super::verdict`]).
+    #[serde(default, skip_serializing_if = "super::verdict::Watch::is_empty")]
+    pub watch: super::verdict::Watch,
 }
 
 impl Deployment {
@@ -209,6 +213,7 @@ impl Deployment {
                         },
                     )
             }
+            Event::AlarmState(a) => super::verdict::observe(&mut self.watch.alarms, a),
             Event::DeploymentInstance(i) if i.state == "FAILURE" => {
                 let line = match &i.failed_lifecycle_event {
                     Some(e) => format!("{} failed at {e}", i.instance_id),
@@ -218,6 +223,11 @@ impl Deployment {
             }
             _ => false,
         }
+    }
+
+    /// It succeeded (CodeDeploy said SUCCESS).
+    pub fn succeeded(&self) -> bool {
+        self.state.as_ref().is_some_and(|r| r.value == "SUCCESS")
     }
 
     pub fn notification(&self) -> Notification {
@@ -260,6 +270,11 @@ impl Deployment {
             (Some(a), Some(b)) if b >= a => Some((b - a).num_seconds()),
             _ => None,
         };
+        (note.alarms, note.verdict) = self.watch.judge(
+            self.started_at.map(|t| t.timestamp()),
+            note.finished_at.map(|t| t.timestamp()),
+            self.succeeded(),
+        );
         if st == status::FAILED {
             let reason = std::iter::once(self.error.clone().unwrap_or_default())
                 .chain(self.failed_instances.iter().cloned())

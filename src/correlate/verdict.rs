@@ -8,32 +8,61 @@
 //! to the alarm's thread. Both sides keep what they were told and judge from the times alone,
 //! so the arrival order does not change the outcome.
 
-use crate::event::{AlarmState, DeployLink, LinkedDeploy};
+use super::AlarmMark;
+use crate::event::{AlarmState, DeployLink, Event, LinkedDeploy, Meta};
 use crate::notification::{self as n, verdict_status};
 use chrono::DateTime;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-/// `[[verdicts.watch]]`: alarms whose name matches `alarm` watch `cluster`/`service` (in
-/// `account`, when given; else in the alarm's own account).
+/// What an alarm watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchTarget {
+    /// An ECS service.
+    Service { cluster: String, service: String },
+    /// A pipeline (its executions that deploy).
+    Pipeline(String),
+    /// A CodeDeploy deployment group.
+    Group { application: String, group: String },
+}
+
+impl WatchTarget {
+    /// The pointer item that follows the target's deployments in `account`/`region`.
+    pub fn pointer(&self, account: &str, region: &str) -> String {
+        match self {
+            WatchTarget::Service { cluster, service } => {
+                super::service_key(account, region, cluster, service)
+            }
+            WatchTarget::Pipeline(p) => super::pointer_key(account, region, p),
+            WatchTarget::Group { application, group } => {
+                super::group_key(account, region, application, group)
+            }
+        }
+    }
+}
+
+/// `[[verdicts.watch]]`: alarms whose name matches `alarm` watch `target` (in `account`, when
+/// given; else in the alarm's own account).
 #[derive(Debug, Clone)]
 pub struct WatchRule {
     pub alarm: Regex,
     pub account: Option<String>,
-    pub cluster: String,
-    pub service: String,
+    pub target: WatchTarget,
 }
 
-/// The ECS services (cluster, service) an alarm watches: its metrics' `ClusterName` and
-/// `ServiceName` dimensions, and every watch rule matching its name or, for a composite alarm,
-/// the name of an alarm its rule reads.
-pub fn services_watched(a: &AlarmState, rules: &[WatchRule]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
+/// What an alarm watches: the ECS service its metrics' `ClusterName` and `ServiceName`
+/// dimensions name, and every watch rule's target whose pattern matches its name or, for a
+/// composite alarm, the name of an alarm its rule reads.
+pub fn targets_watched(a: &AlarmState, rules: &[WatchRule]) -> Vec<WatchTarget> {
+    let mut out: Vec<WatchTarget> = Vec::new();
     if let (Some(c), Some(s)) = (
         a.dimensions.get("ClusterName"),
         a.dimensions.get("ServiceName"),
     ) {
-        out.push((c.clone(), s.clone()));
+        out.push(WatchTarget::Service {
+            cluster: c.clone(),
+            service: s.clone(),
+        });
     }
     let children = a.alarm_rule.as_deref().map(rule_alarms).unwrap_or_default();
     for r in rules {
@@ -41,9 +70,8 @@ pub fn services_watched(a: &AlarmState, rules: &[WatchRule]) -> Vec<(String, Str
             continue;
         }
         let hit = r.alarm.is_match(&a.alarm_name) || children.iter().any(|c| r.alarm.is_match(c));
-        let svc = (r.cluster.clone(), r.service.clone());
-        if hit && !out.contains(&svc) {
-            out.push(svc);
+        if hit && !out.contains(&r.target) {
+            out.push(r.target.clone());
         }
     }
     out
@@ -83,6 +111,56 @@ pub struct AlarmObs {
     pub at: i64,
     pub name: String,
     pub state: String,
+}
+
+/// What a deployment's thread keeps for its verdict: the state changes of the alarms watching
+/// its target, its watch window, and whether that window's timer fired.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Watch {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AlarmObs>,
+    /// `[verdicts] watch_secs` when an event was applied; `None`: not watched (a pipeline no
+    /// `[[verdicts.watch]]` rule names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_secs: Option<i64>,
+    /// The window's timer fired: a quiet window is a HEALTHY verdict.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub watched: bool,
+}
+
+impl Watch {
+    pub fn is_empty(&self) -> bool {
+        self.alarms.is_empty() && self.watch_secs.is_none() && !self.watched
+    }
+
+    /// When the window's timer fires, while it is not over: `watch_secs` after the deployment
+    /// was known to have succeeded (`final_since`, processing time, as other timers: a backlog
+    /// of old events does not end a window before its alarms are read). Which alarms are
+    /// blamed is decided on the events' own times.
+    pub fn due(&self, final_since: Option<i64>, succeeded: bool) -> Option<i64> {
+        let w = self.watch_secs.filter(|w| *w > 0)?;
+        if self.watched || !succeeded {
+            return None;
+        }
+        final_since.map(|f| f.saturating_add(w))
+    }
+
+    /// [`judge`] of what is kept.
+    pub fn judge(
+        &self,
+        start: Option<i64>,
+        end: Option<i64>,
+        succeeded: bool,
+    ) -> (Vec<n::DeployAlarm>, Option<n::Verdict>) {
+        judge(
+            &self.alarms,
+            start,
+            end,
+            succeeded,
+            self.watch_secs.unwrap_or(0),
+            self.watched,
+        )
+    }
 }
 
 /// State changes a deployment keeps at most (the oldest go first).
@@ -216,6 +294,213 @@ pub fn judge(
     (alarms, verdict)
 }
 
+/// Where a pointer sends what concerns an alarm or a deployment: a deployment of its target
+/// (by id: its thread is the pointer's member) or an alarm's thread (by key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    Deploy(String),
+    Alarm(String),
+}
+
+/// Alarm state changes a pointer keeps (the oldest are let go).
+const MAX_ALARM_MARKS: usize = 32;
+
+/// Whether an alarm state change at `t` concerns deployment `d`: from
+/// `OPEN_DEPLOYMENT_SECS` before it started to `watch_secs` after it ended (or, not ended,
+/// that long after it started). A clearing (`alarm_on` false) is sent `OPEN_DEPLOYMENT_SECS`
+/// longer, so an alarm that fired in the window is seen to clear after it.
+fn concerns(d: &LinkedDeploy, t: i64, watch_secs: i64, alarm_on: bool) -> bool {
+    let Some(s) = d.started else {
+        return true;
+    };
+    let until = match d.ended {
+        Some(e) => e.saturating_add(watch_secs.max(0)),
+        None => s.saturating_add(OPEN_SECS),
+    };
+    let until = if alarm_on {
+        until
+    } else {
+        until.saturating_add(OPEN_SECS)
+    };
+    t >= s.saturating_sub(OPEN_SECS) && t <= until
+}
+
+/// The deployments an alarm whose latest change was at `t` is told of (the newest few): as for
+/// a clearing, so an alarm that cleared after a deployment's window still learns how the
+/// deployment it fired during ended.
+fn linked(deploys: &[LinkedDeploy], t: i64, watch_secs: i64) -> Vec<LinkedDeploy> {
+    let mut out: Vec<LinkedDeploy> = deploys
+        .iter()
+        .filter(|d| concerns(d, t, watch_secs, false))
+        .cloned()
+        .collect();
+    out.sort_by_key(|d| std::cmp::Reverse(d.started));
+    out.truncate(LINKED_KEPT);
+    out
+}
+
+fn link_event(deploys: &[LinkedDeploy], name: &str, t: i64, watch_secs: i64) -> Event {
+    Event::DeployLink(DeployLink {
+        meta: Meta::default(),
+        alarm_name: name.to_owned(),
+        watch_secs,
+        deployments: linked(deploys, t, watch_secs),
+    })
+}
+
+/// An alarm watching a pointer's target changed state (`ev`, its event; `key`, its thread):
+/// kept in `marks`, sent to every deployment its time concerns, and those deployments are told
+/// to the alarm's thread. True (second) if `marks` changed.
+pub fn route_alarm(
+    marks: &mut Vec<AlarmMark>,
+    deploys: &[LinkedDeploy],
+    a: &AlarmState,
+    ev: &Event,
+    key: &str,
+    watch_secs: i64,
+) -> (Vec<(Link, Event)>, bool) {
+    let Some(t) = a.meta.time.map(|t| t.timestamp()) else {
+        return (Vec::new(), false);
+    };
+    let mark = AlarmMark {
+        at: t,
+        key: key.to_owned(),
+        name: a.alarm_name.clone(),
+        state: a.state.clone(),
+    };
+    let changed = match marks.binary_search(&mark) {
+        Ok(_) => false,
+        Err(i) => {
+            marks.insert(i, mark);
+            if marks.len() > MAX_ALARM_MARKS {
+                marks.remove(0);
+            }
+            true
+        }
+    };
+    let mut out: Vec<(Link, Event)> = deploys
+        .iter()
+        .filter(|d| concerns(d, t, watch_secs, a.state == "ALARM"))
+        .map(|d| (Link::Deploy(d.deployment_id.clone()), ev.clone()))
+        .collect();
+    out.push((
+        Link::Alarm(key.to_owned()),
+        link_event(deploys, &a.alarm_name, t, watch_secs),
+    ));
+    (out, changed)
+}
+
+/// After news of a pointer's deployments: every deployment in `new` (heard of just now) is
+/// given the alarm state changes kept, and every alarm kept is told of the deployments again
+/// (one ending releases an alarm held while it ran).
+pub fn alarm_news(
+    marks: &[AlarmMark],
+    deploys: &[LinkedDeploy],
+    new: &[String],
+    account: &str,
+    region: &str,
+    watch_secs: i64,
+) -> Vec<(Link, Event)> {
+    let mut out = Vec::new();
+    if marks.is_empty() {
+        return out;
+    }
+    for d in new {
+        for m in marks {
+            out.push((
+                Link::Deploy(d.clone()),
+                Event::AlarmState(AlarmState {
+                    meta: Meta {
+                        id: None,
+                        account: account.to_owned(),
+                        region: region.to_owned(),
+                        time: DateTime::from_timestamp(m.at, 0),
+                    },
+                    alarm_name: m.name.clone(),
+                    state: m.state.clone(),
+                    previous_state: None,
+                    reason: None,
+                    description: None,
+                    alarm_arn: None,
+                    dimensions: Default::default(),
+                    alarm_rule: None,
+                }),
+            ));
+        }
+    }
+    // Each alarm's latest change (marks are in time order).
+    let mut latest: Vec<&AlarmMark> = Vec::new();
+    for m in marks.iter().rev() {
+        if !latest.iter().any(|l| l.key == m.key) {
+            latest.push(m);
+        }
+    }
+    for m in latest {
+        out.push((
+            Link::Alarm(m.key.clone()),
+            link_event(deploys, &m.name, m.at, watch_secs),
+        ));
+    }
+    out
+}
+
+/// `dg#account#region#application#group`: a CodeDeploy deployment group's recent deployments,
+/// for the alarms that watch it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GroupPointer {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deploys: Vec<LinkedDeploy>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AlarmMark>,
+}
+
+/// Deployments a group pointer follows (the oldest are let go).
+const GROUP_DEPLOYS_KEPT: usize = 20;
+
+impl GroupPointer {
+    /// Learns a deployment's start and end from its state change; true if anything changed.
+    pub fn observe(&mut self, d: &crate::event::DeploymentState) -> bool {
+        let at = d.meta.time.map(|t| t.timestamp());
+        let i = match self
+            .deploys
+            .iter()
+            .position(|k| k.deployment_id == d.deployment_id)
+        {
+            Some(i) => i,
+            None => {
+                self.deploys.push(LinkedDeploy {
+                    kind: n::Kind::Deployment.as_str().to_owned(),
+                    target: format!("{}/{}", d.application, d.deployment_group),
+                    deployment_id: d.deployment_id.clone(),
+                    started: None,
+                    ended: None,
+                    failed: false,
+                    by: None,
+                });
+                self.deploys.len() - 1
+            }
+        };
+        let k = &mut self.deploys[i];
+        let before = k.clone();
+        match d.state.as_str() {
+            "START" | "CREATED" if at.is_some() && (k.started.is_none() || at < k.started) => {
+                k.started = at;
+            }
+            "SUCCESS" | "FAILURE" | "STOP" if at.is_some() => {
+                k.ended = at;
+                k.failed = d.state != "SUCCESS";
+            }
+            _ => {}
+        }
+        let changed = *k != before || before.started.is_none() && before.ended.is_none();
+        if self.deploys.len() > GROUP_DEPLOYS_KEPT {
+            self.deploys.sort_by_key(|k| std::cmp::Reverse(k.started));
+            self.deploys.truncate(GROUP_DEPLOYS_KEPT);
+        }
+        changed
+    }
+}
+
 /// Deployments an alarm thread keeps at most (the oldest go first).
 pub const LINKED_KEPT: usize = 8;
 
@@ -230,7 +515,7 @@ pub fn merge_links(known: &mut Vec<LinkedDeploy>, watch: &mut i64, link: &Deploy
     }
     for d in &link.deployments {
         let same = |k: &&mut LinkedDeploy| {
-            k.deployment_id == d.deployment_id && k.cluster == d.cluster && k.service == d.service
+            k.deployment_id == d.deployment_id && k.kind == d.kind && k.target == d.target
         };
         match known.iter_mut().find(same) {
             Some(k) => {
@@ -313,9 +598,8 @@ pub fn deployment_of(
         deployment_id: d.deployment_id.clone(),
     });
     let r = n::DeploymentRef {
-        kind: n::Kind::EcsDeployment.as_str().into(),
-        cluster: d.cluster.clone(),
-        service: d.service.clone(),
+        kind: d.kind.clone(),
+        target: d.target.clone(),
         deployment_id: d.deployment_id.clone(),
         status: status.into(),
         by: d.by.clone(),
@@ -372,11 +656,14 @@ mod tests {
             .into(),
             alarm_rule: None,
         };
-        let rule = |re: &str, account: Option<&str>, svc: &str| WatchRule {
+        let svc = |s: &str| WatchTarget::Service {
+            cluster: "prod".into(),
+            service: s.into(),
+        };
+        let rule = |re: &str, account: Option<&str>, s: &str| WatchRule {
             alarm: Regex::new(re).expect("a valid pattern"),
             account: account.map(str::to_owned),
-            cluster: "prod".into(),
-            service: svc.into(),
+            target: svc(s),
         };
         let rules = [
             rule("^gw-", None, "gateway"),
@@ -384,19 +671,13 @@ mod tests {
             rule("5xx$", Some("111"), "api"),
         ];
         assert_eq!(
-            services_watched(&a, &rules),
-            vec![
-                ("prod".to_string(), "gateway".to_string()),
-                ("prod".to_string(), "api".to_string())
-            ]
+            targets_watched(&a, &rules),
+            vec![svc("gateway"), svc("api")]
         );
         a.dimensions.clear();
         a.alarm_name = "composite".into();
         a.alarm_rule = Some("ALARM(gw-latency)".into());
-        assert_eq!(
-            services_watched(&a, &rules),
-            vec![("prod".to_string(), "gateway".to_string())]
-        );
+        assert_eq!(targets_watched(&a, &rules), vec![svc("gateway")]);
     }
 
     #[test]
@@ -450,8 +731,8 @@ mod tests {
     #[test]
     fn an_alarm_is_held_while_its_target_deploys_and_told_if_still_on_at_the_end() {
         let d = |ended: Option<i64>| LinkedDeploy {
-            cluster: "prod".into(),
-            service: "gw".into(),
+            kind: "ecs_deployment".into(),
+            target: "prod/gw".into(),
             deployment_id: "ecs-svc/1".into(),
             started: Some(1000),
             ended,

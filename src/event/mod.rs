@@ -351,7 +351,7 @@ pub struct AlarmState {
     pub alarm_rule: Option<String>,
 }
 
-/// Not from AWS: what a service pointer knows of the deployments of a target an alarm watches,
+/// Not from AWS: what a pointer knows of the deployments of a target an alarm watches,
 /// sent to the alarm's thread so its message can name the deployment and be held while it
 /// runs (see `correlate::verdict`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -364,11 +364,16 @@ pub struct DeployLink {
     pub deployments: Vec<LinkedDeploy>,
 }
 
-/// A deployment as a service pointer knows it (times in Unix seconds, the events' clock).
+/// A deployment as a pointer knows it (times in Unix seconds, the events' clock).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkedDeploy {
-    pub cluster: String,
-    pub service: String,
+    /// The notification kind of its thread: `ecs_deployment`, `deployment` (CodeDeploy) or
+    /// `pipeline`.
+    pub kind: String,
+    /// What was deployed, as people name it: `cluster/service`, `application/group`, the
+    /// pipeline's name.
+    pub target: String,
+    /// The ECS deployment id, the CodeDeploy deployment id or the pipeline execution id.
     pub deployment_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<i64>,

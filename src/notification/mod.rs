@@ -457,10 +457,11 @@ pub struct DeployAlarm {
 /// A deployment as an alarm's message names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DeploymentRef {
-    /// `ecs_deployment`.
+    /// The deployment thread's kind: `ecs_deployment`, `deployment` (CodeDeploy), `pipeline`.
     pub kind: String,
-    pub cluster: String,
-    pub service: String,
+    /// What was deployed: `cluster/service`, `application/group`, the pipeline's name.
+    pub target: String,
+    /// The ECS deployment id, the CodeDeploy deployment id or the pipeline execution id.
     pub deployment_id: String,
     /// `IN_PROGRESS`, `SUCCEEDED` or `FAILED`.
     pub status: String,

@@ -258,7 +258,7 @@ pub fn verdict_lines(n: &Notification) -> Vec<String> {
             d.by.as_ref()
                 .map(|b| format!(" by {b}"))
                 .unwrap_or_default();
-        let what = format!("{}/{} deploy {}{by}", d.cluster, d.service, d.deployment_id);
+        let what = format!("{} deploy {}{by}", d.target, d.deployment_id);
         out.push(match (d.during, d.after_secs) {
             (true, _) => format!("🚀 Fired while {what} was running."),
             (false, Some(s)) => format!(

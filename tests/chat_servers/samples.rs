@@ -381,8 +381,7 @@ pub fn alarm_after_deploy() -> Notification {
     n.alarm_name = Some("gateway-5xx".into());
     n.deployment = Some(herald::notification::DeploymentRef {
         kind: "ecs_deployment".into(),
-        cluster: "prod-cluster".into(),
-        service: "gateway".into(),
+        target: "prod-cluster/gateway".into(),
         deployment_id: "ecs-svc/5555555555555555555".into(),
         status: "SUCCEEDED".into(),
         by: Some("bob-ops".into()),
