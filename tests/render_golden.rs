@@ -247,6 +247,13 @@ fn every_sink_tells_verdicts_and_the_deploy_an_alarm_fired_after() {
         }
         assert!(a.contains(named), "{named} not in {a}");
     }
+    let q = render::amazonq::render(&n, "t");
+    assert_eq!(q["metadata"]["additionalContext"]["verdict"], "UNHEALTHY");
+    let q = render::amazonq::render(&a, "t");
+    assert_eq!(
+        q["metadata"]["additionalContext"]["afterDeploymentId"],
+        "ecs-svc/5555555555555555555"
+    );
     // SUCCEEDED, but it needs eyes: Slack's bar is not green.
     let v = render::slack::render(&n);
     assert_ne!(v["attachments"][0]["color"], "#2EB67D", "{v}");

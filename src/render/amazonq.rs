@@ -305,6 +305,11 @@ fn additional_context(n: &Notification) -> Value {
     if let Some(f) = &n.failure {
         put("failedStage", &f.stage);
     }
+    put("verdict", &n.verdict.as_ref().map(|v| v.status.clone()));
+    if let Some(d) = &n.deployment {
+        put("afterDeploymentId", &Some(d.deployment_id.clone()));
+        put("afterDeploymentTarget", &Some(d.target.clone()));
+    }
     Value::Object(m)
 }
 
