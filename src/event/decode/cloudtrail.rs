@@ -50,7 +50,7 @@ pub(super) fn decode_api_call(meta: Meta, mut d: CloudTrailDetail) -> Result<Eve
     // be read, by what the call asks.
     let deploys = matches!(name.as_str(), "CreateService" | "UpdateService")
         && match (primary.as_ref().and_then(|(_, c)| *c), called) {
-            (Some(created), Some(at)) => (created - at).abs() <= CREATED_WITH_CALL_SECS,
+            (Some(created), Some(at)) => created_with_call(created, at),
             _ => {
                 name == "CreateService"
                     || force_new_deployment
@@ -80,6 +80,12 @@ pub(super) fn decode_api_call(meta: Meta, mut d: CloudTrailDetail) -> Result<Eve
 /// How far apart a call and the deployment it started may be (CloudTrail's time is the call's,
 /// ECS's the deployment's creation: the same second, give or take clocks).
 const CREATED_WITH_CALL_SECS: i64 = 60;
+
+/// Whether a deployment created at `created` was created by a call at `at` (Unix seconds; a
+/// time out of range reads as the end of the range, and never overflows).
+fn created_with_call(created: i64, at: i64) -> bool {
+    created.abs_diff(at) <= CREATED_WITH_CALL_SECS.unsigned_abs()
+}
 
 /// A time in a CloudTrail answer: `Mar 2, 2026, 9:59:58 AM` (how CloudTrail writes ECS's
 /// dates), RFC 3339, or epoch seconds (milliseconds above 10^11).
@@ -150,6 +156,16 @@ mod tests {
     fn its_fixtures_decode_to_its_kind_and_round_trip() {
         let files = super::super::round_trip_fixtures(&["cloudtrail-"], &["api_call"]);
         assert!(files >= 3);
+    }
+
+    #[test]
+    fn a_creation_time_out_of_range_is_no_overflow() {
+        let huge = cloudtrail_time("1e300").unwrap_or_default();
+        let tiny = cloudtrail_time("-1e300").unwrap_or_default();
+        assert!(!created_with_call(huge, tiny));
+        assert!(!created_with_call(tiny, huge));
+        assert!(created_with_call(1_000, 1_060));
+        assert!(!created_with_call(1_000, 1_061));
     }
 
     #[test]
