@@ -228,6 +228,27 @@ async fn kinesis_workers_survive_kills_pauses_throttling_and_expired_iterators()
         held_before >= 1.0,
         "worker 1 held no lease to be fenced from"
     );
+    // It notices at its next lease round after waking: wait for it (the checks above may all
+    // have passed within a second of waking).
+    let lost_noticed = |lines: &[LogLine]| {
+        lines
+            .iter()
+            .filter(|l| l.at > woken)
+            .filter(|l| {
+                matches!(
+                    l.message.as_str(),
+                    "kinesis lease lost to another worker"
+                        | "kinesis checkpoint refused: lease lost"
+                        | "kinesis records not handed out: the lease may have run out"
+                )
+            })
+            .count()
+    };
+    wait_until(Duration::from_secs(30), || {
+        let n = lost_noticed(&log_lines(&workers[1]));
+        async move { n >= 1 }
+    })
+    .await;
     let lines = log_lines(&workers[1]);
     let mut retaken: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
     let mut after_waking = 0;
@@ -249,18 +270,7 @@ async fn kinesis_workers_survive_kills_pauses_throttling_and_expired_iterators()
             _ => {}
         }
     }
-    let lost_after_waking = lines
-        .iter()
-        .filter(|l| l.at > woken)
-        .filter(|l| {
-            matches!(
-                l.message.as_str(),
-                "kinesis lease lost to another worker"
-                    | "kinesis checkpoint refused: lease lost"
-                    | "kinesis records not handed out: the lease may have run out"
-            )
-        })
-        .count();
+    let lost_after_waking = lost_noticed(&lines);
     assert!(
         lost_after_waking >= 1,
         "worker 1 never noticed it lost its leases\n{}",
