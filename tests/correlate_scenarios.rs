@@ -1020,3 +1020,77 @@ async fn s12_a_deploy_during_an_aws_health_issue_names_it() {
     assert_eq!(during.aws_health.len(), 1);
     assert_eq!(during.aws_health[0].status, "OPEN");
 }
+
+/// `inhibit = false` holds for its own rule only: a held alarm goes to the audit destination
+/// whose rule says so, and to the usual one only once it is released (its deployment ended with
+/// it still in ALARM). An alarm heard of only as INSUFFICIENT_DATA posts nothing, even though
+/// its service's deployments are told to it.
+#[tokio::test]
+async fn a_held_alarm_goes_only_where_a_rule_with_inhibit_false_sends_it() {
+    use herald::route::{expr::Expr, Rule};
+    let (audit, ops) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+    let mut sinks: BTreeMap<String, Arc<dyn Sink>> = BTreeMap::new();
+    sinks.insert("audit".into(), audit.clone());
+    sinks.insert("ops".into(), ops.clone());
+    let rule = |name: &str, to: &str, inhibit: bool, cont: bool| Rule {
+        name: name.into(),
+        expr: "kind:alarm".parse::<Expr>().expect("expression"),
+        destinations: vec![to.into()],
+        cont,
+        inhibit,
+    };
+    let router = Router {
+        rules: vec![
+            rule("audit", "audit", false, true),
+            rule("ops", "ops", true, false),
+        ],
+        default: None,
+    };
+    let engine = Arc::new(Engine::new(
+        Arc::new(MemoryStore::new()),
+        EngineConfig::default(),
+    ));
+    let runner = Runner::new(engine, router, sinks, Mode::Progress, 5);
+    let mut events = scenario(S11);
+    // prod-gateway-mem on the same service, never more than INSUFFICIENT_DATA.
+    let unknown = serde_json::json!({
+        "version": "0", "id": "7d1e9b40-0c1a-4f3e-8a52-999999999999",
+        "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
+        "account": "123456789012", "time": "2026-03-02T12:01:00Z", "region": "eu-west-1",
+        "resources": ["arn:aws:cloudwatch:eu-west-1:123456789012:alarm:prod-gateway-mem"],
+        "detail": {"alarmName": "prod-gateway-mem",
+            "configuration": {"metrics": [{"id": "m1", "metricStat": {"metric": {
+                "dimensions": {"ClusterName": "prod", "ServiceName": "gateway"},
+                "name": "MemoryUtilization", "namespace": "AWS/ECS"}, "period": 60, "stat": "Average"}}]},
+            "state": {"value": "INSUFFICIENT_DATA", "timestamp": "2026-03-02T12:01:00.000+0000"}}
+    });
+    events.insert(
+        12,
+        decode(unknown.to_string().as_bytes())
+            .expect("decodes")
+            .remove(0),
+    );
+    let third = format!("{FIVE_XX}#3");
+    // Up to the 12:03 ALARM while deployment C runs: held, told to audit only.
+    runner.process(&events[..14], 1_000).await.expect("process");
+    let (a, o) = (outcome(&audit), outcome(&ops));
+    assert!(a.posts.contains_key(&third), "{:?}", a.posts.keys());
+    assert!(a.finals[&third].held.is_some());
+    assert!(!o.posts.contains_key(&third), "{:?}", o.posts.keys());
+    // C's COMPLETED with the alarm still on: released, posted to ops too, edited at audit.
+    runner
+        .process(&events[14..15], 1_001)
+        .await
+        .expect("process");
+    let (a, o) = (outcome(&audit), outcome(&ops));
+    assert_eq!(o.posts.get(&third), Some(&1), "{:?}", o.posts);
+    assert_eq!(a.posts.get(&third), Some(&1));
+    assert!(a.finals[&third].held.is_none());
+    for r in [&a, &o] {
+        assert!(
+            !r.posts.keys().any(|k| k.contains("prod-gateway-mem")),
+            "{:?}",
+            r.posts.keys()
+        );
+    }
+}

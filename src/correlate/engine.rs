@@ -312,10 +312,13 @@ impl Engine {
         }
         let state = serde_json::to_vec(&thread)
             .map_err(|e| StoreError::Rejected(format!("serialising {key}: {e}")))?;
+        // Retention is real time, whatever clock `now` is on: a replay of old events on their
+        // own clock (or a test's fixed clock) would otherwise write items already past their
+        // TTL, which DynamoDB deletes (DynamoDB Local within seconds).
         let item = Item {
             version: version.map_or(1, |v| v + 1),
             state,
-            expires_at: now + self.cfg.ttl_secs,
+            expires_at: now.max(crate::clock::unix_now()) + self.cfg.ttl_secs,
             wake: thread.wake,
         };
         match self.store.put(key, &item, version).await? {
@@ -1350,13 +1353,13 @@ fn service_members(
 /// An empty thread for a key reached through a pointer, if `ev` may start one: a crash
 /// episode starts with a crash (a steady state only ends one).
 fn thread_for(key: &str, ev: &Event) -> Option<Thread> {
-    if let Some(rest) = key.strip_prefix("al#") {
-        // An alarm's name may hold a `#`.
-        let mut p = rest.splitn(3, '#');
-        let (a, r, name) = (p.next()?, p.next()?, p.next()?);
-        return Some(Thread::new(Body::Alarm(super::alarm::AlarmEpisodes::new(
-            a, r, name,
-        ))));
+    // What a thread is told of another (an alarm, a Health issue, deployments) never starts
+    // one: the thread may have expired, and would come back as an empty message.
+    if matches!(
+        ev,
+        Event::AlarmState(_) | Event::Health(_) | Event::DeployLink(_)
+    ) {
+        return None;
     }
     let parts: Vec<&str> = key.split('#').collect();
     match parts.as_slice() {

@@ -635,6 +635,8 @@ impl Thread {
             Body::EcsService(s) => s.notification(),
             Body::EcsScaling(s) => s.notification(),
             Body::Health(h) => h.notification(),
+            // Nothing heard of the alarm itself yet (only of deployments near it).
+            Body::Alarm(a) if a.episode == 0 => return None,
             Body::Alarm(a) => a.notification(),
             Body::Build(b) => b.notification(),
             Body::Deployment(d) => d.notification(),
@@ -663,10 +665,6 @@ impl Thread {
                     });
                 }
             }
-        }
-        // An alarm already posted is not taken back: its message stays and is edited.
-        if note.held.is_some() && self.deliveries.values().any(|d| d.message.is_some()) {
-            note.held = None;
         }
         if let Some(since) = self.stalled_since.filter(|_| !note.is_final) {
             note.stalled = true;

@@ -647,7 +647,10 @@ impl ServicePointer {
                 deployment_id: d.clone(),
                 started: s.map(|s| s.timestamp()),
                 ended: self.ended(d).flatten(),
-                failed: self.ends.iter().any(|e| &e.id == d && e.failed.is_some()),
+                failed: self
+                    .ends
+                    .iter()
+                    .any(|e| &e.id == d && (e.failed.is_some() || e.rolling_back)),
                 by: self
                     .callers
                     .iter()

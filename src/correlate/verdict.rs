@@ -41,8 +41,8 @@ impl WatchTarget {
     }
 }
 
-/// `[[verdicts.watch]]`: alarms whose name matches `alarm` watch `target` (in `account`, when
-/// given; else in the alarm's own account).
+/// `[[verdicts.watch]]`: alarms whose name matches `alarm` (and, when `account` is given, that
+/// live in that account) watch `target` in the alarm's own account and region.
 #[derive(Debug, Clone)]
 pub struct WatchRule {
     pub alarm: Regex,
@@ -224,7 +224,7 @@ pub fn judge(
         }
         for (fired, cleared) in firings {
             let phase = match (start, end) {
-                (Some(s), _) if fired <= s => {
+                (Some(s), _) if fired < s => {
                     if cleared.is_some_and(|c| c <= s) {
                         continue;
                     }
@@ -310,8 +310,9 @@ const MAX_ALARM_MARKS: usize = 32;
 /// that long after it started). A clearing (`alarm_on` false) is sent `OPEN_DEPLOYMENT_SECS`
 /// longer, so an alarm that fired in the window is seen to clear after it.
 fn concerns(d: &LinkedDeploy, t: i64, watch_secs: i64, alarm_on: bool) -> bool {
-    let Some(s) = d.started else {
-        return true;
+    // A deployment whose start was not heard of is placed by its end.
+    let Some(s) = d.started.or(d.ended) else {
+        return false;
     };
     let until = match d.ended {
         Some(e) => e.saturating_add(watch_secs.max(0)),
@@ -588,7 +589,10 @@ pub fn deployment_of(
         (false, _, Some(e)) => Some(at - e),
         _ => None,
     };
-    let held = match (during, d.ended) {
+    // A pipeline runs long before it deploys (source, build, approvals): its alarms are not
+    // held for it, only named.
+    let holds = d.kind != n::Kind::Pipeline.as_str();
+    let held = match (during && holds, d.ended) {
         (true, None) => Some("deploying"),
         (true, Some(e)) if closed.is_some_and(|c| c <= e) => Some("cleared_while_deploying"),
         _ => None,

@@ -48,7 +48,21 @@ impl Runner {
 
     /// The destinations a notification should be at now, given routing and the mode.
     pub(super) fn wanted(&self, thread: &Thread, note: &Notification) -> Vec<&str> {
-        let routed = self.router.destinations(note);
+        let mut routed = self.router.destinations(note);
+        // A held alarm goes only where a rule with `inhibit = false` sends it, and stays
+        // edited where it was posted already (before it was known to be held).
+        if note.held.is_some() {
+            for (d, r) in &thread.deliveries {
+                if r.message.is_none() {
+                    continue;
+                }
+                if let Some(name) = self.sinks.keys().find(|k| *k == d) {
+                    if !routed.contains(&name.as_str()) {
+                        routed.push(name);
+                    }
+                }
+            }
+        }
         match self.mode {
             Mode::Progress => routed,
             // final_only posts nothing before the end, but keeps editing what it posted.
