@@ -1,12 +1,13 @@
-//! Deploy verdicts (issue 16): which alarms watch which ECS service, what they say of each
-//! deployment of it (the watch window after it, the alarms it ran into), and what an alarm's
-//! own message says of the deployment it fired after. Pure: times are the events' own.
+//! Deploy verdicts (issue 16): which alarms watch which target (an ECS service, a pipeline, a
+//! CodeDeploy deployment group), what they say of each deployment of it (the watch window after
+//! it, the alarms it ran into), and what an alarm's own message says of the deployment it fired
+//! after. Pure: times are the events' own.
 //!
-//! The service pointer (`svc#...`) is where the two streams meet: an alarm linked to a service
-//! is sent through it to the service's deployments (as the alarm's own event, which each
-//! deployment keeps as an [`AlarmObs`]) and a [`DeployLink`] of those deployments is sent back
-//! to the alarm's thread. Both sides keep what they were told and judge from the times alone,
-//! so the arrival order does not change the outcome.
+//! The target's pointer (`svc#...`, `pl#...`, `dg#...`) is where the two streams meet: an alarm
+//! linked to a target is sent through it to the target's deployments (as the alarm's own event,
+//! which each deployment keeps as an [`AlarmObs`]) and a [`DeployLink`] of those deployments is
+//! sent back to the alarm's thread. Both sides keep what they were told and judge from the
+//! times alone, so the arrival order does not change the outcome.
 
 use super::AlarmMark;
 use crate::event::{AlarmState, DeployLink, Event, LinkedDeploy, Meta};
