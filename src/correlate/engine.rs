@@ -487,11 +487,16 @@ impl Engine {
                     let Body::PipelinePointer(p) = &mut t.body else {
                         return false;
                     };
-                    let known: Vec<String> = p
-                        .executions
-                        .iter()
-                        .map(|x| x.execution_id.clone())
-                        .collect();
+                    // The executions known before, only where alarms watch the pipeline (this
+                    // runs for every pipeline event).
+                    let known: Vec<String> = if p.alarms.is_empty() {
+                        Vec::new()
+                    } else {
+                        p.executions
+                            .iter()
+                            .map(|x| x.execution_id.clone())
+                            .collect()
+                    };
                     let mut c = false;
                     let name = pkey.splitn(4, '#').nth(3).unwrap_or_default();
                     if !p.watched && self.cfg.timing.watched_pipelines.iter().any(|w| w == name) {
@@ -567,8 +572,11 @@ impl Engine {
                     let Body::GroupPointer(g) = &mut t.body else {
                         return false;
                     };
-                    let known: Vec<String> =
-                        g.deploys.iter().map(|d| d.deployment_id.clone()).collect();
+                    let known: Vec<String> = if g.alarms.is_empty() {
+                        Vec::new()
+                    } else {
+                        g.deploys.iter().map(|d| d.deployment_id.clone()).collect()
+                    };
                     let mut c = false;
                     for d in &evs {
                         c |= g.observe(d);
@@ -601,7 +609,11 @@ impl Engine {
         for (skey, evs) in services {
             let watch_secs = self.cfg.timing.watch_secs;
             let learn = |p: &mut ServicePointer| {
-                let known: Vec<String> = p.deployments.iter().map(|(d, _)| d.clone()).collect();
+                let known: Vec<String> = if p.alarms.is_empty() {
+                    Vec::new()
+                } else {
+                    p.deployments.iter().map(|(d, _)| d.clone()).collect()
+                };
                 let mut c = false;
                 for ev in &evs {
                     match ev {
