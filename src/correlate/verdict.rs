@@ -762,6 +762,16 @@ mod tests {
             (r.after_secs, r.during, r.by),
             (Some(180), false, Some("bob".into()))
         );
+        // A CodeDeploy deployment holds its alarms too; a pipeline execution only is named.
+        let kind = |k: &str| LinkedDeploy {
+            kind: k.into(),
+            ..d(None)
+        };
+        let (_, held) = deployment_of(&[kind("deployment")], 900, Some(1100), None);
+        assert_eq!(held.map(|h| h.reason), Some("deploying".into()));
+        let (r, held) = deployment_of(&[kind("pipeline")], 900, Some(1100), None);
+        assert!(held.is_none());
+        assert_eq!(r.map(|r| r.during), Some(true));
         // Past the window, or before the deployment: none.
         assert!(deployment_of(&[d(Some(1200))], 900, Some(2200), None)
             .0
