@@ -1,7 +1,10 @@
 //! Crashes: the 10,000-event stream through a real queue while the test kills `herald run` with
 //! SIGKILL at random moments and starts a new one, several times. No final notification lost,
-//! none duplicated, the queue empty at the end, and the messages in flight at each kill come
-//! back (redelivered after their visibility timeout) to the next worker.
+//! the queue empty at the end, and the messages in flight at each kill come back (redelivered
+//! after their visibility timeout) to the next worker. An execution is posted once, except the
+//! one case the README owns: a kill between a post and its record (a few milliseconds) lets the
+//! next worker post again once the claim expires; every second post must be explained by a kill
+//! that fell right after the first.
 
 mod support;
 mod worker;
@@ -38,6 +41,8 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let kills = 4;
     // The messages each killed worker held: the next worker must receive some of them again.
     let mut held_by_previous = 0.0;
+    // How many lines the jsonl file held at each kill.
+    let mut killed_at = Vec::new();
     for n in 0..kills {
         let mut h = Herald::start(dir.path(), n, &cfg);
         h.wait_ready().await;
@@ -63,6 +68,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         in_flight_at_kills += in_flight;
         held_by_previous = in_flight;
         h.sigkill();
+        killed_at.push(line_count(&jsonl));
     }
     let mut last = Herald::start(dir.path(), kills, &cfg);
     last.wait_ready().await;
@@ -70,7 +76,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let done = wait_until(Duration::from_secs(900), || {
         let (sqs, url, jsonl, execs) = (&sqs, &url, &jsonl, &execs);
         async move {
-            check_exactly_once(&read_jsonl(std::slice::from_ref(jsonl)), execs).is_empty()
+            check_delivered(&read_jsonl(std::slice::from_ref(jsonl)), execs, 2).is_empty()
                 && depth(sqs, url).await == (0, 0)
         }
     })
@@ -99,7 +105,24 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         repeated as f64 <= redelivered + in_flight_at_kills,
         "{repeated} repeated final notifications, more than the {redelivered} messages received again and {in_flight_at_kills} in flight at the kills"
     );
-    let problems = check_exactly_once(&read_jsonl(std::slice::from_ref(&jsonl)), &execs);
+    let problems = check_delivered(&read_jsonl(std::slice::from_ref(&jsonl)), &execs, 2);
+    // A second post is the next worker's, after a kill that came within a few lines of the
+    // first post (the killed worker wrote the post and died before recording it).
+    let mut posted_twice = Vec::new();
+    for (thread, lines) in post_lines(&jsonl) {
+        if let [first, second] = lines[..] {
+            let explained = killed_at
+                .iter()
+                .any(|&k| first < k && k <= second && k - first <= 64);
+            assert!(
+                explained,
+                "{thread} posted twice (lines {first} and {second}) with no kill right after the first post (kills at lines {killed_at:?})"
+            );
+            posted_twice.push(thread);
+        }
+    }
+    eprintln!("{} executions posted twice, each by a kill between its post and its record: {posted_twice:?}", posted_twice.len());
+
     assert!(
         problems.is_empty(),
         "{} problems: {:?}",

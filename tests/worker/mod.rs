@@ -389,6 +389,16 @@ pub fn read_jsonl(paths: &[PathBuf]) -> Recorded {
 /// Every execution delivered: exactly one post, and its last line says its final status.
 /// Returns a description of each problem.
 pub fn check_exactly_once(rec: &Recorded, execs: &[support::synthetic::Execution]) -> Vec<String> {
+    check_delivered(rec, execs, 1)
+}
+
+/// Every execution delivered, posted at least once and at most `max_posts` times, and its last
+/// line says its final status. Returns a description of each problem.
+pub fn check_delivered(
+    rec: &Recorded,
+    execs: &[support::synthetic::Execution],
+    max_posts: usize,
+) -> Vec<String> {
     let mut problems = Vec::new();
     for e in execs {
         let key = format!(
@@ -399,7 +409,7 @@ pub fn check_exactly_once(rec: &Recorded, execs: &[support::synthetic::Execution
         match rec.threads.get(&key) {
             None => problems.push(format!("{key}: nothing delivered")),
             Some((posts, _, last)) => {
-                if *posts != 1 {
+                if *posts == 0 || *posts > max_posts {
                     problems.push(format!("{key}: {posts} posts"));
                 }
                 if last["status"] != want || last["final"] != true {
@@ -412,6 +422,29 @@ pub fn check_exactly_once(rec: &Recorded, execs: &[support::synthetic::Execution
         }
     }
     problems
+}
+
+/// The line numbers (from 0) of each thread's posts in a jsonl file.
+pub fn post_lines(path: &Path) -> BTreeMap<String, Vec<usize>> {
+    let mut posts: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("jsonl line");
+        if v["op"] == "post" {
+            let thread = v["thread"].as_str().unwrap_or("").to_owned();
+            posts.entry(thread).or_default().push(i);
+        }
+    }
+    posts
+}
+
+/// How many lines a jsonl file holds.
+pub fn line_count(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
 }
 
 /// How many messages every process received (from each one's log is not possible after a
