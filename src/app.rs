@@ -211,6 +211,7 @@ async fn start(cfg: &mut Config) -> Result<u8, AppError> {
         local,
         events_secret: cfg.server.events_secret.clone(),
         events_secret_header: header,
+        actions: parts::actor(cfg, runner.clone()).await?,
     };
     // The server outlives the drain (`/readyz` says 503 meanwhile) and ends once it is over.
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();

@@ -18,7 +18,10 @@
 //! - [`render`]: the notification as Slack, Discord, Teams, Amazon Q and text messages.
 //! - [`deliver`]: the `Sink` trait, the sinks, and their stages (count, digest, pace, retry);
 //!   `fence`: no provider attempt after the thread's delivery lease ran out.
-//! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `POST /events` and the status page.
+//! - [`chatops`]: people's actions from messages: Slack's signed requests, who may, the claim,
+//!   the AWS call with the operator role, and the message edited to say who did what.
+//! - [`server`]: `/metrics`, `/healthz`, `/readyz`, `POST /events`, `POST /slack/interactions`
+//!   and the status page.
 //! - [`app`]: the topology every command builds from the config; `run`'s wiring.
 //! - [`config`]: the typed config, its environment overrides and validation.
 //! - [`secret`]: secrets that never print themselves, and where they come from.
@@ -30,6 +33,7 @@
 //! Module dependencies have no cycle (`scripts/module_cycles.py`, run by CI).
 
 pub mod app;
+pub mod chatops;
 pub mod cli;
 pub mod clock;
 pub mod config;

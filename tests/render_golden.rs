@@ -163,6 +163,7 @@ fn slack() {
         &n,
         render::slack::Extras {
             author_mention: Some("U0TARO"),
+            actions_for: None,
         },
     );
     check_slack(&reply);

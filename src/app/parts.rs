@@ -59,6 +59,54 @@ pub async fn enricher(cfg: &Config) -> Result<Option<Arc<Enricher>>, AppError> {
     Ok(Some(Arc::new(enricher)))
 }
 
+/// People's actions, when `[actions]` has a signing secret: Slack's Web API from the first
+/// Slack destination (ephemeral replies, user groups), and the operator role's clients.
+pub async fn actor(
+    cfg: &Config,
+    runner: Arc<crate::pipeline::Runner>,
+) -> Result<Option<Arc<crate::chatops::Actor>>, AppError> {
+    let Some(secret) = cfg.actions.signing_secret_ref() else {
+        return Ok(None);
+    };
+    let bad = |e: String| AppError::Config(crate::config::ConfigError::Invalid(e));
+    let secret = match secret.resolve_local() {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(bad("actions.slack_signing_secret is not resolved".into())),
+        Err(e) => return Err(bad(format!("actions.slack_signing_secret: {e}"))),
+    };
+    let slack = cfg.destinations.iter().find_map(|d| match &d.sink {
+        crate::config::destination::SinkConfig::Slack(s) => Some(s),
+        _ => None,
+    });
+    let slack = match slack {
+        Some(s) => {
+            let token = match s.token.resolve_local() {
+                Ok(Some(t)) => t,
+                _ => {
+                    return Err(bad(
+                        "actions: the Slack destination's token is not resolved".into(),
+                    ))
+                }
+            };
+            let base = s
+                .api_base
+                .clone()
+                .unwrap_or_else(|| "https://slack.com".into());
+            Some(crate::chatops::slack::SlackApi::new(token, base).map_err(bad)?)
+        }
+        None => None,
+    };
+    let base = aws_config(None).await;
+    let actor = crate::chatops::Actor::new(&cfg.actions, secret, runner, slack, &base, &cfg.enrich)
+        .map_err(bad)?;
+    tracing::info!(
+        allow = cfg.actions.allow.len(),
+        role_arn_template = %cfg.actions.role_arn_template,
+        "actions: POST /slack/interactions"
+    );
+    Ok(Some(Arc::new(actor)))
+}
+
 pub async fn shutdown_signal() {
     #[cfg(unix)]
     {

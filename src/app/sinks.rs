@@ -58,7 +58,7 @@ pub fn build_sinks_with(cfg: &Config, opts: &SinkOptions) -> Result<Sinks, Confi
     let mut sinks = Sinks::new();
     let mut errors = Vec::new();
     for (i, d) in cfg.destinations.iter().enumerate() {
-        match build_one(d, opts, &mut limiters) {
+        match build_one(d, opts, &mut limiters, cfg.actions.enabled()) {
             Ok(s) => {
                 sinks.insert(d.name.clone(), s);
             }
@@ -100,10 +100,12 @@ fn budget_key(kind: &str, url: &str, marker: &str, name: &str) -> String {
     }
 }
 
+/// `buttons`: people may act from messages (`[actions]`): Slack messages carry the buttons.
 fn build_one(
     d: &DestinationConfig,
     opts: &SinkOptions,
     limiters: &mut HashMap<String, Arc<Limiter>>,
+    buttons: bool,
 ) -> Result<Arc<dyn Sink>, String> {
     let policy = d.retry.clone().unwrap_or_default();
     let timeout = policy.attempt_timeout();
@@ -140,6 +142,7 @@ fn build_one(
             c.reply_broadcast = s.reply_broadcast;
             c.mention_authors = s.mention_authors;
             c.permalinks = s.permalinks;
+            c.buttons = buttons;
             c.timeout = timeout;
             let key = format!("slack:{}", s.channel);
             let sink = SlackSink::new(c).map_err(|e| e.to_string())?;

@@ -383,6 +383,12 @@ impl Config {
                 }
             }
         }
+        if let Some(r) = self.actions.signing_secret_ref() {
+            match r.resolve(&aws).await {
+                Ok(s) => self.actions.slack_signing_secret = Some(SecretRef::Value(s)),
+                Err(e) => errors.push(format!("actions.slack_signing_secret: {e}")),
+            }
+        }
         if errors.is_empty() {
             Ok(())
         } else {

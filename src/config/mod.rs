@@ -1,5 +1,6 @@
 //! Typed configuration (TOML), validated at load with errors that name what is wrong.
 
+pub mod actions;
 pub mod destination;
 
 pub use crate::secret::SecretRef;
@@ -256,6 +257,8 @@ pub struct Config {
     /// What `herald run` asks AWS about a failure before delivering it (off by default; the
     /// `aliases` map applies either way).
     pub enrich: crate::enrich::EnrichConfig,
+    /// People acting from messages (buttons, `POST /slack/interactions`).
+    pub actions: actions::ActionsConfig,
 }
 
 impl Config {
@@ -342,6 +345,7 @@ impl Config {
         errors.extend(self.server.problems());
         errors.extend(self.store.problems());
         errors.extend(self.enrich.problems());
+        errors.extend(self.actions.problems());
         if errors.is_empty() {
             Ok(())
         } else {

@@ -913,6 +913,32 @@ impl Engine {
         Ok(())
     }
 
+    /// A change of an existing thread that is not an event (a person's action): `f` changes
+    /// it and says whether it did; the change then bumps the notification as an event's does
+    /// and takes the delivery lease when that leaves work. Re-run on fresh state after a lost
+    /// race, like [`Engine::update`].
+    pub async fn change(
+        &self,
+        key: &str,
+        now: i64,
+        mut f: impl FnMut(&mut Thread) -> bool,
+        wants: Wants<'_>,
+    ) -> Result<Option<(Arc<Thread>, bool)>, StoreError> {
+        self.update(
+            key,
+            now,
+            || None,
+            |t| {
+                let c = f(t);
+                if c {
+                    self.after_change(key, t, now, wants);
+                }
+                c
+            },
+        )
+        .await
+    }
+
     /// After a state change: bump the notification seq if its content changed, and take the
     /// delivery lease when that leaves work and the lease is free.
     fn after_change(&self, key: &str, t: &mut Thread, now: i64, wants: Wants<'_>) {

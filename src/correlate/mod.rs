@@ -4,6 +4,7 @@
 //! [`standalone`]): `Thread::apply(&Event) -> bool` and `Thread::notification()`, no I/O and no
 //! clock. [`engine`] does the I/O: cache, store, conditional writes, pointer items.
 
+pub mod act;
 pub mod alarm;
 pub mod cache;
 pub mod ecs;
@@ -195,6 +196,9 @@ pub struct Thread {
     /// delivery of the final message is checked again when its claim runs out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub settled: bool,
+    /// What people did from the thread's message (see [`act`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acted: Vec<act::ActRec>,
 }
 
 /// The timeouts that wake threads, from the config (`[correlate] pipeline_stall_secs`,
@@ -313,6 +317,7 @@ impl Thread {
             retry_at: None,
             wake: None,
             settled: false,
+            acted: Vec::new(),
         }
     }
 
@@ -383,13 +388,13 @@ impl Thread {
     }
 
     /// The next approval reminder not yet told, while an approval waits: `approval_remind_secs`
-    /// after it was asked, and [`EXPIRY_REMINDER_SECS`] before it expires. Cheap for threads
-    /// that never asked for one (no approval message: no status to work out).
+    /// after it was asked (the approval message, or else its Manual approval action's start),
+    /// and [`EXPIRY_REMINDER_SECS`] before it expires (known from the message only).
     fn next_reminder(&self, timing: &Timing) -> Option<(i64, ReminderKind, i64)> {
         let Body::Pipeline(p) = &self.body else {
             return None;
         };
-        if p.approval.is_none() || self.final_since.is_some() {
+        if self.final_since.is_some() {
             return None;
         }
         let (asked, expires) = p.approval_waiting()?;
@@ -671,6 +676,17 @@ impl Thread {
             note.stalled_since = DateTime::from_timestamp(since, 0);
             note.stalled_for_secs = self.stalled_at.zip(self.heard_at).map(|(s, h)| s - h);
         }
+        if let Some((m, earlier)) = act::muted(&note, &self.acted) {
+            if earlier && note.held.is_none() {
+                note.held = Some(crate::notification::Held {
+                    reason: "muted".into(),
+                    deployment_id: String::new(),
+                });
+            }
+            note.muted = Some(m);
+        }
+        note.acted = act::taken(&self.acted);
+        note.actions = act::offers(&note, &self.acted);
         Some(note)
     }
 
@@ -1145,6 +1161,81 @@ mod tests {
             .unwrap_or_else(|| panic!("decodes: {doc}"))
     }
 
+    fn decode_one(doc: serde_json::Value) -> Event {
+        crate::event::decode_value(&doc)
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_else(|| panic!("decodes: {doc}"))
+    }
+
+    #[test]
+    fn a_manual_approval_action_started_waits_for_approval_without_its_sns_message() {
+        let now = 1_700_000_000;
+        let mut t = started_at(now);
+        let action = |state: &str, time: i64| {
+            decode_one(serde_json::json!({
+                "version": "0", "id": format!("a-{state}"),
+                "detail-type": "CodePipeline Action Execution State Change",
+                "source": "aws.codepipeline", "account": "111122223333",
+                "time": DateTime::from_timestamp(time, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                "region": "eu-west-1", "resources": [],
+                "detail": {"pipeline": "web", "execution-id": "x1", "stage": "Approve", "action": "Gate",
+                           "state": state, "version": 1,
+                           "type": {"owner": "AWS", "category": "Approval", "provider": "Manual", "version": "1"}}
+            }))
+        };
+        assert!(t.apply_at(&action("STARTED", now + 5), now, &Timing::default()));
+        let n = t.notification().expect("a notification");
+        assert_eq!(n.status, "WAITING_FOR_APPROVAL");
+        let a = n.approval.expect("the approval named");
+        assert_eq!((a.stage.as_str(), a.action.as_str()), ("Approve", "Gate"));
+        let ids: Vec<_> = n.actions.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["approve", "reject", "stop_pipeline"]);
+        // Approved (in the console): running again (no stage event came), nothing to approve.
+        assert!(t.apply_at(&action("SUCCEEDED", now + 60), now, &Timing::default()));
+        let n = t.notification().expect("a notification");
+        assert_eq!(n.status, "STARTED");
+        assert!(n.approval.is_none());
+        assert_eq!(n.actions.len(), 1);
+    }
+
+    #[test]
+    fn a_codedeploy_deployment_ready_is_told_as_ready_with_continue_and_stop() {
+        let dep = |state: &str, time: i64| {
+            decode_one(serde_json::json!({
+                "version": "0", "id": format!("d-{state}"),
+                "detail-type": "CodeDeploy Deployment State-change Notification",
+                "source": "aws.codedeploy", "account": "111122223333",
+                "time": DateTime::from_timestamp(time, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                "region": "eu-west-1", "resources": [],
+                "detail": {"region": "eu-west-1", "deploymentId": "d-ABC", "instanceGroupId": "g",
+                           "deploymentGroup": "blue-green", "application": "web", "state": state}
+            }))
+        };
+        let now = 1_700_000_000;
+        let start = dep("START", now);
+        let mut t = new_thread(&start).expect("a thread");
+        t.apply_at(&start, now, &Timing::default());
+        let n = t.notification().expect("a notification");
+        assert_eq!(n.status, "IN_PROGRESS");
+        assert_eq!(
+            n.actions.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+            ["stop_deployment"]
+        );
+        t.apply_at(&dep("READY", now + 60), now, &Timing::default());
+        let n = t.notification().expect("a notification");
+        assert_eq!(n.status, "READY");
+        assert!(!n.is_final);
+        assert_eq!(
+            n.actions.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+            ["continue_deployment", "stop_deployment"]
+        );
+        t.apply_at(&dep("SUCCESS", now + 120), now, &Timing::default());
+        let n = t.notification().expect("a notification");
+        assert_eq!(n.status, "SUCCEEDED");
+        assert!(n.actions.is_empty());
+    }
+
     fn started_at(now: i64) -> Thread {
         let ev = exec_event("STARTED", now);
         let mut t = new_thread(&ev).unwrap_or_else(|| panic!("a thread"));
@@ -1231,6 +1322,7 @@ mod tests {
                     expires: DateTime::from_timestamp(expires, 0),
                     ..Default::default()
                 },
+                token: None,
             });
         }
         let status = |t: &Thread| t.notification().map(|n| n.status).unwrap_or_default();

@@ -70,6 +70,9 @@ pub struct BuildRec {
 pub struct ApprovalRec {
     pub time: Option<DateTime<Utc>>,
     pub info: n::ApprovalInfo,
+    /// The approval's token (`PutApprovalResult` needs it); kept out of notifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// An action's key in [`PipelineExec::actions`]: `stage/action` (built by hand: this runs for
@@ -240,6 +243,7 @@ impl PipelineExec {
                         custom_data: a.custom_data.clone(),
                         external_link: a.external_link.clone(),
                     },
+                    token: Some(a.token.clone()).filter(|t| !t.is_empty()),
                 };
                 if self.approval.as_ref() == Some(&rec) {
                     return false;
@@ -327,7 +331,7 @@ impl PipelineExec {
         {
             return (status::FAILED, true);
         }
-        if self.approval_pending() {
+        if self.approval_pending().is_some() {
             return (status::WAITING_FOR_APPROVAL, false);
         }
         let progressed = self
@@ -342,29 +346,58 @@ impl PipelineExec {
         }
     }
 
+    /// The token of the approval waiting at `stage`/`action`, when its message said it.
+    pub fn approval_token(&self, stage: &str, action: &str) -> Option<&str> {
+        self.approval
+            .as_ref()
+            .filter(|a| a.info.stage == stage && a.info.action == action)
+            .and_then(|a| a.token.as_deref())
+    }
+
     /// While the execution waits for approval: when the request came (Unix seconds) and when
     /// it expires, as the approval message said.
     pub fn approval_waiting(&self) -> Option<(Option<i64>, Option<i64>)> {
-        let a = self.approval.as_ref()?;
         if self.status().0 != status::WAITING_FOR_APPROVAL {
             return None;
         }
+        let (info, asked) = self.approval_pending()?;
         Some((
-            a.time.map(|t| t.timestamp()),
-            a.info.expires.map(|t| t.timestamp()),
+            asked.map(|t| t.timestamp()),
+            info.expires.map(|t| t.timestamp()),
         ))
     }
 
-    fn approval_pending(&self) -> bool {
-        let Some(a) = &self.approval else {
-            return false;
+    /// The approval waiting, and when it was asked: the approval message's, while its action
+    /// has not ended; or else a Manual approval action STARTED and not ended (its event always
+    /// comes; the SNS message is optional).
+    fn approval_pending(&self) -> Option<(n::ApprovalInfo, Option<DateTime<Utc>>)> {
+        let ended = |stage: &str, action: &str| {
+            self.actions
+                .get(&action_key(stage, action))
+                .and_then(|r| r.state.as_ref())
+                .is_some_and(|r| terminal(&r.value))
         };
-        let done = self
-            .actions
-            .get(&action_key(&a.info.stage, &a.info.action))
-            .and_then(|r| r.state.as_ref())
-            .is_some_and(|r| terminal(&r.value));
-        !done
+        if let Some(a) = &self.approval {
+            if !ended(&a.info.stage, &a.info.action) {
+                return Some((a.info.clone(), a.time));
+            }
+        }
+        self.actions
+            .values()
+            .filter(|a| a.category == "Approval" && a.provider == "Manual")
+            .filter_map(|a| a.state.as_ref().map(|r| (a, r)))
+            .filter(|(_, r)| r.value == "STARTED")
+            .max_by_key(|(a, r)| (r.time, a.stage.clone()))
+            .map(|(a, r)| {
+                (
+                    n::ApprovalInfo {
+                        stage: a.stage.clone(),
+                        action: a.action.clone(),
+                        ..Default::default()
+                    },
+                    r.time,
+                )
+            })
     }
 
     fn commit(&self) -> Option<n::Commit> {
@@ -505,7 +538,7 @@ impl PipelineExec {
             stages,
             failure,
             approval: (st == status::WAITING_FOR_APPROVAL)
-                .then(|| self.approval.as_ref().map(|a| a.info.clone()))
+                .then(|| self.approval_pending().map(|(info, _)| info))
                 .flatten(),
             links,
             alarms,

@@ -240,6 +240,8 @@ impl Deployment {
             "SUCCESS" => (status::SUCCEEDED, true),
             "FAILURE" => (status::FAILED, true),
             "STOP" => (status::STOPPED, true),
+            // Blue/green, waiting for someone to reroute traffic (its wait time not run out).
+            "READY" => (status::READY, false),
             _ => (status::IN_PROGRESS, false),
         };
         let title = if self.application.is_empty() {

@@ -33,6 +33,8 @@ pub struct SlackConfig {
     /// Ask `chat.getPermalink` for each posted message and keep the link in its reference
     /// (the status page links to it). Best effort: a failure leaves the reference without it.
     pub permalinks: bool,
+    /// People may act from messages (`[actions]`): the notification's `actions` are buttons.
+    pub buttons: bool,
     /// Per request.
     pub timeout: Duration,
 }
@@ -46,6 +48,7 @@ impl SlackConfig {
             reply_broadcast: false,
             mention_authors: true,
             permalinks: true,
+            buttons: false,
             timeout: Duration::from_secs(10),
         }
     }
@@ -96,6 +99,7 @@ impl SlackSink {
         let mention = self.author_mention(d).await;
         let extras = Extras {
             author_mention: mention.as_deref(),
+            actions_for: self.cfg.buttons.then_some(d.thread.as_str()),
         };
         match d.op {
             Op::Post => {

@@ -72,7 +72,12 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 
 /// Checks a `X-Herald-Signature` value in constant time: what a receiver does.
 pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
-    let Some(hex_tag) = header.strip_prefix("sha256=") else {
+    verify_prefixed(secret, body, header, "sha256=")
+}
+
+/// Checks `{prefix}<hex HMAC-SHA256 of body>` in constant time (Slack signs with `v0=`).
+pub fn verify_prefixed(secret: &[u8], body: &[u8], header: &str, prefix: &str) -> bool {
+    let Some(hex_tag) = header.strip_prefix(prefix) else {
         return false;
     };
     let Ok(tag) = hex::decode(hex_tag) else {

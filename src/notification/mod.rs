@@ -2,6 +2,7 @@
 //! chat provider. Correlation produces it, routing matches on its JSON form, renderers turn it
 //! into Slack blocks, Discord embeds, Teams cards or plain text.
 
+pub mod action;
 pub mod enrichment;
 
 use chrono::{DateTime, Utc};
@@ -18,6 +19,8 @@ pub mod status {
     pub const SUPERSEDED: &str = "SUPERSEDED";
     pub const CANCELED: &str = "CANCELED";
     pub const ROLLED_BACK: &str = "ROLLED_BACK";
+    /// A CodeDeploy blue/green deployment waiting for someone to reroute traffic.
+    pub const READY: &str = "READY";
     pub const ALARM: &str = "ALARM";
     pub const OK: &str = "OK";
     /// An ECS service's task crashed; the service is replacing it.
@@ -375,8 +378,62 @@ pub struct Notification {
     /// `inhibit = false` route a held notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<Held>,
+    /// What a person can do from the message in the thread's state now (see
+    /// [`crate::correlate::act`]): `approve`, `reject`, `retry_stage`, `stop_pipeline`,
+    /// `continue_deployment`, `stop_deployment`, `terminate_old`, `mute`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionOffer>,
+    /// What people did from the message, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acted: Vec<ActionTaken>,
+    /// An alarm muted from its message: its news is not replied until it goes OK or `until`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted: Option<Muted>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
+}
+
+/// Something a person can do from a message (see [`Notification::actions`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ActionOffer {
+    /// The action's id, as `[[actions.allow]]` names it.
+    pub id: String,
+    /// The button's text.
+    pub label: String,
+    /// `primary`, `danger` or `default`.
+    pub style: String,
+}
+
+/// What a person did from a message (see [`Notification::acted`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ActionTaken {
+    /// The action's id.
+    pub action: String,
+    /// Who: the chat user (`<@U123>` style ids are rendered by each provider).
+    pub by: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::event::ser_time"
+    )]
+    pub at: Option<DateTime<Utc>>,
+    /// `requested` (the call is being made), `done` (AWS accepted it) or `failed`.
+    pub outcome: String,
+    /// AWS's error, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Who muted an alarm, and until when (see [`Notification::muted`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Muted {
+    pub by: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::event::ser_time"
+    )]
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// An AWS Health issue a deployment ran into (see [`Notification::aws_health`]).
@@ -492,8 +549,11 @@ pub struct DeploymentRef {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Held {
     /// `deploying`: fired while its target deploys, told if still in ALARM when that ends;
-    /// `cleared_while_deploying`: fired and cleared while its target deployed.
+    /// `cleared_while_deploying`: fired and cleared while its target deployed; `muted`: a
+    /// person muted the alarm from an earlier episode's message less than an hour before.
     pub reason: String,
+    /// The deployment it is held for (empty when muted).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub deployment_id: String,
 }
 
@@ -550,6 +610,9 @@ impl Notification {
             deployment: None,
             aws_health: Vec::new(),
             held: None,
+            actions: Vec::new(),
+            acted: Vec::new(),
+            muted: None,
             links: Vec::new(),
         }
     }

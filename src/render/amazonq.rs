@@ -156,6 +156,9 @@ fn description(n: &Notification) -> String {
     for l in super::verdict_lines(n) {
         lines.push(esc(&l));
     }
+    for l in super::acted_lines(n, |u| u.to_owned()) {
+        lines.push(esc(&l));
+    }
     for w in n.warnings.iter().take(5) {
         lines.push(format!("⚠️ {}", esc(&truncate(w, 300))));
     }
@@ -336,6 +339,9 @@ mod tests {
             deployment: None,
             aws_health: Vec::new(),
             held: None,
+            actions: vec![],
+            acted: vec![],
+            muted: None,
             kind: Kind::EcsDeployment,
             status: status::FAILED.into(),
             is_final: false,

@@ -242,6 +242,9 @@ fn description(n: &Notification, budget: usize) -> String {
     for l in super::verdict_lines(n) {
         parts.push(esc(&l));
     }
+    for l in super::acted_lines(n, |u| u.to_owned()) {
+        parts.push(esc(&l));
+    }
     for w in n.warnings.iter().take(5) {
         parts.push(format!("⚠️ {}", esc(&truncate(w, 300))));
     }
@@ -353,6 +356,9 @@ mod tests {
             deployment: None,
             aws_health: Vec::new(),
             held: None,
+            actions: vec![],
+            acted: vec![],
+            muted: None,
             kind: Kind::Pipeline,
             status: status::FAILED.into(),
             is_final: true,

@@ -177,6 +177,44 @@ pub fn health_line(n: &Notification) -> Option<String> {
     Some(s)
 }
 
+/// What a message says people did from it ("✅ Approved by @alice at 10:02 UTC"), and a mute.
+/// `by` formats a chat user id (Slack mentions it; other providers print it).
+pub fn acted_lines(n: &Notification, by: impl Fn(&str) -> String) -> Vec<String> {
+    use crate::notification::action::{id, outcome};
+    let hm = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.format("%H:%M UTC").to_string())
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for a in n.acted.iter().rev().take(5).rev() {
+        let (done, asked) = match a.action.as_str() {
+            id::APPROVE => ("Approved", "Approval"),
+            id::REJECT => ("Rejected", "Rejection"),
+            id::RETRY_STAGE => ("Stage retried", "Stage retry"),
+            id::STOP_PIPELINE => ("Stopped", "Stop"),
+            id::CONTINUE_DEPLOYMENT => ("Continued (traffic rerouted)", "Continue"),
+            id::STOP_DEPLOYMENT => ("Stopped with rollback", "Stop with rollback"),
+            id::TERMINATE_OLD => ("Old task set terminated", "Termination of the old task set"),
+            id::MUTE => ("Muted", "Mute"),
+            other => (other, other),
+        };
+        let who = by(&a.by);
+        let at = hm(a.at);
+        out.push(match (a.outcome.as_str(), &a.error) {
+            (outcome::DONE, _) => format!("✅ {done} by {who} at {at}"),
+            (outcome::FAILED, e) => format!(
+                "❌ {asked} by {who} at {at} failed: {}",
+                truncate(e.as_deref().unwrap_or("unknown error"), 300)
+            ),
+            _ => format!("⏳ {asked} requested by {who} at {at}"),
+        });
+    }
+    if let Some(m) = &n.muted {
+        out.push(format!("🔕 Muted by {} until {}.", by(&m.by), hm(m.until)));
+    }
+    out
+}
+
 /// What a message says of deploy verdicts: a deployment's verdict and the alarms it ran into,
 /// an alarm's deployment, and why an alarm is held. Empty for the rest.
 pub fn verdict_lines(n: &Notification) -> Vec<String> {

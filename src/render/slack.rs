@@ -30,6 +30,61 @@ const REASON_MAX: usize = 1500;
 pub struct Extras<'a> {
     /// The commit author's Slack user id (from `users.lookupByEmail`), mentioned as `<@U…>`.
     pub author_mention: Option<&'a str>,
+    /// The message's thread id, when people may act from it (`[actions]` configured): the
+    /// notification's `actions` become buttons that carry it.
+    pub actions_for: Option<&'a str>,
+}
+
+/// A button's `action_id` is this prefix and the action's id.
+pub const ACTION_PREFIX: &str = "herald:";
+
+/// What a button carries back: the thread's message id and the basis it was shown on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ButtonValue {
+    #[serde(rename = "t")]
+    pub thread: String,
+    #[serde(rename = "b")]
+    pub basis: String,
+}
+
+/// The notification's `actions` as buttons, with a confirm dialog for what cannot be undone.
+fn buttons(n: &Notification, x: Extras<'_>) -> Option<Value> {
+    use crate::notification::action::{self as act, id};
+    let thread = x.actions_for?;
+    let elements: Vec<Value> = n
+        .actions
+        .iter()
+        .map(|a| {
+            let value = ButtonValue {
+                thread: thread.to_owned(),
+                basis: act::basis(n, &a.id),
+            };
+            let mut b = json!({
+                "type": "button",
+                "action_id": format!("{ACTION_PREFIX}{}", a.id),
+                "text": {"type": "plain_text", "text": truncate(&a.label, BUTTON_TEXT_MAX), "emoji": true},
+                "value": serde_json::to_string(&value).unwrap_or_default(),
+            });
+            if a.style == "primary" || a.style == "danger" {
+                b["style"] = json!(a.style);
+            }
+            if matches!(
+                a.id.as_str(),
+                id::APPROVE | id::REJECT | id::STOP_PIPELINE | id::STOP_DEPLOYMENT
+            ) {
+                b["confirm"] = json!({
+                    "title": {"type": "plain_text", "text": truncate(&format!("{}?", a.label), 100)},
+                    "text": {"type": "mrkdwn", "text": fit(&format!("{} *{}*?", esc(&a.label), esc(&n.title)), 300)},
+                    "confirm": {"type": "plain_text", "text": truncate(&a.label, 30)},
+                    "deny": {"type": "plain_text", "text": "Cancel"},
+                    "style": if a.style == "danger" { "danger" } else { "primary" },
+                });
+            }
+            b
+        })
+        .collect();
+    (!elements.is_empty())
+        .then(|| json!({"type": "actions", "block_id": "herald_actions", "elements": elements}))
 }
 
 /// The `chat.postMessage` / `chat.update` body, without `channel` and `ts`.
@@ -59,6 +114,21 @@ pub fn render_with(n: &Notification, x: Extras<'_>) -> Value {
     for l in super::verdict_lines(n) {
         details.push(section(&esc(&l)));
     }
+    // Who acted is mentioned: each line is escaped around a placeholder the mention replaces.
+    let users = n
+        .acted
+        .iter()
+        .rev()
+        .take(5)
+        .rev()
+        .map(|a| a.by.as_str())
+        .chain(n.muted.as_ref().map(|m| m.by.as_str()));
+    for (l, user) in super::acted_lines(n, |_| "\u{1}".to_owned())
+        .iter()
+        .zip(users)
+    {
+        details.push(section(&esc(l).replace('\u{1}', &mention(user))));
+    }
     if let Some(s) = stages_line(n) {
         details.push(section(&s));
     }
@@ -84,7 +154,12 @@ pub fn render_with(n: &Notification, x: Extras<'_>) -> Value {
     }
     // The header sits outside the attachment so it reads first; everything else gets the colour
     // bar. Slack counts the blocks of both against the same 50.
-    cap_blocks(&mut details, BLOCKS_MAX - 1);
+    let buttons = buttons(n, x);
+    cap_blocks(
+        &mut details,
+        BLOCKS_MAX - 1 - usize::from(buttons.is_some()),
+    );
+    details.extend(buttons);
     json!({
         "text": fallback_text(n),
         "blocks": [header],
@@ -427,6 +502,9 @@ mod tests {
             deployment: None,
             aws_health: Vec::new(),
             held: None,
+            actions: vec![],
+            acted: vec![],
+            muted: None,
             kind: Kind::Pipeline,
             status: status::FAILED.into(),
             is_final: true,
@@ -560,6 +638,7 @@ mod tests {
             &n,
             Extras {
                 author_mention: Some("U1>|<!channel"),
+                actions_for: None,
             },
         );
         let s = v.to_string();

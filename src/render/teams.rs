@@ -204,6 +204,9 @@ fn card(n: &Notification, log_lines: usize) -> Value {
     for l in super::verdict_lines(n) {
         body.push(text(&l));
     }
+    for l in super::acted_lines(n, |u| u.to_owned()) {
+        body.push(text(&l));
+    }
     for w in n.warnings.iter().take(5) {
         body.push(text(&format!("⚠️ {}", truncate(w, 300))));
     }
@@ -310,6 +313,9 @@ mod tests {
             deployment: None,
             aws_health: Vec::new(),
             held: None,
+            actions: vec![],
+            acted: vec![],
+            muted: None,
             kind: Kind::Build,
             status: status::FAILED.into(),
             is_final: true,

@@ -100,6 +100,9 @@ pub fn render(n: &Notification) -> String {
     for l in super::verdict_lines(n) {
         let _ = write!(out, "\n  {l}");
     }
+    for l in super::acted_lines(n, |u| u.to_owned()) {
+        let _ = write!(out, "\n  {l}");
+    }
     for w in &n.warnings {
         let _ = write!(out, "\n  ⚠ {w}");
     }

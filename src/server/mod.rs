@@ -1,6 +1,7 @@
 //! The HTTP server: `/healthz` (the process is alive), `/readyz` (polling works, the store
 //! answers, not shutting down), `/metrics` (Prometheus text), `POST /events` (the local
-//! source's door, an EventBridge API-destination target), and the status page: `/` and
+//! source's door, an EventBridge API-destination target), `POST /slack/interactions` (people's
+//! actions, see [`crate::chatops`]), and the status page: `/` and
 //! `/api/pipelines` (every pipeline's latest execution, see [`dashboard`]). The status page and
 //! `/metrics` have no login: `[server] status_listen` serves them on an address of their own.
 
@@ -39,6 +40,8 @@ pub struct WorkerState {
     pub local: Option<Arc<LocalSource>>,
     pub events_secret: Option<Secret>,
     pub events_secret_header: HeaderName,
+    /// People's actions (`[actions]`): `POST /slack/interactions` answers 404 without.
+    pub actions: Option<Arc<crate::chatops::Actor>>,
 }
 
 /// The worker's router: every endpoint of `herald run` on one listener.
@@ -55,6 +58,10 @@ pub fn ingress_router(state: WorkerState) -> Router {
         .route(
             "/events",
             post(events).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .route(
+            "/slack/interactions",
+            post(slack_interactions).layer(DefaultBodyLimit::max(SLACK_BODY_MAX)),
         )
         .with_state(state)
 }
@@ -118,6 +125,48 @@ async fn metrics() -> Response {
         crate::telemetry::metrics().render(),
     )
         .into_response()
+}
+
+/// Slack's interaction payloads are a few KB; this bounds what a forged request can send.
+const SLACK_BODY_MAX: usize = 256 * 1024;
+
+/// Slack's interactivity request URL. Unsigned, forged or stale requests get 401; a signed one
+/// is answered 200 at once whatever it asks, and the action runs after the answer (Slack wants
+/// one within 3 s): what went wrong is told to the person, never as an HTTP error.
+async fn slack_interactions(
+    State(s): State<WorkerState>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Response {
+    let Some(actor) = s.actions.clone() else {
+        return (StatusCode::NOT_FOUND, "actions are not configured\n").into_response();
+    };
+    let now = crate::clock::unix_now();
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Err(e) = crate::chatops::slack::verify(
+        actor.signing_secret().expose().as_bytes(),
+        h("x-slack-request-timestamp"),
+        h("x-slack-signature"),
+        &body,
+        now,
+    ) {
+        tracing::warn!(error = %e, "refused a Slack request");
+        crate::telemetry::metrics()
+            .actions
+            .with_label_values(&["unknown", "forged"])
+            .inc();
+        return (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response();
+    }
+    match crate::chatops::slack::parse(&body) {
+        Ok(Some(click)) => {
+            tokio::spawn(async move {
+                actor.handle(click, now).await;
+            });
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "a signed Slack interaction Herald cannot read"),
+    }
+    StatusCode::OK.into_response()
 }
 
 /// A comparison that takes the same time wherever the first difference is (`subtle`).

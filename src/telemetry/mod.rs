@@ -76,6 +76,10 @@ pub struct Metrics {
     pub timers_fired: IntCounterVec,
     /// `herald_timer_lag_seconds`: how long after its due time a timer fired.
     pub timer_lag: HistogramVec,
+    /// `herald_actions_total{action,outcome}`: people's actions from messages: `done`,
+    /// `failed` (AWS refused), `refused` (not allowed, not possible, already done), `forged`
+    /// (a request whose signature or timestamp did not hold; action `unknown`).
+    pub actions: IntCounterVec,
 }
 
 /// Every exported name with its help text, in the order of the README's catalogue. The tests
@@ -180,6 +184,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     (
         "herald_timer_lag_seconds",
         "How long after its due time a timer fired.",
+    ),
+    (
+        "herald_actions_total",
+        "People's actions from messages, by action and outcome.",
     ),
 ];
 
@@ -296,6 +304,7 @@ impl Metrics {
                 g
             },
             timers_fired: counter("herald_timers_fired_total", &["kind"])?,
+            actions: counter("herald_actions_total", &["action", "outcome"])?,
             timer_lag: histogram(
                 "herald_timer_lag_seconds",
                 &[],
@@ -306,6 +315,12 @@ impl Metrics {
         for k in ["stall", "recheck", "reminder", "early"] {
             m.timers_fired.with_label_values(&[k]);
         }
+        for a in crate::notification::action::id::ALL {
+            for o in ["done", "failed", "refused"] {
+                m.actions.with_label_values(&[a, o]);
+            }
+        }
+        m.actions.with_label_values(&["unknown", "forged"]);
         // Label-less series and the always-present label values show up from the first scrape,
         // so dashboards and `rate()` have a zero to start from.
         m.event_lag.with_label_values(&[] as &[&str]);

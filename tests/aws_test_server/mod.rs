@@ -7,6 +7,12 @@
 //! no revisions). Request and response shapes, pagination tokens, the 25-target limit and the
 //! error types follow the services' API models.
 //!
+//! The write calls people's actions make (moto implements none of them): CodePipeline
+//! `GetPipelineState` (an approval's token), `PutApprovalResult` (token checked, answered once:
+//! `ApprovalAlreadyCompletedException` after), `RetryStageExecution`, `StopPipelineExecution`
+//! (`PipelineExecutionNotStoppableException` the second time), CodeDeploy `ContinueDeployment`
+//! (`DeploymentIsNotInReadyStateException` unless seeded READY) and `StopDeployment`.
+//!
 //! Everything else, and any id it was not seeded with, is proxied unchanged to moto, so one SDK
 //! endpoint per service serves both. Every request is recorded (target, access key, region) so
 //! tests can prove which account's credentials and which region a call used. An operation can
@@ -52,6 +58,12 @@ pub struct Data {
     pub targets: BTreeMap<String, Vec<Value>>,
     /// Operations (the part after the dot) that never answer.
     pub hang: BTreeSet<String>,
+    /// (pipeline, stage, action) -> (token, answered status once `PutApprovalResult` came).
+    pub approvals: BTreeMap<(String, String, String), (String, Option<String>)>,
+    /// Pipeline executions stopped (`StopPipelineExecution`).
+    pub stopped: BTreeSet<String>,
+    /// CodeDeploy deployments waiting at READY_WAIT (`ContinueDeployment` answers them once).
+    pub ready: BTreeSet<String>,
 }
 
 pub struct Shared {
@@ -153,6 +165,19 @@ impl TestServer {
         let mut d = self.data();
         d.reports.insert(arn.to_owned(), report);
         d.test_cases.insert(arn.to_owned(), cases);
+    }
+
+    /// A Manual approval waiting at `stage`/`action` of `pipeline`, with its token.
+    pub fn add_approval(&self, pipeline: &str, stage: &str, action: &str, token: &str) {
+        self.data().approvals.insert(
+            (pipeline.to_owned(), stage.to_owned(), action.to_owned()),
+            (token.to_owned(), None),
+        );
+    }
+
+    /// A blue/green deployment waiting for `ContinueDeployment` (READY_WAIT).
+    pub fn add_ready(&self, deployment_id: &str) {
+        self.data().ready.insert(deployment_id.to_owned());
     }
 
     pub fn add_build(&self, build: Value) {
@@ -338,7 +363,7 @@ fn page(items: &[&Value], input: &Value, cap: usize, field: &str) -> Option<Valu
 }
 
 fn answer(s: &Shared, target: &str, input: &Value) -> Answer {
-    let d = s.data.lock().expect("data lock");
+    let mut d = s.data.lock().expect("data lock");
     match target {
         "CodePipeline_20150709.ListActionExecutions" => {
             let Some(p) = str_of(input, "pipelineName") else {
@@ -523,6 +548,111 @@ fn answer(s: &Shared, target: &str, input: &Value) -> Answer {
             }
             Answer::Here(ok(json!({"deploymentTargets": out})))
         }
+        "CodePipeline_20150709.GetPipelineState" => {
+            let name = str_of(input, "name").unwrap_or_default();
+            let mut stages: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+            for ((p, stage, action), (token, answered)) in &d.approvals {
+                if p == name {
+                    stages.entry(stage).or_default().push(json!({
+                        "actionName": action,
+                        "latestExecution": match answered {
+                            None => json!({"status": "InProgress", "token": token}),
+                            Some(_) => json!({"status": "Succeeded"}),
+                        },
+                    }));
+                }
+            }
+            if stages.is_empty() {
+                return Answer::Here(error(
+                    "PipelineNotFoundException",
+                    &format!("Account does not have a pipeline with name '{name}'"),
+                ));
+            }
+            let stage_states: Vec<Value> = stages
+                .into_iter()
+                .map(|(st, actions)| json!({"stageName": st, "actionStates": actions}))
+                .collect();
+            Answer::Here(ok(
+                json!({"pipelineName": name, "stageStates": stage_states}),
+            ))
+        }
+        "CodePipeline_20150709.PutApprovalResult" => {
+            let key = (
+                str_of(input, "pipelineName").unwrap_or_default().to_owned(),
+                str_of(input, "stageName").unwrap_or_default().to_owned(),
+                str_of(input, "actionName").unwrap_or_default().to_owned(),
+            );
+            let status = input["result"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if status != "Approved" && status != "Rejected" {
+                return Answer::Here(error(
+                    "ValidationException",
+                    "result.status must be Approved or Rejected",
+                ));
+            }
+            match d.approvals.get_mut(&key) {
+                None => Answer::Here(error("ActionNotFoundException", "no such approval action")),
+                Some((token, _)) if Some(token.as_str()) != str_of(input, "token") => Answer::Here(
+                    error("InvalidApprovalTokenException", "The token is not valid"),
+                ),
+                Some((_, Some(_))) => Answer::Here(error(
+                    "ApprovalAlreadyCompletedException",
+                    "This approval request has already been completed",
+                )),
+                Some((_, answered)) => {
+                    *answered = Some(status);
+                    Answer::Here(ok(json!({"approvedAt": 1_700_000_000})))
+                }
+            }
+        }
+        "CodePipeline_20150709.RetryStageExecution" => {
+            match (
+                str_of(input, "pipelineExecutionId"),
+                input["retryMode"].as_str(),
+            ) {
+                (Some(id), Some("FAILED_ACTIONS" | "ALL_ACTIONS")) => {
+                    Answer::Here(ok(json!({"pipelineExecutionId": id})))
+                }
+                _ => Answer::Here(error(
+                    "ValidationException",
+                    "pipelineExecutionId and retryMode are required",
+                )),
+            }
+        }
+        "CodePipeline_20150709.StopPipelineExecution" => {
+            let id = str_of(input, "pipelineExecutionId")
+                .unwrap_or_default()
+                .to_owned();
+            if !d.stopped.insert(id.clone()) {
+                return Answer::Here(error(
+                    "PipelineExecutionNotStoppableException",
+                    "Pipeline execution is already in a Stopping state",
+                ));
+            }
+            Answer::Here(ok(json!({"pipelineExecutionId": id})))
+        }
+        "CodeDeploy_20141006.ContinueDeployment" => {
+            let id = str_of(input, "deploymentId").unwrap_or_default();
+            if d.ready.remove(id) {
+                Answer::Here(ok(json!({})))
+            } else {
+                Answer::Here(error(
+                    "DeploymentIsNotInReadyStateException",
+                    &format!("The deployment {id} is not in a ready state"),
+                ))
+            }
+        }
+        "CodeDeploy_20141006.StopDeployment" => match str_of(input, "deploymentId") {
+            Some(_) => Answer::Here(ok(
+                json!({"status": "Pending", "statusMessage": "Stop requested"}),
+            )),
+            None => Answer::Here(error(
+                "DeploymentIdRequiredException",
+                "deploymentId is required",
+            )),
+        },
         _ => Answer::Proxy,
     }
 }

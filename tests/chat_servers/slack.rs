@@ -1,5 +1,7 @@
 //! A Slack Web API test server: `chat.postMessage`, `chat.update`, `chat.getPermalink`,
-//! `users.lookupByEmail`.
+//! `users.lookupByEmail`, `chat.postEphemeral`, `usergroups.users.list`; and Slack's side of
+//! interactivity: a click on a message's button as the signed `block_actions` request Slack
+//! sends to an app's request URL ([`SlackServer::click`]).
 //!
 //! Like Slack it checks the bot token (`{"ok":false,"error":"invalid_auth"}`), answers errors as
 //! HTTP 200 with `ok:false`, refuses blocks past Block Kit's limits (`invalid_blocks`) and
@@ -52,6 +54,10 @@ struct St {
     /// The next N requests answer 429 with this `Retry-After` (seconds).
     rate_limit: Option<(u32, u64)>,
     requests: Vec<Recorded>,
+    /// User group id -> member user ids.
+    groups: HashMap<String, Vec<String>>,
+    /// `chat.postEphemeral` messages: (channel, user, text).
+    ephemeral: Vec<(String, String, String)>,
 }
 
 /// Slack's measured ceiling on the text of all blocks of one message.
@@ -79,6 +85,8 @@ impl SlackServer {
             fail_error: None,
             rate_limit: None,
             requests: Vec::new(),
+            groups: HashMap::new(),
+            ephemeral: Vec::new(),
         }));
         let app = Router::new()
             .route("/api/{method}", any(api))
@@ -101,6 +109,58 @@ impl SlackServer {
     /// `None` lifts the limit.
     pub fn set_update_limit(&self, limit: Option<(usize, Duration)>) {
         self.st().update_limit = limit;
+    }
+
+    /// A user group and its members (`usergroups.users.list`).
+    pub fn add_group(&self, id: &str, members: &[&str]) {
+        self.st().groups.insert(
+            id.to_string(),
+            members.iter().map(|m| m.to_string()).collect(),
+        );
+    }
+
+    /// What `chat.postEphemeral` was asked to show: (channel, user, text).
+    pub fn ephemeral(&self) -> Vec<(String, String, String)> {
+        self.st().ephemeral.clone()
+    }
+
+    /// A person's click on the button `action_id` of the message `ts`, as the body of the
+    /// `block_actions` request Slack sends (form-encoded `payload`). `action_ts` tells clicks
+    /// apart (a redelivered request carries the same). `None` if the message has no such button.
+    pub fn click_body(
+        &self,
+        ts: &str,
+        action_id: &str,
+        user: &str,
+        action_ts: &str,
+    ) -> Option<String> {
+        let m = self.message(ts)?;
+        let button = buttons(&m.body)
+            .into_iter()
+            .find(|b| b["action_id"] == action_id)?;
+        let payload = json!({
+            "type": "block_actions",
+            "user": {"id": user, "username": user.to_lowercase(), "team_id": "T1"},
+            "api_app_id": "A1",
+            "team": {"id": "T1", "domain": "herald-test"},
+            "container": {"type": "message", "message_ts": ts, "channel_id": m.channel, "is_ephemeral": false},
+            "trigger_id": format!("trigger-{action_ts}"),
+            "channel": {"id": m.channel, "name": "deploys"},
+            "message": {"ts": ts, "text": m.body["text"]},
+            "response_url": "http://127.0.0.1:9/unused",
+            "actions": [{
+                "type": "button",
+                "block_id": "herald_actions",
+                "action_id": action_id,
+                "text": button["text"],
+                "value": button["value"],
+                "action_ts": action_ts,
+            }],
+        });
+        Some(format!(
+            "payload={}",
+            form_urlencoded::byte_serialize(payload.to_string().as_bytes()).collect::<String>()
+        ))
     }
 
     pub fn add_user(&self, email: &str, id: &str) {
@@ -226,6 +286,33 @@ fn handle(st: &mut St, method: &str, query: &HashMap<String, String>, rec: &Reco
                 .into_response()
             } else {
                 ok_false("message_not_found")
+            }
+        }
+        "chat.postEphemeral" => {
+            let b = &rec.body;
+            match (
+                b["channel"].as_str(),
+                b["user"].as_str(),
+                b["text"].as_str(),
+            ) {
+                (Some(c), Some(u), Some(t)) if !t.is_empty() => {
+                    st.ephemeral.push((c.into(), u.into(), t.into()));
+                    Json(json!({"ok": true, "message_ts": "1700000000.999999"})).into_response()
+                }
+                (None, _, _) => ok_false("channel_not_found"),
+                (_, None, _) => ok_false("user_not_in_channel"),
+                _ => ok_false("no_text"),
+            }
+        }
+        "usergroups.users.list" => {
+            let id = rec.body["usergroup"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| query.get("usergroup").cloned())
+                .unwrap_or_default();
+            match st.groups.get(&id) {
+                Some(users) => Json(json!({"ok": true, "users": users})).into_response(),
+                None => ok_false("no_such_subteam"),
             }
         }
         "users.lookupByEmail" => {
@@ -366,11 +453,48 @@ fn check_blocks(b: &Value) -> Result<(), &'static str> {
             {
                 return Err("invalid_blocks")
             }
+            Some("actions") => {
+                let elements = block["elements"].as_array();
+                if elements.is_none_or(|e| e.is_empty() || e.len() > 25) {
+                    return Err("invalid_blocks");
+                }
+                for e in elements.into_iter().flatten() {
+                    let ok = e["type"] == "button"
+                        && len(&e["text"]["text"]) <= 75
+                        && len(&e["action_id"]) <= 255
+                        && len(&e["value"]) <= 2000
+                        && (e["url"].is_null() || len(&e["url"]) <= 3000)
+                        && (e["style"].is_null()
+                            || e["style"] == "primary"
+                            || e["style"] == "danger")
+                        && (e["confirm"].is_null()
+                            || (len(&e["confirm"]["title"]["text"]) <= 100
+                                && len(&e["confirm"]["text"]["text"]) <= 300
+                                && len(&e["confirm"]["confirm"]["text"]) <= 30
+                                && len(&e["confirm"]["deny"]["text"]) <= 30));
+                    if !ok {
+                        return Err("invalid_blocks");
+                    }
+                }
+            }
             Some(_) => {}
             None => return Err("invalid_blocks"),
         }
     }
     Ok(())
+}
+
+/// Every button of a message body (its blocks and its attachments' blocks).
+pub fn buttons(body: &Value) -> Vec<Value> {
+    let mut blocks: Vec<&Value> = body["blocks"].as_array().into_iter().flatten().collect();
+    for a in body["attachments"].as_array().into_iter().flatten() {
+        blocks.extend(a["blocks"].as_array().into_iter().flatten());
+    }
+    blocks
+        .into_iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .collect()
 }
 
 /// The characters of every `text` string in `v`.
