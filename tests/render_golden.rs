@@ -216,6 +216,82 @@ fn every_sink_says_a_thread_stalled() {
 /// Deploy verdicts in every sink: a deployment's verdict and the alarms it ran into, an
 /// alarm's deployment; the UNHEALTHY verdict is news, replied with who deployed.
 #[test]
+fn slack_shows_the_actions_as_buttons_and_every_sink_says_who_did_what() {
+    use herald::notification::{ActionOffer, ActionTaken};
+    let mut n = samples::approval_waiting();
+    let offer = |id: &str, label: &str, style: &str| ActionOffer {
+        id: id.into(),
+        label: label.into(),
+        style: style.into(),
+    };
+    n.actions = vec![
+        offer("approve", "Approve", "primary"),
+        offer("reject", "Reject", "danger"),
+        offer("stop_pipeline", "Stop", "danger"),
+    ];
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok().map(|t| t.to_utc());
+    n.acted = vec![
+        ActionTaken {
+            action: "retry_stage".into(),
+            by: "U0BOB".into(),
+            at: at("2024-03-03T11:40:00Z"),
+            outcome: "failed".into(),
+            error: Some("StageNotRetryableException: the stage is not retryable".into()),
+        },
+        ActionTaken {
+            action: "stop_pipeline".into(),
+            by: "U0ALICE".into(),
+            at: at("2024-03-03T12:02:00Z"),
+            outcome: "requested".into(),
+            error: None,
+        },
+    ];
+    // Without [actions], no buttons.
+    let plain = render::slack::render(&n);
+    assert!(!plain.to_string().contains("herald:approve"));
+    let thread = "ex#111122223333#eu-west-1#web-app#c0ffee12-3456-4789-abcd-ef0123456789";
+    let v = render::slack::render_with(
+        &n,
+        render::slack::Extras {
+            author_mention: None,
+            actions_for: Some(thread),
+        },
+    );
+    check_slack(&v);
+    let blocks = v["attachments"][0]["blocks"].as_array().expect("blocks");
+    let actions = blocks.last().expect("a last block");
+    assert_eq!(actions["type"], "actions");
+    let ids: Vec<&str> = actions["elements"]
+        .as_array()
+        .expect("elements")
+        .iter()
+        .filter_map(|e| e["action_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["herald:approve", "herald:reject", "herald:stop_pipeline"]);
+    let approve = &actions["elements"][0];
+    assert_eq!(approve["style"], "primary");
+    assert_eq!(approve["confirm"]["confirm"]["text"], "Approve");
+    let value: Value = serde_json::from_str(approve["value"].as_str().expect("value")).expect("json");
+    assert_eq!(value["t"], thread);
+    assert_eq!(value["b"], "approval/Approve/ProductionGate");
+    let text = v.to_string();
+    assert!(text.contains("⏳ Stop requested by <@U0ALICE> at 12:02 UTC"), "{text}");
+    assert!(
+        text.contains("❌ Stage retry by <@U0BOB> at 11:40 UTC failed: StageNotRetryableException"),
+        "{text}"
+    );
+    golden("approval-actions.slack.json", &v);
+    for r in [
+        render::discord::render(&n).to_string(),
+        render::teams::render(&n).to_string(),
+        render::text::render(&n),
+        render::amazonq::render(&n, "t").to_string(),
+    ] {
+        assert!(r.contains("Stop requested by U0ALICE at 12:02 UTC"), "{r}");
+    }
+}
+
+#[test]
 fn every_sink_tells_verdicts_and_the_deploy_an_alarm_fired_after() {
     let n = samples::ecs_unhealthy();
     let said = [
