@@ -74,9 +74,69 @@ fn grants_match_the_code() {
         "granted       task   ssm:GetParameter",
         "granted       reader codebuild:BatchGetBuilds",
         "granted       task   dynamodb:Query",
+        "granted       operator codepipeline:PutApprovalResult",
+        "granted       operator codedeploy:StopDeployment",
     ] {
         assert!(text.contains(used), "{used}:\n{text}");
     }
+}
+
+/// The Slack app manifest grants exactly the scopes of the Web API methods `src/` calls, and
+/// sends interactions to the worker's `POST /slack/interactions`.
+#[test]
+fn the_slack_manifest_has_exactly_the_scopes_the_code_uses() {
+    // Slack's method reference: the bot scopes each method needs.
+    let needs: &[(&str, &[&str])] = &[
+        ("chat.postMessage", &["chat:write"]),
+        ("chat.update", &["chat:write"]),
+        ("chat.postEphemeral", &["chat:write"]),
+        ("chat.getPermalink", &[]),
+        ("users.lookupByEmail", &["users:read", "users:read.email"]),
+        ("usergroups.users.list", &["usergroups:read"]),
+    ];
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut src = String::new();
+    for f in ["src/deliver/slack.rs", "src/chatops/slack.rs"] {
+        src += &std::fs::read_to_string(root.join(f)).expect("read");
+    }
+    // Every Web API method the code names is one this table knows.
+    let mut called = std::collections::BTreeSet::new();
+    for (i, _) in src.match_indices('"') {
+        let rest = &src[i + 1..];
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .collect();
+        let known = ["chat.", "users.", "usergroups.", "conversations.", "reactions."];
+        if known.iter().any(|k| word.starts_with(k)) && rest[word.len()..].starts_with('"') {
+            called.insert(word);
+        }
+    }
+    for m in &called {
+        assert!(
+            needs.iter().any(|(n, _)| n == m),
+            "{m} is called: add it and its scopes here and to the manifest"
+        );
+    }
+    let mut want: Vec<&str> = needs
+        .iter()
+        .filter(|(m, _)| called.contains(*m) || src.contains(&format!("/api/{m}")))
+        .flat_map(|(_, s)| s.iter().copied())
+        .collect();
+    want.sort();
+    want.dedup();
+    let manifest = std::fs::read_to_string(root.join("deploy/slack/manifest.yaml")).expect("manifest");
+    let mut scopes: Vec<&str> = manifest
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("bot:"))
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with("settings:"))
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .collect();
+    scopes.sort();
+    assert_eq!(scopes, want);
+    assert!(manifest.contains("request_url: https://herald.example.com/slack/interactions"));
+    assert!(manifest.contains("is_enabled: true"));
 }
 
 #[test]

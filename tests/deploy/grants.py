@@ -8,7 +8,8 @@ The operations are read from src/: a call on an SDK client is `.operation_name()
 names taken from the SDK crates' own `src/operation/` folders (the versions in Cargo.lock,
 under $CARGO_HOME), in files that name the crate (`aws_sdk_sqs`…). Which role makes a call follows from the client: the enrichment clients
 (CodePipeline, CodeBuild, CloudWatch Logs, CodeDeploy) run on the reader role Herald assumes in
-the event's account (src/enrich/accounts.rs); every other client on the task role. DynamoDB
+the event's account (src/enrich/accounts.rs), except in src/chatops/, whose calls (people's
+actions from chat) run on the operator role; every other client on the task role. DynamoDB
 calls in src/source/lease.rs are on the lease table, all others on the state table.
 
 The grants are read from the templates, resolved by cfn.py for each mode and option (sqs and
@@ -135,6 +136,8 @@ def code_calls(ops):
                 action = f"{service}:{pascal(op)}"
                 action = ACTION_OF.get(action, action)
                 role = "reader" if service in READER_SERVICES else "task"
+                if rel.startswith("src/chatops/") and role == "reader":
+                    role = "operator"
                 table = None
                 if service == "dynamodb":
                     table = "LeaseTable" if rel == "src/source/lease.rs" else "Table"
@@ -186,11 +189,13 @@ def grants():
     m = cfn.resolve(os.path.join(REPO, "deploy/cloudformation/member.yaml"), {
         "CentralEventBusArn": "arn:aws:events:us-east-1:123456789012:event-bus/herald",
         "CentralTaskRoleArn": "arn:aws:iam::123456789012:role/herald-TaskRole-EXAMPLE",
+        "CreateOperatorRole": "true",
     })
-    for p in m["Resources"]["ReaderRole"]["Properties"]["Policies"]:
-        for actions, res in statements(p["PolicyDocument"]):
-            for a in actions:
-                out.setdefault(("reader", a, None), set()).add("member")
+    for resource, role in (("ReaderRole", "reader"), ("OperatorRole", "operator")):
+        for p in m["Resources"][resource]["Properties"]["Policies"]:
+            for actions, res in statements(p["PolicyDocument"]):
+                for a in actions:
+                    out.setdefault((role, a, None), set()).add("member")
     return out
 
 
