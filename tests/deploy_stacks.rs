@@ -107,7 +107,13 @@ fn the_slack_manifest_has_exactly_the_scopes_the_code_uses() {
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
             .collect();
-        let known = ["chat.", "users.", "usergroups.", "conversations.", "reactions."];
+        let known = [
+            "chat.",
+            "users.",
+            "usergroups.",
+            "conversations.",
+            "reactions.",
+        ];
         if known.iter().any(|k| word.starts_with(k)) && rest[word.len()..].starts_with('"') {
             called.insert(word);
         }
@@ -125,7 +131,8 @@ fn the_slack_manifest_has_exactly_the_scopes_the_code_uses() {
         .collect();
     want.sort();
     want.dedup();
-    let manifest = std::fs::read_to_string(root.join("deploy/slack/manifest.yaml")).expect("manifest");
+    let manifest =
+        std::fs::read_to_string(root.join("deploy/slack/manifest.yaml")).expect("manifest");
     let mut scopes: Vec<&str> = manifest
         .lines()
         .skip_while(|l| !l.trim_start().starts_with("bot:"))
@@ -137,6 +144,76 @@ fn the_slack_manifest_has_exactly_the_scopes_the_code_uses() {
     assert_eq!(scopes, want);
     assert!(manifest.contains("request_url: https://herald.example.com/slack/interactions"));
     assert!(manifest.contains("is_enabled: true"));
+}
+
+/// The Amazon Q Developer custom actions read only what Herald's custom notifications carry:
+/// for each criterion's `actionGroup`, a notification in that state has every variable the
+/// action's command reads.
+#[test]
+fn the_amazon_q_custom_actions_read_what_herald_notifications_carry() {
+    use herald::notification::{status, ActionOffer, Kind};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let stack = std::fs::read_to_string(root.join("deploy/cloudformation/amazonq-actions.yaml"))
+        .expect("stack");
+    let offer = |id: &str| ActionOffer {
+        id: id.into(),
+        label: id.into(),
+        style: "default".into(),
+    };
+    let mut approval = chat_servers::samples::approval_waiting();
+    approval.actions = vec![offer("approve"), offer("reject"), offer("stop_pipeline")];
+    let mut ready = chat_servers::samples::success();
+    ready.kind = Kind::Deployment;
+    ready.status = status::READY.into();
+    ready.deployment_id = Some("d-ABCDEFGHI".into());
+    ready.actions = vec![offer("continue_deployment"), offer("stop_deployment")];
+    let mut running = ready.clone();
+    running.status = status::IN_PROGRESS.into();
+    running.actions = vec![offer("stop_deployment")];
+    let mut checked = 0;
+    // Each attachment: its criterion's group, then its variables.
+    for block in stack.split("- NotificationType: Custom").skip(1) {
+        // Up to the next resource or section (a line indented by two spaces or less).
+        let lines: Vec<&str> = block
+            .lines()
+            .take_while(|l| l.trim().is_empty() || l.starts_with("   "))
+            .collect();
+        let block = lines.join("\n");
+        let group = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Value: "))
+            .expect("a criterion value");
+        let keys: Vec<&str> = block
+            .lines()
+            .filter_map(|l| l.split("event.metadata.additionalContext.").nth(1))
+            .map(str::trim)
+            .collect();
+        let n = match group {
+            "approval" => &approval,
+            "deploy_ready" => &ready,
+            "deploy_running" => &running,
+            other => panic!("unknown group {other}"),
+        };
+        let ctx = &herald::render::amazonq::render(n, "t")["metadata"]["additionalContext"];
+        assert_eq!(ctx["actionGroup"], group, "{ctx}");
+        for k in keys {
+            assert!(
+                ctx[k].as_str().is_some_and(|v| !v.is_empty()),
+                "{group}: {k} missing from {ctx}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "{checked}");
+    assert_eq!(
+        herald::render::amazonq::render(&approval, "t")["metadata"]["additionalContext"]
+            ["approvalToken"],
+        "c0ffee00-aaaa-4bbb-8ccc-0123456789ab"
+    );
+    // The token is for Amazon Q only: never in the notification's JSON.
+    assert!(!serde_json::to_string(&approval)
+        .expect("json")
+        .contains("c0ffee00-aaaa"));
 }
 
 #[test]

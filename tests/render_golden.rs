@@ -229,7 +229,11 @@ fn slack_shows_the_actions_as_buttons_and_every_sink_says_who_did_what() {
         offer("reject", "Reject", "danger"),
         offer("stop_pipeline", "Stop", "danger"),
     ];
-    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok().map(|t| t.to_utc());
+    let at = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| t.to_utc())
+    };
     n.acted = vec![
         ActionTaken {
             action: "retry_stage".into(),
@@ -267,15 +271,22 @@ fn slack_shows_the_actions_as_buttons_and_every_sink_says_who_did_what() {
         .iter()
         .filter_map(|e| e["action_id"].as_str())
         .collect();
-    assert_eq!(ids, ["herald:approve", "herald:reject", "herald:stop_pipeline"]);
+    assert_eq!(
+        ids,
+        ["herald:approve", "herald:reject", "herald:stop_pipeline"]
+    );
     let approve = &actions["elements"][0];
     assert_eq!(approve["style"], "primary");
     assert_eq!(approve["confirm"]["confirm"]["text"], "Approve");
-    let value: Value = serde_json::from_str(approve["value"].as_str().expect("value")).expect("json");
+    let value: Value =
+        serde_json::from_str(approve["value"].as_str().expect("value")).expect("json");
     assert_eq!(value["t"], thread);
     assert_eq!(value["b"], "approval/Approve/ProductionGate");
     let text = v.to_string();
-    assert!(text.contains("⏳ Stop requested by <@U0ALICE> at 12:02 UTC"), "{text}");
+    assert!(
+        text.contains("⏳ Stop requested by <@U0ALICE> at 12:02 UTC"),
+        "{text}"
+    );
     assert!(
         text.contains("❌ Stage retry by <@U0BOB> at 11:40 UTC failed: StageNotRetryableException"),
         "{text}"

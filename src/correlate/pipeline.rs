@@ -242,6 +242,7 @@ impl PipelineExec {
                         expires: a.expires,
                         custom_data: a.custom_data.clone(),
                         external_link: a.external_link.clone(),
+                        token: None,
                     },
                     token: Some(a.token.clone()).filter(|t| !t.is_empty()),
                 };
@@ -379,7 +380,9 @@ impl PipelineExec {
         };
         if let Some(a) = &self.approval {
             if !ended(&a.info.stage, &a.info.action) {
-                return Some((a.info.clone(), a.time));
+                let mut info = a.info.clone();
+                info.token = a.token.clone();
+                return Some((info, a.time));
             }
         }
         self.actions

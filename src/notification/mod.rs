@@ -171,6 +171,10 @@ pub struct ApprovalInfo {
     pub custom_data: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_link: Option<String>,
+    /// The approval's token, when its SNS message said it: for Amazon Q Developer's custom
+    /// actions (its `additionalContext`), never in the notification's JSON.
+    #[serde(skip)]
+    pub token: Option<String>,
 }
 
 /// The latest reminder of an approval still waiting.

@@ -11,7 +11,7 @@ use super::{
     duration, first_line, log_caption, log_fitting, short_sha, status_label, test_lines, who,
 };
 use super::{status_emoji, truncate};
-use crate::notification::Notification;
+use crate::notification::{status, Notification};
 use serde_json::{json, Map, Value};
 
 pub const TITLE_MAX: usize = 250;
@@ -282,6 +282,21 @@ fn related(n: &Notification) -> Vec<String> {
 }
 
 /// String values only: custom actions read these as variables.
+/// Which custom actions fit the thread's state now: `approval` (an approval waiting, with its
+/// token), `deploy_ready` (a CodeDeploy deployment READY), `deploy_running` (one in progress).
+fn action_group(n: &Notification) -> Option<&'static str> {
+    let offered = |id: &str| n.actions.iter().any(|a| a.id == id);
+    if offered("approve") && n.approval.as_ref().is_some_and(|a| a.token.is_some()) {
+        Some("approval")
+    } else if offered("continue_deployment") {
+        Some("deploy_ready")
+    } else if offered("stop_deployment") {
+        Some("deploy_running")
+    } else {
+        None
+    }
+}
+
 fn additional_context(n: &Notification) -> Value {
     let mut m = Map::new();
     let mut put = |k: &str, v: &Option<String>| {
@@ -309,6 +324,22 @@ fn additional_context(n: &Notification) -> Value {
         put("failedStage", &f.stage);
     }
     put("verdict", &n.verdict.as_ref().map(|v| v.status.clone()));
+    // What people can do, for the custom actions of deploy/cloudformation/amazonq-actions.yaml
+    // (their criteria test `actionGroup`; their commands read the ids and the token).
+    if !n.actions.is_empty() {
+        let ids: Vec<&str> = n.actions.iter().map(|a| a.id.as_str()).collect();
+        put("actions", &Some(ids.join(",")));
+    }
+    put("actionGroup", &action_group(n).map(str::to_owned));
+    if let Some(a) = n
+        .approval
+        .as_ref()
+        .filter(|_| n.status == status::WAITING_FOR_APPROVAL)
+    {
+        put("approvalStage", &Some(a.stage.clone()));
+        put("approvalAction", &Some(a.action.clone()));
+        put("approvalToken", &a.token);
+    }
     if let Some(d) = &n.deployment {
         put("afterDeploymentId", &Some(d.deployment_id.clone()));
         put("afterDeploymentTarget", &Some(d.target.clone()));

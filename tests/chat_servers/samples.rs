@@ -247,6 +247,7 @@ pub fn approval_waiting() -> Notification {
         expires: Some(at("2024-03-10T12:00:00Z")),
         custom_data: Some("Release 1.4.2 to production? Changelog below.".into()),
         external_link: Some("https://github.com/example/web-app/releases/tag/v1.4.2".into()),
+        token: Some("c0ffee00-aaaa-4bbb-8ccc-0123456789ab".into()),
     });
     n
 }
