@@ -8,7 +8,9 @@
 //! `GetPipelineState`); the message then says who approved and loses its approve button; a
 //! replayed request and a double click (one call); a group member allowed by a routing
 //! expression; two workers receiving the same click (one call); a worker killed after the AWS
-//! call and before recording it (no second call; the message says it was requested).
+//! call and before recording it (no second call; the message says it was requested); a
+//! deployment judged UNHEALTHY rolled back from its message (`RollbackStage` to the previous
+//! execution that succeeded).
 
 mod aws_test_server;
 mod chat_servers;
@@ -485,4 +487,109 @@ async fn across_a_fleet_an_action_is_made_once_even_when_its_worker_dies() {
     );
     b.sigterm();
     assert_eq!(b.wait_exit(Duration::from_secs(30)).await.0, Some(0));
+}
+
+/// A pipeline that deployed, then an alarm watching it fired: UNHEALTHY, and the message offers
+/// to roll back; the click rolls the stage that deployed back to the execution that succeeded
+/// before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unhealthy_deploy_is_rolled_back_from_its_message() {
+    let slack = SlackServer::start(TOKEN).await;
+    let aws = aws_test_server::TestServer::start(None).await;
+    let t0 = now() - 600;
+    for (id, status, start) in [
+        ("x-old-ok", "Succeeded", t0 - 7200),
+        ("x-old-bad", "Failed", t0 - 3600),
+        ("x-new", "Succeeded", t0),
+    ] {
+        let mut x = aws_test_server::execution(id, "prod-shop", status, None, "Webhook");
+        x["startTime"] = json!(start);
+        aws.add_execution("prod-shop", x);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(&slack.url, &aws.url, "").replace(
+        "[actions]",
+        "[verdicts]\nwatch_secs = 900\n[[verdicts.watch]]\nalarm = \"^shop-5xx$\"\npipeline = \"prod-shop\"\n[actions]",
+    );
+    let mut h = Herald::start(dir.path(), 0, &cfg);
+    h.wait_ready().await;
+    let p = "prod-shop";
+    let x = "x-new";
+    let deploy = json!({"owner": "AWS", "category": "Deploy", "provider": "ECS", "version": "1"});
+    let alarm_time = chrono::DateTime::from_timestamp(t0 + 160, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string())
+        .unwrap_or_default();
+    let events = json!([
+        event("CodePipeline Pipeline Execution State Change", "r1", t0,
+            json!({"pipeline": p, "execution-id": x, "state": "STARTED", "version": 1})),
+        event("CodePipeline Stage Execution State Change", "r2", t0 + 1,
+            json!({"pipeline": p, "execution-id": x, "stage": "Deploy", "state": "STARTED", "version": 1})),
+        event("CodePipeline Action Execution State Change", "r3", t0 + 2,
+            json!({"pipeline": p, "execution-id": x, "stage": "Deploy", "action": "Ecs", "state": "STARTED", "version": 1, "type": deploy})),
+        event("CodePipeline Action Execution State Change", "r4", t0 + 90,
+            json!({"pipeline": p, "execution-id": x, "stage": "Deploy", "action": "Ecs", "state": "SUCCEEDED", "version": 1, "type": deploy})),
+        event("CodePipeline Stage Execution State Change", "r5", t0 + 91,
+            json!({"pipeline": p, "execution-id": x, "stage": "Deploy", "state": "SUCCEEDED", "version": 1})),
+        event("CodePipeline Pipeline Execution State Change", "r6", t0 + 100,
+            json!({"pipeline": p, "execution-id": x, "state": "SUCCEEDED", "version": 1})),
+        {
+            "version": "0", "id": "r7", "detail-type": "CloudWatch Alarm State Change",
+            "source": "aws.cloudwatch", "account": ACCOUNT, "region": "us-east-1",
+            "time": chrono::DateTime::from_timestamp(t0 + 160, 0).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default(),
+            "resources": [format!("arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:shop-5xx")],
+            "detail": {
+                "alarmName": "shop-5xx",
+                "configuration": {"metrics": []},
+                "previousState": {"value": "OK", "reason": "ok", "timestamp": alarm_time},
+                "state": {"value": "ALARM", "reason": "Threshold Crossed", "timestamp": alarm_time},
+            },
+        },
+    ]);
+    post_events(&h, events.to_string()).await;
+    let ts = message_with(&slack, p, "herald:roll_back").await;
+    assert!(
+        text_of(&slack, &ts).contains("Unhealthy"),
+        "{}",
+        text_of(&slack, &ts)
+    );
+    let body = slack
+        .click_body(
+            &ts,
+            "herald:roll_back",
+            "UCAROL",
+            &format!("{}.000100", now()),
+        )
+        .expect("a roll back button");
+    // Carol may (group SOPS, every action on prod- pipelines); Alice may not roll back.
+    slack.add_group("SOPS", &["UCAROL"]);
+    let alice = body.replace("UCAROL", "UALICE");
+    assert_eq!(click(&h, &alice).await, 200);
+    wait_for("Alice refused", || {
+        slack
+            .ephemeral()
+            .into_iter()
+            .find(|(_, u, t)| u == "UALICE" && t.contains("not allowed to roll_back"))
+    })
+    .await;
+    assert_eq!(click(&h, &body).await, 200);
+    wait_for("the rollback", || {
+        (!aws.seen_op("RollbackStage").is_empty()).then_some(())
+    })
+    .await;
+    let r = &aws.seen_op("RollbackStage")[0];
+    assert_eq!(r.body["pipelineName"], p);
+    assert_eq!(r.body["stageName"], "Deploy");
+    assert_eq!(
+        r.body["targetPipelineExecutionId"], "x-old-ok",
+        "the previous execution that succeeded"
+    );
+    wait_for("the message to say who rolled back", || {
+        text_of(&slack, &ts)
+            .contains("Rolled back by <@UCAROL>")
+            .then_some(())
+    })
+    .await;
+    assert!(!action_ids(&slack, &ts).contains(&"herald:roll_back".to_string()));
+    h.sigterm();
+    assert_eq!(h.wait_exit(Duration::from_secs(30)).await.0, Some(0));
 }

@@ -34,6 +34,13 @@ pub enum Call {
     Continue { deployment_id: String, wait: String },
     /// `StopDeployment` with auto-rollback.
     StopDeployment { deployment_id: String },
+    /// `RollbackStage` of the stage that deployed, to the previous execution that succeeded
+    /// (found with `ListPipelineExecutions`).
+    RollbackStage {
+        pipeline: String,
+        stage: String,
+        execution_id: String,
+    },
     /// No call (a mute is Herald's own).
     None,
 }
@@ -103,6 +110,15 @@ pub fn call_of(
             deployment_id: need(&note.deployment_id, "deployment id")?,
         },
         id::MUTE => Call::None,
+        id::ROLL_BACK => Call::RollbackStage {
+            pipeline: need(&note.pipeline, "pipeline")?,
+            stage: match &thread.body {
+                Body::Pipeline(p) => p.deploy_stage().map(str::to_owned),
+                _ => None,
+            }
+            .ok_or("no stage of this execution deployed")?,
+            execution_id: need(&note.execution_id, "execution id")?,
+        },
         other => return Err(format!("unknown action {other:?}")),
     })
 }
@@ -209,9 +225,53 @@ pub async fn make(
                 .await
                 .map_err(|e| sdk_error(&e))?;
         }
+        Call::RollbackStage {
+            pipeline,
+            stage,
+            execution_id,
+        } => {
+            let target = previous_success(&c.codepipeline, pipeline, execution_id).await?;
+            c.codepipeline
+                .rollback_stage()
+                .pipeline_name(pipeline)
+                .stage_name(stage)
+                .target_pipeline_execution_id(target)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&e))?;
+        }
         Call::None => {}
     }
     Ok(())
+}
+
+/// The execution that succeeded before `execution_id` (newest first, as AWS lists them): the
+/// one a rollback goes back to.
+async fn previous_success(
+    cp: &aws_sdk_codepipeline::Client,
+    pipeline: &str,
+    execution_id: &str,
+) -> Result<String, String> {
+    use aws_sdk_codepipeline::types::PipelineExecutionStatus;
+    let out = cp
+        .list_pipeline_executions()
+        .pipeline_name(pipeline)
+        .max_results(50)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&e))?;
+    let list = out.pipeline_execution_summaries();
+    let after = list
+        .iter()
+        .position(|x| x.pipeline_execution_id() == Some(execution_id))
+        .map_or(0, |i| i + 1);
+    list.iter()
+        .skip(after)
+        .filter(|x| x.pipeline_execution_id() != Some(execution_id))
+        .find(|x| x.status() == Some(&PipelineExecutionStatus::Succeeded))
+        .and_then(|x| x.pipeline_execution_id())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no execution of {pipeline} succeeded before this one"))
 }
 
 /// The token of the approval waiting at `stage`/`action`, from `GetPipelineState` (when the

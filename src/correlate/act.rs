@@ -93,6 +93,14 @@ fn possible(note: &Notification) -> Vec<ActionOffer> {
         {
             out.push(offer(id::RETRY_STAGE, "Retry stage", "primary"));
         }
+        (Kind::Pipeline, status::SUCCEEDED)
+            if note
+                .verdict
+                .as_ref()
+                .is_some_and(|v| v.status == n::verdict_status::UNHEALTHY) =>
+        {
+            out.push(offer(id::ROLL_BACK, "Roll back", "danger"));
+        }
         (Kind::Deployment, status::READY) => {
             out.push(offer(
                 id::CONTINUE_DEPLOYMENT,

@@ -347,6 +347,16 @@ impl PipelineExec {
         }
     }
 
+    /// The stage that deployed: the one of the latest Deploy action that succeeded.
+    pub fn deploy_stage(&self) -> Option<&str> {
+        self.actions
+            .values()
+            .filter(|a| a.category == "Deploy")
+            .filter(|a| a.state.as_ref().is_some_and(|r| r.value == "SUCCEEDED"))
+            .max_by_key(|a| a.state.as_ref().and_then(|r| r.time))
+            .map(|a| a.stage.as_str())
+    }
+
     /// The token of the approval waiting at `stage`/`action`, when its message said it.
     pub fn approval_token(&self, stage: &str, action: &str) -> Option<&str> {
         self.approval

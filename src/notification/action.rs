@@ -15,7 +15,10 @@ pub mod id {
     pub const STOP_DEPLOYMENT: &str = "stop_deployment";
     pub const TERMINATE_OLD: &str = "terminate_old";
     pub const MUTE: &str = "mute";
-    pub const ALL: [&str; 8] = [
+    /// A pipeline execution that deployed and was judged UNHEALTHY: its deploy stage rolled
+    /// back to the previous execution that succeeded (`RollbackStage`).
+    pub const ROLL_BACK: &str = "roll_back";
+    pub const ALL: [&str; 9] = [
         APPROVE,
         REJECT,
         RETRY_STAGE,
@@ -24,6 +27,7 @@ pub mod id {
         STOP_DEPLOYMENT,
         TERMINATE_OLD,
         MUTE,
+        ROLL_BACK,
     ];
 }
 
@@ -60,6 +64,7 @@ pub fn basis(note: &Notification, action: &str) -> String {
             format!("deploy/{}", note.status)
         }
         id::MUTE => format!("mute/{}", time(note.started_at)),
+        id::ROLL_BACK => "rollback".to_owned(),
         other => other.to_owned(),
     }
 }

@@ -196,6 +196,7 @@ pub fn acted_lines(n: &Notification, by: impl Fn(&str) -> String) -> Vec<String>
             id::STOP_DEPLOYMENT => ("Stopped with rollback", "Stop with rollback"),
             id::TERMINATE_OLD => ("Old task set terminated", "Termination of the old task set"),
             id::MUTE => ("Muted", "Mute"),
+            id::ROLL_BACK => ("Rolled back", "Rollback"),
             other => (other, other),
         };
         let who = by(&a.by);

@@ -70,7 +70,7 @@ fn buttons(n: &Notification, x: Extras<'_>) -> Option<Value> {
             }
             if matches!(
                 a.id.as_str(),
-                id::APPROVE | id::REJECT | id::STOP_PIPELINE | id::STOP_DEPLOYMENT
+                id::APPROVE | id::REJECT | id::STOP_PIPELINE | id::STOP_DEPLOYMENT | id::ROLL_BACK
             ) {
                 b["confirm"] = json!({
                     "title": {"type": "plain_text", "text": truncate(&format!("{}?", a.label), 100)},

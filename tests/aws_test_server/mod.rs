@@ -11,7 +11,9 @@
 //! `GetPipelineState` (an approval's token), `PutApprovalResult` (token checked, answered once:
 //! `ApprovalAlreadyCompletedException` after), `RetryStageExecution`, `StopPipelineExecution`
 //! (`PipelineExecutionNotStoppableException` the second time), CodeDeploy `ContinueDeployment`
-//! (`DeploymentIsNotInReadyStateException` unless seeded READY) and `StopDeployment`.
+//! (`DeploymentIsNotInReadyStateException` unless seeded READY) and `StopDeployment`; and
+//! `ListPipelineExecutions` (seeded executions, newest `startTime` first) and `RollbackStage`
+//! (to a seeded execution that succeeded).
 //!
 //! Everything else, and any id it was not seeded with, is proxied unchanged to moto, so one SDK
 //! endpoint per service serves both. Every request is recorded (target, access key, region) so
@@ -575,6 +577,53 @@ fn answer(s: &Shared, target: &str, input: &Value) -> Answer {
             Answer::Here(ok(
                 json!({"pipelineName": name, "stageStates": stage_states}),
             ))
+        }
+        "CodePipeline_20150709.ListPipelineExecutions" => {
+            let name = str_of(input, "pipelineName").unwrap_or_default();
+            let mut list: Vec<&Value> = d
+                .executions
+                .iter()
+                .filter(|((p, _), _)| p == name)
+                .map(|(_, x)| x)
+                .collect();
+            if list.is_empty() {
+                return Answer::Proxy;
+            }
+            // Newest first, as AWS lists them.
+            list.sort_by_key(|x| std::cmp::Reverse(x["startTime"].as_i64().unwrap_or(0)));
+            let summaries: Vec<Value> = list
+                .into_iter()
+                .map(|x| {
+                    json!({
+                        "pipelineExecutionId": x["pipelineExecutionId"],
+                        "status": x["status"],
+                        "startTime": x["startTime"],
+                    })
+                })
+                .collect();
+            Answer::Here(ok(json!({"pipelineExecutionSummaries": summaries})))
+        }
+        "CodePipeline_20150709.RollbackStage" => {
+            let name = str_of(input, "pipelineName").unwrap_or_default().to_owned();
+            let target = str_of(input, "targetPipelineExecutionId")
+                .unwrap_or_default()
+                .to_owned();
+            if str_of(input, "stageName").is_none_or(str::is_empty) {
+                return Answer::Here(error("ValidationException", "stageName is required"));
+            }
+            match d.executions.get(&(name, target.clone())) {
+                Some(x) if x["status"] == "Succeeded" => Answer::Here(ok(
+                    json!({"pipelineExecutionId": format!("rollback-of-{target}")}),
+                )),
+                Some(_) => Answer::Here(error(
+                    "UnableToRollbackStageException",
+                    "The target execution did not succeed",
+                )),
+                None => Answer::Here(error(
+                    "PipelineExecutionNotFoundException",
+                    &format!("No execution {target}"),
+                )),
+            }
         }
         "CodePipeline_20150709.PutApprovalResult" => {
             let key = (
