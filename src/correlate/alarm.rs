@@ -33,6 +33,10 @@ pub struct AlarmEpisodes {
     /// end being heard of: it is told after all.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hold_over: bool,
+    /// The CodeDeploy deployment groups (application, group) whose alarm configuration names
+    /// this alarm, as enrichment learned it (`GetDeploymentGroup`): it watches them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub groups: std::collections::BTreeSet<(String, String)>,
 }
 
 /// An alarm held while what it watches deploys is told anyway once it has waited this long

@@ -756,6 +756,26 @@ impl Engine {
                 _ => {}
             }
         }
+        // The deployment groups enrichment learned an alarm watches (kept on its thread,
+        // just written above, so read from the cache).
+        for ev in events {
+            let Event::AlarmState(a) = ev else {
+                continue;
+            };
+            let (acct, region) = (a.meta.account.as_str(), a.meta.region.as_str());
+            let key = super::alarm_key(acct, region, &a.alarm_name);
+            let Some((_, t)) = self.load(&key).await? else {
+                continue;
+            };
+            if let Body::Alarm(al) = &t.body {
+                for (app, group) in &al.groups {
+                    let p = super::group_key(acct, region, app, group);
+                    if !links.iter().any(|(k, e)| *k == p && std::ptr::eq(*e, ev)) {
+                        links.push((p, ev));
+                    }
+                }
+            }
+        }
         for (pkey, ev) in links {
             self.link_alarm(&pkey, ev, now, wants, &mut changed).await?;
         }
@@ -909,6 +929,42 @@ impl Engine {
             if r.is_some() {
                 changed.push(key);
             }
+        }
+        Ok(())
+    }
+
+    /// What enrichment learned of a CodeDeploy deployment group (`GetDeploymentGroup`): these
+    /// alarms watch it. Kept on each alarm's thread (made, with no episode, when the alarm was
+    /// never heard of), which links its next state changes to the group's deployments.
+    pub async fn learn_group_alarms(
+        &self,
+        account: &str,
+        region: &str,
+        application: &str,
+        group: &str,
+        alarms: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        for name in alarms.iter().filter(|n| !n.is_empty() && !n.contains('#')) {
+            let key = super::alarm_key(account, region, name);
+            self.update(
+                &key,
+                now,
+                || {
+                    Some(Thread::new(Body::Alarm(super::alarm::AlarmEpisodes::new(
+                        account, region, name,
+                    ))))
+                },
+                |t| {
+                    let Body::Alarm(a) = &mut t.body else {
+                        return false;
+                    };
+                    // Bounded: an alarm watching more groups than this is odd input.
+                    a.groups.len() < 64
+                        && a.groups.insert((application.to_owned(), group.to_owned()))
+                },
+            )
+            .await?;
         }
         Ok(())
     }

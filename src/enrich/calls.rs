@@ -23,13 +23,14 @@ pub enum Api {
     GetDeployment,
     ListDeploymentTargets,
     BatchGetDeploymentTargets,
+    GetDeploymentGroup,
     GitHub,
     GitLab,
     Bitbucket,
 }
 
 impl Api {
-    pub const ALL: [Api; 14] = [
+    pub const ALL: [Api; 15] = [
         Api::AssumeRole,
         Api::ListAccounts,
         Api::GetPipelineExecution,
@@ -41,6 +42,7 @@ impl Api {
         Api::GetDeployment,
         Api::ListDeploymentTargets,
         Api::BatchGetDeploymentTargets,
+        Api::GetDeploymentGroup,
         Api::GitHub,
         Api::GitLab,
         Api::Bitbucket,
@@ -59,6 +61,7 @@ impl Api {
             Api::GetDeployment => "codedeploy_get_deployment",
             Api::ListDeploymentTargets => "codedeploy_list_deployment_targets",
             Api::BatchGetDeploymentTargets => "codedeploy_batch_get_deployment_targets",
+            Api::GetDeploymentGroup => "codedeploy_get_deployment_group",
             Api::GitHub => "github_commit",
             Api::GitLab => "gitlab_commit",
             Api::Bitbucket => "bitbucket_commit",

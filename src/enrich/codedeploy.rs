@@ -1,7 +1,8 @@
 //! CodeDeploy: the deployment's error information (`GetDeployment`) and, for every failed target
 //! of any compute platform (EC2/on-premises instance, ECS, Lambda, CloudFormation), the first
 //! failed lifecycle event with its script, error code, message and log tail
-//! (`ListDeploymentTargets`, paginated, then `BatchGetDeploymentTargets` in chunks of 25).
+//! (`ListDeploymentTargets`, paginated, then `BatchGetDeploymentTargets` in chunks of 25); and
+//! the alarms of a deployment's group (`GetDeploymentGroup`), which watch it for deploy verdicts.
 
 use super::accounts::Clients;
 use super::{Api, CallError, Ctx, DeploymentDetail, Outcome, TailLimits, TargetFailure};
@@ -66,6 +67,38 @@ pub async fn fetch(
         _ => {}
     }
     d
+}
+
+/// The alarms of a deployment group's alarm configuration (`GetDeploymentGroup`), by name;
+/// empty when it has none.
+pub async fn group_alarms(
+    ctx: &Ctx,
+    c: &Clients,
+    application: &str,
+    group: &str,
+) -> Result<Vec<String>, CallError> {
+    let req = c
+        .codedeploy
+        .get_deployment_group()
+        .application_name(application)
+        .deployment_group_name(group);
+    let out = ctx
+        .call(Api::GetDeploymentGroup, async {
+            req.send().await.map_err(|e| CallError::from_sdk(&e))
+        })
+        .await?;
+    Ok(out
+        .deployment_group_info()
+        .and_then(|g| g.alarm_configuration())
+        .map(|a| {
+            a.alarms()
+                .iter()
+                .filter_map(|x| x.name())
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 #[derive(Debug, Default)]

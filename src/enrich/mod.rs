@@ -241,6 +241,8 @@ struct Wants {
     actions: Option<(String, String, String)>,
     builds: Vec<codebuild::BuildWant>,
     deployments: Vec<String>,
+    /// (application, deployment group) for `GetDeploymentGroup`: the alarms watching it.
+    group: Option<(String, String)>,
     author: Option<git::Lookup>,
     alias: bool,
 }
@@ -251,6 +253,7 @@ impl Wants {
             && self.actions.is_none()
             && self.builds.is_empty()
             && self.deployments.is_empty()
+            && self.group.is_none()
             && self.author.is_none()
             && !self.alias
     }
@@ -282,6 +285,15 @@ impl Planner<'_> {
             ..Wants::default()
         };
         let failed = n.status == status::FAILED && n.failure.is_some();
+        // A CodeDeploy deployment, whatever its state: its group's alarms, once.
+        if let (Kind::Deployment, Some(a), Some(g), None) = (
+            n.kind,
+            n.application.as_ref(),
+            n.deployment_group.as_ref(),
+            &k.group_alarms,
+        ) {
+            w.group = Some((a.clone(), g.clone()));
+        }
         if let (Kind::Pipeline, Some(p), Some(x)) =
             (n.kind, n.pipeline.as_ref(), n.execution_id.as_ref())
         {
@@ -667,8 +679,20 @@ impl Enricher {
                 None
             }
         };
-        let (exec, actions, builds, deployments, author, alias) =
-            tokio::join!(exec, actions, builds, deployments, author, alias);
+        let group = async {
+            match &w.group {
+                Some((a, g)) => Some(codedeploy::group_alarms(ctx, &c, a, g).await),
+                None => None,
+            }
+        };
+        let (exec, actions, builds, deployments, author, alias, group) =
+            tokio::join!(exec, actions, builds, deployments, author, alias, group);
+        match group {
+            Some(Ok(names)) => e.group_alarms = Some(names),
+            // No such group: asking again will not find it.
+            Some(Err(err)) if err.outcome == Outcome::NotFound => e.group_alarms = Some(Vec::new()),
+            _ => {}
+        }
 
         if let Some(a) = alias {
             e.alias = Some(a);

@@ -37,6 +37,10 @@ pub struct Enrichment {
     /// By deployment id (`d-...`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub deployments: BTreeMap<String, DeploymentDetail>,
+    /// A CodeDeploy deployment's group's alarms (`GetDeploymentGroup`'s `alarmConfiguration`),
+    /// once asked: they watch the group (deploy verdicts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_alarms: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

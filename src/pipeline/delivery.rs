@@ -154,6 +154,7 @@ impl Runner {
                     .enrich(key, &thread, &mut note, thread.enrichment.as_ref())
                     .await
                 {
+                    self.learn_group_alarms(&thread, &found, now).await;
                     if let Some((v, t, _)) = self
                         .engine
                         .update_at(
@@ -282,6 +283,46 @@ impl Runner {
             }
         }
         Ok(total)
+    }
+}
+
+impl Runner {
+    /// A CodeDeploy deployment's group's alarms, newly learned by enrichment, watch the group
+    /// from now on (deploy verdicts). Best effort: a failure is logged, and the next deployment
+    /// of the group learns them again.
+    async fn learn_group_alarms(
+        &self,
+        thread: &Thread,
+        found: &crate::notification::enrichment::Enrichment,
+        now: i64,
+    ) {
+        let crate::correlate::Body::Deployment(d) = &thread.body else {
+            return;
+        };
+        let Some(alarms) = found.group_alarms.as_ref().filter(|a| !a.is_empty()) else {
+            return;
+        };
+        let known = thread
+            .enrichment
+            .as_ref()
+            .and_then(|e| e.group_alarms.as_ref());
+        if known == Some(alarms) || d.application.is_empty() {
+            return;
+        }
+        if let Err(e) = self
+            .engine
+            .learn_group_alarms(
+                &d.account,
+                &d.region,
+                &d.application,
+                &d.deployment_group,
+                alarms,
+                now,
+            )
+            .await
+        {
+            tracing::warn!(deployment = %d.deployment_id, error = %e, "cannot keep a deployment group's alarms");
+        }
     }
 }
 

@@ -13,7 +13,8 @@
 //! (`PipelineExecutionNotStoppableException` the second time), CodeDeploy `ContinueDeployment`
 //! (`DeploymentIsNotInReadyStateException` unless seeded READY) and `StopDeployment`; and
 //! `ListPipelineExecutions` (seeded executions, newest `startTime` first) and `RollbackStage`
-//! (to a seeded execution that succeeded).
+//! (to a seeded execution that succeeded); CodeDeploy `GetDeploymentGroup` with its alarm
+//! configuration (moto answers it without one).
 //!
 //! Everything else, and any id it was not seeded with, is proxied unchanged to moto, so one SDK
 //! endpoint per service serves both. Every request is recorded (target, access key, region) so
@@ -66,6 +67,8 @@ pub struct Data {
     pub stopped: BTreeSet<String>,
     /// CodeDeploy deployments waiting at READY_WAIT (`ContinueDeployment` answers them once).
     pub ready: BTreeSet<String>,
+    /// (application, group) -> `DeploymentGroupInfo` (moto keeps no `alarmConfiguration`).
+    pub groups: BTreeMap<(String, String), Value>,
 }
 
 pub struct Shared {
@@ -174,6 +177,20 @@ impl TestServer {
         self.data().approvals.insert(
             (pipeline.to_owned(), stage.to_owned(), action.to_owned()),
             (token.to_owned(), None),
+        );
+    }
+
+    /// A deployment group whose alarm configuration names `alarms`.
+    pub fn add_group(&self, application: &str, group: &str, alarms: &[&str]) {
+        let alarms: Vec<Value> = alarms.iter().map(|a| json!({"name": a})).collect();
+        self.data().groups.insert(
+            (application.to_owned(), group.to_owned()),
+            json!({
+                "applicationName": application,
+                "deploymentGroupName": group,
+                "deploymentGroupId": format!("{application}-{group}-id"),
+                "alarmConfiguration": {"enabled": true, "ignorePollAlarmFailure": false, "alarms": alarms},
+            }),
         );
     }
 
@@ -681,6 +698,23 @@ fn answer(s: &Shared, target: &str, input: &Value) -> Answer {
                 ));
             }
             Answer::Here(ok(json!({"pipelineExecutionId": id})))
+        }
+        "CodeDeploy_20141006.GetDeploymentGroup" => {
+            let key = (
+                str_of(input, "applicationName")
+                    .unwrap_or_default()
+                    .to_owned(),
+                str_of(input, "deploymentGroupName")
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+            match d.groups.get(&key) {
+                Some(g) => Answer::Here(ok(json!({"deploymentGroupInfo": g}))),
+                None => Answer::Here(error(
+                    "DeploymentGroupDoesNotExistException",
+                    &format!("No Deployment Group found for name: {}", key.1),
+                )),
+            }
         }
         "CodeDeploy_20141006.ContinueDeployment" => {
             let id = str_of(input, "deploymentId").unwrap_or_default();
