@@ -242,6 +242,75 @@ async fn s6_two_pipelines_waiting_for_approval() {
     }
 }
 
+/// The same approvals delivered raw (SNS raw message delivery to SQS: no account) join their
+/// executions by region, pipeline, stage and action, before or after the action's event.
+#[tokio::test]
+async fn s6_raw_approval_messages_join_their_executions_in_any_order() {
+    let mut events: Vec<Event> = scenario("s6-manual-approval-waiting-two-pipelines.jsonl")
+        .into_iter()
+        .map(|mut ev| {
+            if let Event::ManualApproval(a) = &mut ev {
+                a.meta.account = String::new();
+            }
+            ev
+        })
+        .collect();
+    // The Manual approval actions' own events (the scenario has the executions' only).
+    for (account, pipeline, execution, action) in [
+        (
+            "123456789012",
+            "tf-jenkins-update-apply-pipeline",
+            "d8fcecc5-d21a-4007-99c0-f4063b2192b1",
+            "Approval",
+        ),
+        (
+            "429533234373",
+            "vrathore-slack-test2-sandbox-pipeline",
+            "b7c9a84b-aebf-4f02-9a6a-336282893747",
+            "ManualApproval",
+        ),
+    ] {
+        let doc = serde_json::json!({
+            "version": "0", "id": format!("act-{execution}"),
+            "detail-type": "CodePipeline Action Execution State Change",
+            "source": "aws.codepipeline", "account": account, "time": "2024-01-01T00:00:05Z",
+            "region": "us-east-1", "resources": [],
+            "detail": {"pipeline": pipeline, "execution-id": execution, "stage": "Approval",
+                       "action": action, "state": "STARTED", "version": 1,
+                       "type": {"owner": "AWS", "category": "Approval", "provider": "Manual", "version": "1"}}
+        });
+        events.extend(decode(doc.to_string().as_bytes()).expect("decodes"));
+    }
+    let (approvals, others): (Vec<Event>, Vec<Event>) = events
+        .iter()
+        .cloned()
+        .partition(|e| matches!(e, Event::ManualApproval(_)));
+    assert!(!approvals.is_empty());
+    for order in [
+        [others.clone(), approvals.clone()].concat(),
+        [approvals.clone(), others.clone()].concat(),
+    ] {
+        for batch in [&[1usize][..], &[50]] {
+            let o = run(&order, batch).await;
+            let n = by_title(&o);
+            assert_eq!(n.len(), 2, "{:?}", o.finals.keys());
+            for note in &n {
+                assert_eq!(note.status, "WAITING_FOR_APPROVAL", "{}", note.title);
+                assert!(!note.account.is_empty());
+                let a = note.approval.as_ref().expect("approval");
+                assert!(
+                    a.review_link
+                        .as_deref()
+                        .is_some_and(|l| l.contains(note.pipeline.as_deref().unwrap_or("?"))),
+                    "{}: the raw approval joined its own execution",
+                    note.title
+                );
+                assert!(a.custom_data.is_some() && a.expires.is_some());
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn s7_ecs_rollback_is_never_success() {
     let o = run(

@@ -449,8 +449,37 @@ impl Engine {
                 changed.push(key.clone());
             }
         }
+        // Manual approval actions also teach their account-less approval pointer, which an
+        // approval message delivered raw (no account) joins through; there an execution is
+        // named `account#execution` (see `member_key`).
+        let approval_actions: Vec<(String, Event)> = direct
+            .values()
+            .flatten()
+            .copied()
+            .filter_map(|ev| match ev {
+                Event::ActionExecution(a)
+                    if a.category == "Approval"
+                        && a.provider == "Manual"
+                        && !a.meta.account.is_empty() =>
+                {
+                    let mut named = a.clone();
+                    named.execution_id = format!("{}#{}", a.meta.account, a.execution_id);
+                    let key = super::approval_pointer_key(
+                        &a.meta.region,
+                        &a.pipeline,
+                        &a.stage,
+                        &a.action,
+                    );
+                    Some((key, Event::ActionExecution(named)))
+                }
+                _ => None,
+            })
+            .collect();
         // Pointer bookkeeping for what the direct events taught, and whatever that releases.
         let mut pointers: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+        for (key, ev) in &approval_actions {
+            pointers.entry(key.clone()).or_default().push(ev);
+        }
         let mut services: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
         for (key, evs) in &direct {
             let Some(pointer) = super::pointer_of(key) else {
@@ -1407,6 +1436,17 @@ fn link_member(pointer_key: &str, link: super::verdict::Link) -> String {
 /// The thread a pointer's member id names: `pl#a#r#p` + `x` is `ex#a#r#p#x`, `svc#a#r#c#s` + `d`
 /// is `ecs#a#r#c#s#d`.
 fn member_key(pointer_key: &str, id: &str) -> String {
+    // An approval pointer (`pa#region#pipeline#stage#action`) names `account#execution`.
+    if let Some(rest) = pointer_key.strip_prefix("pa#") {
+        let mut parts = rest.splitn(3, '#');
+        let (Some(region), Some(pipeline)) = (parts.next(), parts.next()) else {
+            return String::new();
+        };
+        return match id.split_once('#') {
+            Some((account, execution)) => super::pipeline_key(account, region, pipeline, execution),
+            None => String::new(),
+        };
+    }
     match (
         pointer_key.strip_prefix("pl#"),
         pointer_key.strip_prefix("svc#"),

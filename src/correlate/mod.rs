@@ -962,6 +962,13 @@ pub fn pointer_key(account: &str, region: &str, pipeline: &str) -> String {
     join_key("pl", &[account, region, pipeline])
 }
 
+/// `pa#region#pipeline#stage#action`: the executions waiting at one Manual approval action,
+/// whatever their account (named `account#execution` there), for approval messages that name
+/// no account.
+pub fn approval_pointer_key(region: &str, pipeline: &str, stage: &str, action: &str) -> String {
+    join_key("pa", &[region, pipeline, stage, action])
+}
+
 pub fn ecs_key(account: &str, region: &str, cluster: &str, service: &str, id: &str) -> String {
     join_key("ecs", &[account, region, cluster, service, id])
 }
@@ -1011,6 +1018,11 @@ pub fn target(ev: &Event) -> Target {
         }
         Event::ActionExecution(e) => {
             Target::Thread(pipeline_key(a, r, &e.pipeline, &e.execution_id))
+        }
+        // Delivered raw (SNS raw message delivery to SQS), an approval names no account: it
+        // joins its execution by region, pipeline, stage and action.
+        Event::ManualApproval(e) if a.is_empty() => {
+            Target::Pipeline(approval_pointer_key(r, &e.pipeline, &e.stage, &e.action))
         }
         Event::ManualApproval(e) => Target::Pipeline(pointer_key(a, r, &e.pipeline)),
         Event::BuildState(b) => match b
