@@ -213,6 +213,16 @@ async fn start(cfg: &mut Config) -> Result<u8, AppError> {
         events_secret_header: header,
         actions: parts::actor(cfg, runner.clone()).await?,
     };
+    // Socket Mode: clicks come over a connection the worker opens; it ends with the shutdown.
+    let socket = match (parts::socket_mode(cfg)?, state.actions.clone()) {
+        (Some(sm), Some(actor)) => {
+            let sd = shutdown.clone();
+            Some(tokio::spawn(async move {
+                sm.run(actor, async move { sd.wait().await }).await;
+            }))
+        }
+        _ => None,
+    };
     // The server outlives the drain (`/readyz` says 503 meanwhile) and ends once it is over.
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve_worker(listener, status_listener, state, async move {
@@ -271,6 +281,9 @@ async fn start(cfg: &mut Config) -> Result<u8, AppError> {
     }
     let _ = drained_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    if let Some(s) = socket {
+        let _ = tokio::time::timeout(Duration::from_secs(2), s).await;
+    }
     probe.abort();
     Ok(0)
 }

@@ -55,6 +55,9 @@ role_arn_template = ""
 users = ["UALICE"]
 actions = ["approve", "reject", "stop_pipeline"]
 [[actions.allow]]
+users = ["UDAVE"]
+actions = ["continue_deployment", "terminate_old", "stop_deployment"]
+[[actions.allow]]
 groups = ["SOPS"]
 actions = ["*"]
 match = 'pipeline~"^prod-"'
@@ -590,6 +593,229 @@ async fn an_unhealthy_deploy_is_rolled_back_from_its_message() {
     })
     .await;
     assert!(!action_ids(&slack, &ts).contains(&"herald:roll_back".to_string()));
+    h.sigterm();
+    assert_eq!(h.wait_exit(Duration::from_secs(30)).await.0, Some(0));
+}
+
+/// Socket Mode: no request URL (no signing secret), the worker opens the connection with the
+/// app-level token; each envelope is acknowledged within 3 s and its click made once, a
+/// redelivered envelope (a retry) makes no second call, and after Slack's `disconnect` the
+/// worker connects again and goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_mode_acknowledges_each_envelope_and_reconnects_when_slack_asks() {
+    let slack = SlackServer::start(TOKEN).await;
+    slack.add_group("SOPS", &["UCAROL"]);
+    let aws = aws_test_server::TestServer::start(None).await;
+    aws.add_approval("prod-sock", "Approve", "Gate", "tok-sock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(&slack.url, &aws.url, "").replace(
+        &format!("slack_signing_secret = \"{SECRET}\""),
+        "slack_app_token = \"xapp-1-test-app-token\"",
+    );
+    let mut h = Herald::start(dir.path(), 0, &cfg);
+    h.wait_ready().await;
+    wait_for("a Socket Mode connection", || {
+        (slack.socket_connections() == 1).then_some(())
+    })
+    .await;
+
+    post_events(&h, waiting("prod-sock", "x-5", now() - 60)).await;
+    let ts = message_with(&slack, "prod-sock", "herald:approve").await;
+    // No signing secret: the request URL is not served.
+    let body = slack
+        .click_body(&ts, "herald:approve", "UALICE", "1.1")
+        .expect("button");
+    assert_eq!(click(&h, &body).await, 404);
+
+    let e1 = slack
+        .click_envelope(
+            "env-1",
+            0,
+            &ts,
+            "herald:approve",
+            "UALICE",
+            &format!("{}.000100", now()),
+        )
+        .expect("button");
+    let sent = std::time::Instant::now();
+    assert!(slack.socket_send(&e1));
+    wait_for("the envelope acknowledged", || {
+        slack
+            .socket_acks()
+            .contains(&"env-1".to_string())
+            .then_some(())
+    })
+    .await;
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "acknowledged within 3 s"
+    );
+    wait_for("the approval", || {
+        text_of(&slack, &ts)
+            .contains("Approved by <@UALICE>")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(aws.seen_op("PutApprovalResult").len(), 1);
+    assert_eq!(
+        aws.seen_op("PutApprovalResult")[0].body["token"],
+        "tok-sock"
+    );
+
+    // Slack sends it again (its retry after a missed acknowledgement): acknowledged, not made.
+    let mut again = e1.clone();
+    again["retry_attempt"] = json!(1);
+    assert!(slack.socket_send(&again));
+    wait_for("the retry acknowledged", || {
+        (slack.socket_acks().iter().filter(|a| *a == "env-1").count() == 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(aws.seen_op("PutApprovalResult").len(), 1, "one call");
+
+    // Slack refreshes the connection: the worker opens another and clicks go on.
+    assert!(slack.socket_send(&json!({"type": "disconnect", "reason": "refresh_requested"})));
+    wait_for("a new connection", || {
+        (slack.socket_connections() == 2).then_some(())
+    })
+    .await;
+    let e2 = slack
+        .click_envelope(
+            "env-2",
+            0,
+            &ts,
+            "herald:stop_pipeline",
+            "UCAROL",
+            &format!("{}.000200", now()),
+        )
+        .expect("a stop button");
+    assert!(slack.socket_send(&e2));
+    wait_for("the stop", || {
+        (!aws.seen_op("StopPipelineExecution").is_empty()).then_some(())
+    })
+    .await;
+    assert!(slack.socket_acks().contains(&"env-2".to_string()));
+    h.sigterm();
+    assert_eq!(h.wait_exit(Duration::from_secs(30)).await.0, Some(0));
+}
+
+/// A CodeDeploy blue/green deployment waiting at READY: continued from its message
+/// (`ContinueDeployment` READY_WAIT), then its old task set terminated (TERMINATION_WAIT).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_deployment_is_continued_then_its_old_task_set_terminated() {
+    let slack = SlackServer::start(TOKEN).await;
+    let aws = aws_test_server::TestServer::start(None).await;
+    aws.add_ready("d-BLUEGREEN1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut h = Herald::start(dir.path(), 0, &config(&slack.url, &aws.url, ""));
+    h.wait_ready().await;
+    let t0 = now() - 300;
+    let dep = |state: &str, t: i64| {
+        json!({
+            "version": "0", "id": format!("bg-{state}"),
+            "detail-type": "CodeDeploy Deployment State-change Notification",
+            "source": "aws.codedeploy", "account": ACCOUNT, "region": "us-east-1",
+            "time": chrono::DateTime::from_timestamp(t, 0).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default(),
+            "resources": [],
+            "detail": {"region": "us-east-1", "deploymentId": "d-BLUEGREEN1", "instanceGroupId": "g",
+                       "deploymentGroup": "shop-bg", "application": "shopapp", "state": state},
+        })
+    };
+    post_events(
+        &h,
+        json!([dep("START", t0), dep("READY", t0 + 60)]).to_string(),
+    )
+    .await;
+    let ts = message_with(&slack, "shopapp", "herald:continue_deployment").await;
+    assert!(
+        text_of(&slack, &ts).contains("READY"),
+        "{}",
+        text_of(&slack, &ts)
+    );
+    assert_eq!(
+        action_ids(&slack, &ts),
+        ["herald:continue_deployment", "herald:stop_deployment"]
+    );
+    let body = slack
+        .click_body(
+            &ts,
+            "herald:continue_deployment",
+            "UDAVE",
+            &format!("{}.000100", now()),
+        )
+        .expect("a continue button");
+    assert_eq!(click(&h, &body).await, 200);
+    wait_for("the reroute told", || {
+        text_of(&slack, &ts)
+            .contains("Continued (traffic rerouted) by <@UDAVE>")
+            .then_some(())
+    })
+    .await;
+    let c = &aws.seen_op("ContinueDeployment")[0];
+    assert_eq!(c.body["deploymentId"], "d-BLUEGREEN1");
+    assert_eq!(c.body["deploymentWaitType"], "READY_WAIT");
+    assert_eq!(action_ids(&slack, &ts), ["herald:terminate_old"]);
+    let body = slack
+        .click_body(
+            &ts,
+            "herald:terminate_old",
+            "UDAVE",
+            &format!("{}.000200", now()),
+        )
+        .expect("a terminate button");
+    assert_eq!(click(&h, &body).await, 200);
+    wait_for("the termination told", || {
+        text_of(&slack, &ts)
+            .contains("Old task set terminated by <@UDAVE>")
+            .then_some(())
+    })
+    .await;
+    let seen = aws.seen_op("ContinueDeployment");
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].body["deploymentWaitType"], "TERMINATION_WAIT");
+    h.sigterm();
+    assert_eq!(h.wait_exit(Duration::from_secs(30)).await.0, Some(0));
+}
+
+/// Discord cannot take clicks: while something can be done, its message links to the thread's
+/// Slack message, where it can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discord_message_links_to_the_slack_message_to_act_on() {
+    let slack = SlackServer::start(TOKEN).await;
+    let discord = chat_servers::discord::DiscordServer::start().await;
+    let hook = discord.webhook("1200000000000000009", "DISCORDHOOKTOKEN");
+    let aws = aws_test_server::TestServer::start(None).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(&slack.url, &aws.url, "").replace("permalinks = false", "permalinks = true")
+        + &format!(
+            "[[destinations]]\nname = \"zz-discord\"\nkind = \"discord\"\nwebhook_url = \"{hook}\"\n\
+             [[rules]]\nmatch = 'kind:pipeline'\ndestinations = [\"slack\", \"zz-discord\"]\n"
+        );
+    let mut h = Herald::start(dir.path(), 0, &cfg);
+    h.wait_ready().await;
+    let t0 = now() - 60;
+    post_events(&h, waiting("prod-disc", "x-7", t0)).await;
+    message_with(&slack, "prod-disc", "herald:approve").await;
+    // The next change edits both; Discord's now names the Slack message.
+    let more = json!([event(
+        "CodePipeline Stage Execution State Change",
+        "x-7-9",
+        t0 + 3,
+        json!({"pipeline": "prod-disc", "execution-id": "x-7", "stage": "Source", "state": "SUCCEEDED", "version": 1})
+    )]);
+    post_events(&h, more.to_string()).await;
+    wait_for("the Discord message to link to Slack", || {
+        discord
+            .requests()
+            .iter()
+            .any(|r| {
+                let raw = String::from_utf8_lossy(&r.raw);
+                raw.contains("act in Slack")
+                    && raw.contains("https://herald-test.slack.com/archives/C0DEPLOYS/p")
+            })
+            .then_some(())
+    })
+    .await;
     h.sigterm();
     assert_eq!(h.wait_exit(Duration::from_secs(30)).await.0, Some(0));
 }

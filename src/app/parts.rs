@@ -65,14 +65,15 @@ pub async fn actor(
     cfg: &Config,
     runner: Arc<crate::pipeline::Runner>,
 ) -> Result<Option<Arc<crate::chatops::Actor>>, AppError> {
-    let Some(secret) = cfg.actions.signing_secret_ref() else {
+    if !cfg.actions.enabled() {
         return Ok(None);
-    };
+    }
     let bad = |e: String| AppError::Config(crate::config::ConfigError::Invalid(e));
-    let secret = match secret.resolve_local() {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(bad("actions.slack_signing_secret is not resolved".into())),
-        Err(e) => return Err(bad(format!("actions.slack_signing_secret: {e}"))),
+    let secret = match cfg.actions.signing_secret_ref().map(|r| r.resolve_local()) {
+        None => None,
+        Some(Ok(Some(s))) => Some(s),
+        Some(Ok(None)) => return Err(bad("actions.slack_signing_secret is not resolved".into())),
+        Some(Err(e)) => return Err(bad(format!("actions.slack_signing_secret: {e}"))),
     };
     let slack = cfg.destinations.iter().find_map(|d| match &d.sink {
         crate::config::destination::SinkConfig::Slack(s) => Some(s),
@@ -102,9 +103,36 @@ pub async fn actor(
     tracing::info!(
         allow = cfg.actions.allow.len(),
         role_arn_template = %cfg.actions.role_arn_template,
-        "actions: POST /slack/interactions"
+        request_url = cfg.actions.signing_secret_ref().is_some(),
+        socket_mode = cfg.actions.app_token_ref().is_some(),
+        "actions"
     );
     Ok(Some(Arc::new(actor)))
+}
+
+/// Socket Mode, when `[actions]` has an app-level token: where to open connections (the first
+/// Slack destination's `api_base`, else Slack's).
+pub fn socket_mode(cfg: &Config) -> Result<Option<crate::chatops::socket::SocketMode>, AppError> {
+    let Some(r) = cfg.actions.app_token_ref() else {
+        return Ok(None);
+    };
+    let bad = |e: String| AppError::Config(crate::config::ConfigError::Invalid(e));
+    let token = match r.resolve_local() {
+        Ok(Some(t)) => t,
+        Ok(None) => return Err(bad("actions.slack_app_token is not resolved".into())),
+        Err(e) => return Err(bad(format!("actions.slack_app_token: {e}"))),
+    };
+    let base = cfg
+        .destinations
+        .iter()
+        .find_map(|d| match &d.sink {
+            crate::config::destination::SinkConfig::Slack(s) => s.api_base.clone(),
+            _ => None,
+        })
+        .unwrap_or_else(|| "https://slack.com".into());
+    crate::chatops::socket::SocketMode::new(token, base)
+        .map(Some)
+        .map_err(bad)
 }
 
 pub async fn shutdown_signal() {

@@ -1,5 +1,6 @@
 //! People acting on threads from their messages (ChatOps): a click comes in (Slack's signed
-//! request to `POST /slack/interactions`), is authorized (`[[actions.allow]]`), claimed once
+//! request to `POST /slack/interactions`, or an envelope on a Socket Mode connection), is
+//! authorized (`[[actions.allow]]`), claimed once
 //! across the fleet in a conditional write of the thread ([`crate::correlate::act`]), made in
 //! the thread's account with the operator role, and recorded; the message is then edited to
 //! say who did what, and the thread's next events carry the story on. A refusal or a failed call
@@ -7,6 +8,7 @@
 
 pub mod aws;
 pub mod slack;
+pub mod socket;
 
 use crate::config::actions::{ActionsConfig, AllowConfig};
 use crate::correlate::act::{self, Click};
@@ -49,7 +51,7 @@ impl Outcome {
 pub struct Actor {
     runner: Arc<Runner>,
     allow: Vec<(AllowConfig, Option<Expr>)>,
-    signing_secret: Secret,
+    signing_secret: Option<Secret>,
     slack: Option<slack::SlackApi>,
     accounts: Accounts,
     groups: Mutex<HashMap<String, (Instant, Vec<String>)>>,
@@ -60,7 +62,7 @@ impl Actor {
     /// the SDK config the operator role is assumed from; `enrich`: its endpoints and accounts.
     pub fn new(
         cfg: &ActionsConfig,
-        signing_secret: Secret,
+        signing_secret: Option<Secret>,
         runner: Arc<Runner>,
         slack: Option<slack::SlackApi>,
         base: &aws_config::SdkConfig,
@@ -96,8 +98,9 @@ impl Actor {
         })
     }
 
-    pub fn signing_secret(&self) -> &Secret {
-        &self.signing_secret
+    /// The request URL's secret; `None`: only Socket Mode brings clicks.
+    pub fn signing_secret(&self) -> Option<&Secret> {
+        self.signing_secret.as_ref()
     }
 
     /// Whether `user` may take `action` on a thread whose notification is `note`.

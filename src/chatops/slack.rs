@@ -117,6 +117,17 @@ pub fn parse(body: &[u8]) -> Result<Option<Clicked>, String> {
         .ok_or("no payload field")?;
     let p: Payload = serde_json::from_str(&payload)
         .map_err(|e| format!("payload is not an interaction: {e}"))?;
+    clicked(p)
+}
+
+/// An interaction's payload as Socket Mode sends it (JSON inside the envelope): as [`parse`].
+pub fn parse_payload(payload: &serde_json::Value) -> Result<Option<Clicked>, String> {
+    let p =
+        Payload::deserialize(payload).map_err(|e| format!("payload is not an interaction: {e}"))?;
+    clicked(p)
+}
+
+fn clicked(p: Payload) -> Result<Option<Clicked>, String> {
     if p.kind != "block_actions" {
         return Ok(None);
     }

@@ -5,15 +5,18 @@ use crate::route::expr::Expr;
 use crate::secret::SecretRef;
 use serde::Deserialize;
 
-/// `[actions]`. Off until a Slack signing secret is set here or in
-/// `HERALD_SLACK_SIGNING_SECRET`: then messages carry buttons and `POST /slack/interactions`
-/// is served. Nobody may act unless an `[[actions.allow]]` entry allows them.
+/// `[actions]`. Off until a Slack signing secret (here or in `HERALD_SLACK_SIGNING_SECRET`: then
+/// `POST /slack/interactions` is served) or an app-level token (Socket Mode) is set: then
+/// messages carry buttons. Nobody may act unless an `[[actions.allow]]` entry allows them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ActionsConfig {
     /// Slack's signing secret (the app's Basic Information page): a value, `{env = ...}`,
     /// `{ssm = ...}` or `{secrets_manager = ...}`.
     pub slack_signing_secret: Option<SecretRef>,
+    /// Slack's app-level token (`xapp-…`, scope `connections:write`) for Socket Mode: the
+    /// worker opens the connection itself, no inbound endpoint. Also `HERALD_SLACK_APP_TOKEN`.
+    pub slack_app_token: Option<SecretRef>,
     /// The role assumed in the thread's account to act; `{account}` is replaced. Separate from
     /// the read-only enrichment role. Empty: Herald's own credentials (single-account setups).
     pub role_arn_template: String,
@@ -27,6 +30,7 @@ impl Default for ActionsConfig {
     fn default() -> Self {
         Self {
             slack_signing_secret: None,
+            slack_app_token: None,
             role_arn_template: "arn:aws:iam::{account}:role/herald-operator".into(),
             external_id: None,
             allow: Vec::new(),
@@ -65,9 +69,17 @@ impl ActionsConfig {
         })
     }
 
-    /// Whether people can act at all (a signing secret is configured).
+    /// The app-level token: the config's, or `HERALD_SLACK_APP_TOKEN` when set.
+    pub fn app_token_ref(&self) -> Option<SecretRef> {
+        self.slack_app_token.clone().or_else(|| {
+            std::env::var_os("HERALD_SLACK_APP_TOKEN")
+                .map(|_| SecretRef::Env("HERALD_SLACK_APP_TOKEN".into()))
+        })
+    }
+
+    /// Whether people can act at all (a signing secret or an app-level token is configured).
     pub fn enabled(&self) -> bool {
-        self.signing_secret_ref().is_some()
+        self.signing_secret_ref().is_some() || self.app_token_ref().is_some()
     }
 
     pub(super) fn problems(&self) -> Vec<String> {

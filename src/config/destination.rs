@@ -389,6 +389,12 @@ impl Config {
                 Err(e) => errors.push(format!("actions.slack_signing_secret: {e}")),
             }
         }
+        if let Some(r) = self.actions.app_token_ref() {
+            match r.resolve(&aws).await {
+                Ok(s) => self.actions.slack_app_token = Some(SecretRef::Value(s)),
+                Err(e) => errors.push(format!("actions.slack_app_token: {e}")),
+            }
+        }
         if errors.is_empty() {
             Ok(())
         } else {

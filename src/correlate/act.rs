@@ -66,15 +66,16 @@ fn offer(id: &str, label: &str, style: &str) -> ActionOffer {
 fn group(action: &str) -> &str {
     match action {
         id::APPROVE | id::REJECT => id::APPROVE,
-        id::CONTINUE_DEPLOYMENT | id::STOP_DEPLOYMENT | id::TERMINATE_OLD => {
-            id::CONTINUE_DEPLOYMENT
-        }
+        id::CONTINUE_DEPLOYMENT | id::STOP_DEPLOYMENT => id::CONTINUE_DEPLOYMENT,
         other => other,
     }
 }
 
-/// What the state allows, before taking what was done into account.
-fn possible(note: &Notification) -> Vec<ActionOffer> {
+/// What the state allows, before taking what was done into account. A READY deployment whose
+/// traffic was rerouted from its message (`continue_deployment` done) may be waiting to
+/// terminate its original fleet: `terminate_old` is offered then (no event says it waits
+/// there; AWS refuses the call when it does not, and the message says so).
+fn possible(note: &Notification, acted: &[ActRec]) -> Vec<ActionOffer> {
     let mut out = Vec::new();
     match (note.kind, note.status.as_str()) {
         (Kind::Pipeline, status::WAITING_FOR_APPROVAL) => {
@@ -108,6 +109,18 @@ fn possible(note: &Notification) -> Vec<ActionOffer> {
                 "primary",
             ));
             out.push(offer(id::STOP_DEPLOYMENT, "Stop and roll back", "danger"));
+            let rerouted = basis(note, id::CONTINUE_DEPLOYMENT);
+            if acted.iter().any(|r| {
+                r.action == id::CONTINUE_DEPLOYMENT
+                    && r.basis == rerouted
+                    && r.outcome == outcome::DONE
+            }) {
+                out.push(offer(
+                    id::TERMINATE_OLD,
+                    "Terminate the old task set",
+                    "default",
+                ));
+            }
         }
         (Kind::Deployment, status::IN_PROGRESS) => {
             out.push(offer(id::STOP_DEPLOYMENT, "Stop and roll back", "danger"));
@@ -149,7 +162,7 @@ fn standing<'a>(
 /// did on the same basis (an action being done keeps its button: a click meanwhile is refused
 /// with who is doing it).
 pub fn offers(note: &Notification, acted: &[ActRec]) -> Vec<ActionOffer> {
-    let mut out = possible(note);
+    let mut out = possible(note, acted);
     out.retain(|o| standing(acted, &o.id, &basis(note, &o.id), None).is_none());
     out
 }
@@ -220,7 +233,7 @@ pub fn claim(note: &Notification, acted: &mut Vec<ActRec>, c: &Click) -> Result<
             by: format!("{} ({})", r.by, r.action),
         });
     }
-    if !possible(note).iter().any(|o| o.id == c.action) {
+    if !possible(note, acted).iter().any(|o| o.id == c.action) {
         return Err(Refusal::NotOffered {
             action: c.action.clone(),
             kind: note.kind.as_str(),
@@ -370,6 +383,31 @@ mod tests {
         assert_eq!(claim(&note, &mut Vec::new(), &c), Err(Refusal::Stale));
         c.basis = Some(basis(&note, "retry_stage"));
         assert_eq!(claim(&note, &mut Vec::new(), &c), Ok(true));
+    }
+
+    #[test]
+    fn after_traffic_was_rerouted_the_old_task_set_can_be_terminated() {
+        let note = Notification::new(Kind::Deployment, status::READY, false, "1", "r", "d".into());
+        let mut acted = Vec::new();
+        let ids = |acted: &[ActRec]| -> Vec<String> {
+            offers(&note, acted).into_iter().map(|o| o.id).collect()
+        };
+        assert_eq!(ids(&acted), ["continue_deployment", "stop_deployment"]);
+        assert!(claim(&note, &mut acted, &click("terminate_old", "c0")).is_err());
+        assert_eq!(
+            claim(&note, &mut acted, &click("continue_deployment", "c1")),
+            Ok(true)
+        );
+        // Being rerouted: nothing more until it is done.
+        assert_eq!(ids(&acted), ["continue_deployment", "stop_deployment"]);
+        assert!(record(&mut acted, "c1", Ok(())));
+        assert_eq!(ids(&acted), ["terminate_old"]);
+        assert_eq!(
+            claim(&note, &mut acted, &click("terminate_old", "c2")),
+            Ok(true)
+        );
+        assert!(record(&mut acted, "c2", Ok(())));
+        assert!(ids(&acted).is_empty());
     }
 
     #[test]

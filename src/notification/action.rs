@@ -60,9 +60,8 @@ pub fn basis(note: &Notification, action: &str) -> String {
             )
         }
         id::STOP_PIPELINE => "stop".to_owned(),
-        id::CONTINUE_DEPLOYMENT | id::STOP_DEPLOYMENT | id::TERMINATE_OLD => {
-            format!("deploy/{}", note.status)
-        }
+        id::CONTINUE_DEPLOYMENT | id::STOP_DEPLOYMENT => format!("deploy/{}", note.status),
+        id::TERMINATE_OLD => format!("terminate/{}", note.status),
         id::MUTE => format!("mute/{}", time(note.started_at)),
         id::ROLL_BACK => "rollback".to_owned(),
         other => other.to_owned(),

@@ -190,6 +190,19 @@ impl Runner {
             // With `fence`, every attempt below is fenced by this worker's lease (held here):
             // one that would start after it ran out is not made (`deliver::fence`).
             let lease_until = thread.lease.as_ref().map_or(now, |l| l.until);
+            // Discord and Teams messages cannot take clicks: while something can be done, they
+            // link to the thread's Slack message, where it can.
+            let act_in_slack = if note.actions.is_empty() {
+                None
+            } else {
+                thread.deliveries.values().find_map(|r| {
+                    r.message
+                        .as_ref()?
+                        .get("permalink")?
+                        .as_str()
+                        .map(str::to_owned)
+                })
+            };
             drop(thread);
             let mut note = Some(note);
             let mut recorded = None;
@@ -213,9 +226,15 @@ impl Runner {
                     (true, n) => n.take(),
                     (false, n) => n.clone(),
                 };
-                let Some(notification) = notification else {
+                let Some(mut notification) = notification else {
                     break;
                 };
+                if let (Some(url), "discord" | "teams") = (&act_in_slack, sink.kind()) {
+                    notification.links.push(crate::notification::Link {
+                        label: "act in Slack".into(),
+                        url: url.clone(),
+                    });
+                }
                 let delivery = Delivery {
                     op,
                     thread: if last {

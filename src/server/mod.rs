@@ -141,10 +141,17 @@ async fn slack_interactions(
     let Some(actor) = s.actions.clone() else {
         return (StatusCode::NOT_FOUND, "actions are not configured\n").into_response();
     };
+    let Some(secret) = actor.signing_secret() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "no signing secret: clicks come by Socket Mode\n",
+        )
+            .into_response();
+    };
     let now = crate::clock::unix_now();
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Err(e) = crate::chatops::slack::verify(
-        actor.signing_secret().expose().as_bytes(),
+        secret.expose().as_bytes(),
         h("x-slack-request-timestamp"),
         h("x-slack-signature"),
         &body,

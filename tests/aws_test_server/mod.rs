@@ -65,8 +65,10 @@ pub struct Data {
     pub approvals: BTreeMap<(String, String, String), (String, Option<String>)>,
     /// Pipeline executions stopped (`StopPipelineExecution`).
     pub stopped: BTreeSet<String>,
-    /// CodeDeploy deployments waiting at READY_WAIT (`ContinueDeployment` answers them once).
+    /// CodeDeploy deployments waiting at READY_WAIT (`ContinueDeployment` answers them once),
+    /// then at TERMINATION_WAIT (the original fleet kept until a second `ContinueDeployment`).
     pub ready: BTreeSet<String>,
+    pub terminating: BTreeSet<String>,
     /// (application, group) -> `DeploymentGroupInfo` (moto keeps no `alarmConfiguration`).
     pub groups: BTreeMap<(String, String), Value>,
 }
@@ -717,8 +719,13 @@ fn answer(s: &Shared, target: &str, input: &Value) -> Answer {
             }
         }
         "CodeDeploy_20141006.ContinueDeployment" => {
-            let id = str_of(input, "deploymentId").unwrap_or_default();
-            if d.ready.remove(id) {
+            let id = str_of(input, "deploymentId").unwrap_or_default().to_owned();
+            let wait = input["deploymentWaitType"].as_str().unwrap_or("READY_WAIT");
+            let waiting = match wait {
+                "TERMINATION_WAIT" => d.terminating.remove(&id),
+                _ => d.ready.remove(&id) && d.terminating.insert(id.clone()),
+            };
+            if waiting {
                 Answer::Here(ok(json!({})))
             } else {
                 Answer::Here(error(

@@ -1,7 +1,9 @@
 //! A Slack Web API test server: `chat.postMessage`, `chat.update`, `chat.getPermalink`,
 //! `users.lookupByEmail`, `chat.postEphemeral`, `usergroups.users.list`; and Slack's side of
 //! interactivity: a click on a message's button as the signed `block_actions` request Slack
-//! sends to an app's request URL ([`SlackServer::click`]).
+//! sends to an app's request URL ([`SlackServer::click_body`]), or as a Socket Mode envelope
+//! over the WebSocket `apps.connections.open` hands out (checked against the app-level token;
+//! `hello` on connect, acknowledgements recorded, `disconnect` on demand).
 //!
 //! Like Slack it checks the bot token (`{"ok":false,"error":"invalid_auth"}`), answers errors as
 //! HTTP 200 with `ok:false`, refuses blocks past Block Kit's limits (`invalid_blocks`) and
@@ -58,6 +60,12 @@ struct St {
     groups: HashMap<String, Vec<String>>,
     /// `chat.postEphemeral` messages: (channel, user, text).
     ephemeral: Vec<(String, String, String)>,
+    /// Socket Mode: the app-level token, the WebSocket listener's URL, the connections opened
+    /// (a sender to each), and the envelope ids acknowledged.
+    app_token: String,
+    socket_url: String,
+    sockets: Vec<tokio::sync::mpsc::UnboundedSender<String>>,
+    acks: Vec<String>,
 }
 
 /// Slack's measured ceiling on the text of all blocks of one message.
@@ -87,7 +95,13 @@ impl SlackServer {
             requests: Vec::new(),
             groups: HashMap::new(),
             ephemeral: Vec::new(),
+            app_token: "xapp-1-test-app-token".into(),
+            socket_url: String::new(),
+            sockets: Vec::new(),
+            acks: Vec::new(),
         }));
+        let url = socket_listener(st.clone()).await;
+        st.lock().unwrap().socket_url = url;
         let app = Router::new()
             .route("/api/{method}", any(api))
             .with_state(st.clone());
@@ -134,6 +148,60 @@ impl SlackServer {
         user: &str,
         action_ts: &str,
     ) -> Option<String> {
+        let payload = self.click_payload(ts, action_id, user, action_ts)?;
+        Some(format!(
+            "payload={}",
+            form_urlencoded::byte_serialize(payload.to_string().as_bytes()).collect::<String>()
+        ))
+    }
+
+    /// Socket Mode connections opened so far.
+    pub fn socket_connections(&self) -> usize {
+        self.st().sockets.len()
+    }
+
+    /// Sends a text frame on the newest connection; false when none is open.
+    pub fn socket_send(&self, v: &Value) -> bool {
+        self.st()
+            .sockets
+            .last()
+            .is_some_and(|tx| tx.send(v.to_string()).is_ok())
+    }
+
+    /// The envelope ids the client acknowledged, in order.
+    pub fn socket_acks(&self) -> Vec<String> {
+        self.st().acks.clone()
+    }
+
+    /// A click as a Socket Mode `interactive` envelope.
+    pub fn click_envelope(
+        &self,
+        envelope_id: &str,
+        retry: u32,
+        ts: &str,
+        action_id: &str,
+        user: &str,
+        action_ts: &str,
+    ) -> Option<Value> {
+        let payload = self.click_payload(ts, action_id, user, action_ts)?;
+        Some(json!({
+            "envelope_id": envelope_id,
+            "payload": payload,
+            "type": "interactive",
+            "accepts_response_payload": false,
+            "retry_attempt": retry,
+            "retry_reason": if retry > 0 { "timeout" } else { "" },
+        }))
+    }
+
+    /// The `block_actions` payload of a click.
+    pub fn click_payload(
+        &self,
+        ts: &str,
+        action_id: &str,
+        user: &str,
+        action_ts: &str,
+    ) -> Option<Value> {
         let m = self.message(ts)?;
         let button = buttons(&m.body)
             .into_iter()
@@ -157,10 +225,7 @@ impl SlackServer {
                 "action_ts": action_ts,
             }],
         });
-        Some(format!(
-            "payload={}",
-            form_urlencoded::byte_serialize(payload.to_string().as_bytes()).collect::<String>()
-        ))
+        Some(payload)
     }
 
     pub fn add_user(&self, email: &str, id: &str) {
@@ -240,6 +305,18 @@ fn handle(st: &mut St, method: &str, query: &HashMap<String, String>, rec: &Reco
     if st.fail_503 > 0 || st.down_until.is_some_and(|t| rec.at < t) {
         st.fail_503 = st.fail_503.saturating_sub(1);
         return (StatusCode::SERVICE_UNAVAILABLE, "upstream connect error").into_response();
+    }
+    if method == "apps.connections.open" {
+        // The app-level token, not the bot token.
+        return match rec.header("authorization") {
+            Some(a) if a == format!("Bearer {}", st.app_token) => Json(json!({
+                "ok": true,
+                "url": format!("{}?ticket={}", st.socket_url, st.sockets.len() + 1),
+            }))
+            .into_response(),
+            Some(_) => ok_false("invalid_auth"),
+            None => ok_false("not_authed"),
+        };
     }
     match rec.header("authorization") {
         None => return ok_false("not_authed"),
@@ -509,4 +586,61 @@ fn texts(v: &Value, total: &mut usize) {
         Value::Array(a) => a.iter().for_each(|x| texts(x, total)),
         _ => {}
     }
+}
+
+/// Socket Mode's WebSocket side: accepts connections, says `hello`, forwards what the test sends
+/// and records the envelope ids the client acknowledges. Returns its `ws://` URL.
+async fn socket_listener(st: Shared) -> String {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let st = st.clone();
+            tokio::spawn(async move {
+                let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let (mut tx, mut rx) = ws.split();
+                let (out, mut queue) = tokio::sync::mpsc::unbounded_channel::<String>();
+                let n = {
+                    let mut s = st.lock().unwrap();
+                    s.sockets.push(out);
+                    s.sockets.len()
+                };
+                let hello = json!({"type": "hello", "num_connections": n, "connection_info": {"app_id": "A1"}});
+                if tx.send(Ws::text(hello.to_string())).await.is_err() {
+                    return;
+                }
+                loop {
+                    tokio::select! {
+                        m = queue.recv() => match m {
+                            Some(text) => {
+                                let close = text.contains("\"disconnect\"");
+                                if tx.send(Ws::text(text)).await.is_err() || close {
+                                    return;
+                                }
+                            }
+                            None => return,
+                        },
+                        m = rx.next() => match m {
+                            Some(Ok(Ws::Text(t))) => {
+                                if let Ok(v) = serde_json::from_str::<Value>(t.as_str()) {
+                                    if let Some(id) = v["envelope_id"].as_str() {
+                                        st.lock().unwrap().acks.push(id.to_string());
+                                    }
+                                }
+                            }
+                            Some(Ok(_)) => {}
+                            _ => return,
+                        },
+                    }
+                }
+            });
+        }
+    });
+    format!("ws://{addr}/link/")
 }
