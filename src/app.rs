@@ -167,7 +167,9 @@ async fn start(cfg: &mut Config) -> Result<u8, AppError> {
         owner: Some(owner.clone()),
         counted: true,
     };
-    let runner = runner(cfg, &build)?.with_lease_fence();
+    let runner = runner(cfg, &build)?
+        .with_lease_fence()
+        .with_act_links(cfg.actions.enabled());
     let runner = Arc::new(match enricher {
         Some(e) => runner.with_enricher(e),
         None => runner,

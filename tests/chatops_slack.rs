@@ -194,7 +194,7 @@ async fn a_person_approves_from_slack_once_and_others_are_refused_with_a_reason(
     let slack = SlackServer::start(TOKEN).await;
     slack.add_group("SOPS", &["UCAROL"]);
     let aws = aws_test_server::TestServer::start(None).await;
-    aws.add_approval("prod-web", "Approve", "Gate", "token-prod-web-1");
+    aws.add_approval("prod-web", "x-1", "Approve", "Gate", "token-prod-web-1");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut h = Herald::start(dir.path(), 0, &config(&slack.url, &aws.url, ""));
     h.wait_ready().await;
@@ -341,8 +341,10 @@ async fn a_person_approves_from_slack_once_and_others_are_refused_with_a_reason(
         .metric("herald_actions_total", "outcome=\"refused\"")
         .await;
     let forged = h.metric("herald_actions_total", "outcome=\"forged\"").await;
+    let again = h.metric("herald_actions_total", "outcome=\"again\"").await;
     assert_eq!(done, 2.0);
-    assert!(refused >= 4.0, "{refused}");
+    assert_eq!(refused, 3.0, "Bob, the double click, Carol");
+    assert_eq!(again, 1.0, "the same request again");
     assert_eq!(forged, 4.0);
     assert!(h.log_text().contains("action"), "attempts are logged");
 
@@ -356,7 +358,9 @@ async fn a_person_approves_from_slack_once_and_others_are_refused_with_a_reason(
 async fn a_call_aws_refuses_is_told_on_the_message() {
     let slack = SlackServer::start(TOKEN).await;
     let aws = aws_test_server::TestServer::start(None).await;
-    aws.add_approval("prod-api", "Approve", "Gate", "tok-1");
+    aws.add_approval("prod-api", "x-9", "Approve", "Gate", "tok-1");
+    // Another pipeline whose stage now runs another execution (parallel executions).
+    aws.add_approval("prod-par", "x-newer", "Approve", "Gate", "tok-par");
     // Answered in the console meanwhile.
     aws.data()
         .approvals
@@ -389,6 +393,31 @@ async fn a_call_aws_refuses_is_told_on_the_message() {
     .await;
     // A failed call leaves the action offered.
     assert!(action_ids(&slack, &ts).contains(&"herald:reject".to_string()));
+
+    // The approval waiting at the stage belongs to a newer execution: this message's click does
+    // not approve it.
+    post_events(&h, waiting("prod-par", "x-older", now() - 60)).await;
+    let ts = message_with(&slack, "prod-par", "herald:approve").await;
+    let body = slack
+        .click_body(
+            &ts,
+            "herald:approve",
+            "UALICE",
+            &format!("{}.000200", now()),
+        )
+        .expect("button");
+    assert_eq!(click(&h, &body).await, 200);
+    wait_for("the person told it is another execution's", || {
+        slack
+            .ephemeral()
+            .into_iter()
+            .find(|(_, u, t)| u == "UALICE" && t.contains("another execution's (x-newer)"))
+    })
+    .await;
+    assert!(aws
+        .seen_op("PutApprovalResult")
+        .iter()
+        .all(|s| s.body["pipelineName"] != "prod-par"));
     h.sigterm();
     assert_eq!(h.wait_exit(Duration::from_secs(30)).await.0, Some(0));
 }
@@ -407,7 +436,7 @@ fn dynamo(table: &str) -> String {
 async fn across_a_fleet_an_action_is_made_once_even_when_its_worker_dies() {
     let slack = SlackServer::start(TOKEN).await;
     let aws = aws_test_server::TestServer::start(None).await;
-    aws.add_approval("prod-db", "Approve", "Gate", "tok-db");
+    aws.add_approval("prod-db", "x-2", "Approve", "Gate", "tok-db");
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config(&slack.url, &aws.url, &dynamo(&support::unique("chatops")));
     let mut a = Herald::start(dir.path(), 0, &cfg);
@@ -606,7 +635,7 @@ async fn socket_mode_acknowledges_each_envelope_and_reconnects_when_slack_asks()
     let slack = SlackServer::start(TOKEN).await;
     slack.add_group("SOPS", &["UCAROL"]);
     let aws = aws_test_server::TestServer::start(None).await;
-    aws.add_approval("prod-sock", "Approve", "Gate", "tok-sock");
+    aws.add_approval("prod-sock", "x-5", "Approve", "Gate", "tok-sock");
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config(&slack.url, &aws.url, "").replace(
         &format!("slack_signing_secret = \"{SECRET}\""),

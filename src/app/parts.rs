@@ -59,8 +59,9 @@ pub async fn enricher(cfg: &Config) -> Result<Option<Arc<Enricher>>, AppError> {
     Ok(Some(Arc::new(enricher)))
 }
 
-/// People's actions, when `[actions]` has a signing secret: Slack's Web API from the first
-/// Slack destination (ephemeral replies, user groups), and the operator role's clients.
+/// People's actions, when `[actions]` has a signing secret or an app-level token: Slack's Web
+/// API from the first Slack destination (ephemeral replies, user groups), and the operator
+/// role's clients.
 pub async fn actor(
     cfg: &Config,
     runner: Arc<crate::pipeline::Runner>,
@@ -71,6 +72,10 @@ pub async fn actor(
     let bad = |e: String| AppError::Config(crate::config::ConfigError::Invalid(e));
     let secret = match cfg.actions.signing_secret_ref().map(|r| r.resolve_local()) {
         None => None,
+        // An empty key would let anyone sign requests.
+        Some(Ok(Some(s))) if s.expose().trim().is_empty() => {
+            return Err(bad("actions.slack_signing_secret is empty".into()))
+        }
         Some(Ok(Some(s))) => Some(s),
         Some(Ok(None)) => return Err(bad("actions.slack_signing_secret is not resolved".into())),
         Some(Err(e)) => return Err(bad(format!("actions.slack_signing_secret: {e}"))),
@@ -118,6 +123,9 @@ pub fn socket_mode(cfg: &Config) -> Result<Option<crate::chatops::socket::Socket
     };
     let bad = |e: String| AppError::Config(crate::config::ConfigError::Invalid(e));
     let token = match r.resolve_local() {
+        Ok(Some(t)) if t.expose().trim().is_empty() => {
+            return Err(bad("actions.slack_app_token is empty".into()))
+        }
         Ok(Some(t)) => t,
         Ok(None) => return Err(bad("actions.slack_app_token is not resolved".into())),
         Err(e) => return Err(bad(format!("actions.slack_app_token: {e}"))),

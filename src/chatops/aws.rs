@@ -6,12 +6,41 @@ use crate::correlate::{Body, Thread};
 use crate::enrich::accounts::Accounts;
 use crate::notification::Notification;
 
+/// Why a call did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallFailure {
+    /// AWS's error code and message, or what went wrong before AWS answered.
+    pub message: String,
+    /// A write call was sent and no answer came (a timeout, a broken response): AWS may have
+    /// done it. The claim is left `requested` rather than marked failed.
+    pub unknown: bool,
+}
+
+impl From<String> for CallFailure {
+    fn from(message: String) -> Self {
+        CallFailure {
+            message,
+            unknown: false,
+        }
+    }
+}
+
+/// A read's failure: nothing was changed, whatever happened.
+fn read(f: CallFailure) -> CallFailure {
+    CallFailure {
+        unknown: false,
+        ..f
+    }
+}
+
 /// One call, with everything it needs, worked out from the thread before it is claimed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
-    /// `PutApprovalResult`; the token from the approval message, or else `GetPipelineState`.
+    /// `PutApprovalResult`; the token from the approval message, or else `GetPipelineState`
+    /// (only while the stage's latest execution is this one).
     Approval {
         pipeline: String,
+        execution_id: String,
         stage: String,
         action: String,
         approve: bool,
@@ -70,6 +99,7 @@ pub fn call_of(
             };
             Call::Approval {
                 pipeline: need(&note.pipeline, "pipeline")?,
+                execution_id: need(&note.execution_id, "execution id")?,
                 stage: a.stage.clone(),
                 action: a.action.clone(),
                 approve: action == id::APPROVE,
@@ -130,20 +160,19 @@ pub async fn make(
     account: &str,
     region: &str,
     call: &Call,
-) -> Result<(), String> {
+) -> Result<(), CallFailure> {
     use aws_sdk_codedeploy::types::DeploymentWaitType;
     use aws_sdk_codepipeline::types::{ApprovalResult, ApprovalStatus, StageRetryMode};
     if matches!(call, Call::None) {
         return Ok(());
     }
-    accounts
-        .check(account)
-        .map_err(|r| format!("account {account:?} is not one Herald may act in ({r:?})"))?;
+    allowed(accounts, account)?;
     let c = accounts.clients(account, region);
     let err = |e: &dyn std::fmt::Display| e.to_string();
     match call {
         Call::Approval {
             pipeline,
+            execution_id,
             stage,
             action,
             approve,
@@ -152,7 +181,9 @@ pub async fn make(
         } => {
             let token = match token {
                 Some(t) => t.clone(),
-                None => state_token(&c.codepipeline, pipeline, stage, action).await?,
+                None => state_token(&c.codepipeline, pipeline, execution_id, stage, action)
+                    .await
+                    .map_err(read)?,
             };
             let result = ApprovalResult::builder()
                 .summary(summary)
@@ -230,7 +261,9 @@ pub async fn make(
             stage,
             execution_id,
         } => {
-            let target = previous_success(&c.codepipeline, pipeline, execution_id).await?;
+            let target = previous_success(&c.codepipeline, pipeline, execution_id)
+                .await
+                .map_err(read)?;
             c.codepipeline
                 .rollback_stage()
                 .pipeline_name(pipeline)
@@ -245,33 +278,58 @@ pub async fn make(
     Ok(())
 }
 
+/// Whether Herald may act in `account` (`[enrich] allowed_accounts`, a real account id).
+pub fn allowed(accounts: &Accounts, account: &str) -> Result<(), String> {
+    accounts
+        .check(account)
+        .map_err(|r| format!("account {account:?} is not one Herald may act in ({r:?})"))
+}
+
 /// The execution that succeeded before `execution_id` (newest first, as AWS lists them): the
 /// one a rollback goes back to.
 async fn previous_success(
     cp: &aws_sdk_codepipeline::Client,
     pipeline: &str,
     execution_id: &str,
-) -> Result<String, String> {
+) -> Result<String, CallFailure> {
     use aws_sdk_codepipeline::types::PipelineExecutionStatus;
-    let out = cp
-        .list_pipeline_executions()
-        .pipeline_name(pipeline)
-        .max_results(50)
-        .send()
-        .await
-        .map_err(|e| sdk_error(&e))?;
-    let list = out.pipeline_execution_summaries();
-    let after = list
-        .iter()
-        .position(|x| x.pipeline_execution_id() == Some(execution_id))
-        .map_or(0, |i| i + 1);
-    list.iter()
-        .skip(after)
-        .filter(|x| x.pipeline_execution_id() != Some(execution_id))
-        .find(|x| x.status() == Some(&PipelineExecutionStatus::Succeeded))
-        .and_then(|x| x.pipeline_execution_id())
-        .map(str::to_owned)
-        .ok_or_else(|| format!("no execution of {pipeline} succeeded before this one"))
+    // Newest first; paged until this execution and an older success are found.
+    let mut seen_this = false;
+    let mut token: Option<String> = None;
+    for _ in 0..20 {
+        let out = cp
+            .list_pipeline_executions()
+            .pipeline_name(pipeline)
+            .max_results(100)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| sdk_error(&e))?;
+        for x in out.pipeline_execution_summaries() {
+            let id = x.pipeline_execution_id().unwrap_or_default();
+            let succeeded = x.status() == Some(&PipelineExecutionStatus::Succeeded);
+            if id == execution_id {
+                seen_this = true;
+            } else if succeeded && !seen_this {
+                return Err(format!(
+                    "a newer execution of {pipeline} ({id}) succeeded since this one: roll back from its message"
+                )
+                .into());
+            } else if succeeded {
+                return Ok(id.to_owned());
+            }
+        }
+        match out.next_token() {
+            Some(t) => token = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    Err(if seen_this {
+        format!("no execution of {pipeline} succeeded before this one")
+    } else {
+        format!("ListPipelineExecutions does not list execution {execution_id} of {pipeline}")
+    }
+    .into())
 }
 
 /// The token of the approval waiting at `stage`/`action`, from `GetPipelineState` (when the
@@ -279,45 +337,64 @@ async fn previous_success(
 async fn state_token(
     cp: &aws_sdk_codepipeline::Client,
     pipeline: &str,
+    execution_id: &str,
     stage: &str,
     action: &str,
-) -> Result<String, String> {
+) -> Result<String, CallFailure> {
     let state = cp
         .get_pipeline_state()
         .name(pipeline)
         .send()
         .await
         .map_err(|e| sdk_error(&e))?;
-    state
+    let Some(stage_state) = state
         .stage_states()
         .iter()
-        .filter(|s| s.stage_name() == Some(stage))
-        .flat_map(|s| s.action_states())
+        .find(|s| s.stage_name() == Some(stage))
+    else {
+        return Err(format!("GetPipelineState: {pipeline} has no stage {stage}").into());
+    };
+    // The token is the stage's latest execution's: refused when that is another execution
+    // (parallel or queued executions), which this click must not approve.
+    let latest = stage_state
+        .latest_execution()
+        .map(|e| e.pipeline_execution_id());
+    if latest.is_some_and(|l| l != execution_id) {
+        return Err(format!(
+            "the approval waiting at {stage}/{action} is another execution's ({}); approve it from its own message",
+            latest.unwrap_or_default()
+        )
+        .into());
+    }
+    stage_state
+        .action_states()
+        .iter()
         .filter(|a| a.action_name() == Some(action))
         .find_map(|a| {
             a.latest_execution()
                 .and_then(|e| e.token())
                 .map(str::to_owned)
         })
-        .ok_or_else(|| format!("GetPipelineState: no approval token at {stage}/{action}"))
+        .ok_or_else(|| format!("GetPipelineState: no approval token at {stage}/{action}").into())
 }
 
 /// An SDK error as people read it: AWS's error code and message.
-fn sdk_error<E, R>(e: &aws_sdk_codepipeline::error::SdkError<E, R>) -> String
+fn sdk_error<E, R>(e: &aws_sdk_codepipeline::error::SdkError<E, R>) -> CallFailure
 where
     E: aws_sdk_codepipeline::error::ProvideErrorMetadata + std::fmt::Debug,
     R: std::fmt::Debug,
 {
-    use aws_sdk_codepipeline::error::ProvideErrorMetadata;
-    match (e.code(), e.message()) {
+    use aws_sdk_codepipeline::error::{ProvideErrorMetadata, SdkError};
+    // Sent, and no answer understood: the call may have been made.
+    let unknown = matches!(e, SdkError::TimeoutError(_) | SdkError::ResponseError(_));
+    let message = match (e.code(), e.message()) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_owned(),
         _ => match e {
-            aws_sdk_codepipeline::error::SdkError::TimeoutError(_) => "timed out".to_owned(),
-            aws_sdk_codepipeline::error::SdkError::DispatchFailure(_) => {
-                "could not reach AWS".to_owned()
-            }
+            SdkError::TimeoutError(_) => "timed out".to_owned(),
+            SdkError::DispatchFailure(_) => "could not reach AWS".to_owned(),
             other => format!("{other:?}").chars().take(300).collect(),
         },
-    }
+    };
+    CallFailure { message, unknown }
 }

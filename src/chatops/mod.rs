@@ -30,6 +30,9 @@ pub enum Outcome {
     Done,
     /// AWS refused the call: its error, told on the message.
     Failed(String),
+    /// The call was sent and no answer came: AWS may have made it. The claim stays
+    /// `requested` (the action is refused for a while, see `act::REQUESTED_HOLD_SECS`).
+    Unknown(String),
     /// Not done, and why (told to the person).
     Refused(String),
     /// The same click was claimed already (a redelivered request, another worker): nothing
@@ -42,7 +45,9 @@ impl Outcome {
         match self {
             Outcome::Done => "done",
             Outcome::Failed(_) => "failed",
-            Outcome::Refused(_) | Outcome::Again => "refused",
+            Outcome::Unknown(_) => "unknown",
+            Outcome::Refused(_) => "refused",
+            Outcome::Again => "again",
         }
     }
 }
@@ -103,41 +108,55 @@ impl Actor {
         self.signing_secret.as_ref()
     }
 
-    /// Whether `user` may take `action` on a thread whose notification is `note`.
-    async fn allowed(&self, user: &str, action: &str, note: &serde_json::Value) -> bool {
+    /// Whether `user` may take `action` on a thread whose notification is `note`: Ok(true) or
+    /// Ok(false), or why a group it may be in could not be read.
+    async fn allowed(
+        &self,
+        user: &str,
+        action: &str,
+        note: &serde_json::Value,
+    ) -> Result<bool, String> {
+        let mut unread = None;
         for (rule, expr) in &self.allow {
             if !rule.covers(action) || !expr.as_ref().is_none_or(|e| e.matches(note)) {
                 continue;
             }
             if rule.users.iter().any(|u| u == user) {
-                return true;
+                return Ok(true);
             }
             for g in &rule.groups {
-                if self.members(g).await.iter().any(|u| u == user) {
-                    return true;
+                match self.members(g).await {
+                    Ok(m) if m.iter().any(|u| u == user) => return Ok(true),
+                    Ok(_) => {}
+                    Err(e) => unread = Some(e),
                 }
             }
         }
-        false
+        match unread {
+            Some(e) => Err(e),
+            None => Ok(false),
+        }
     }
 
-    async fn members(&self, group: &str) -> Vec<String> {
+    async fn members(&self, group: &str) -> Result<Vec<String>, String> {
         if let Some((at, m)) = lock(&self.groups).get(group) {
             if at.elapsed() < GROUP_TTL {
-                return m.clone();
+                return Ok(m.clone());
             }
         }
         let Some(api) = &self.slack else {
-            return Vec::new();
+            return Err(format!(
+                "cannot read user group {group}: no Slack destination's token to ask with"
+            ));
         };
         match api.group_members(group).await {
             Ok(m) => {
                 lock(&self.groups).insert(group.to_owned(), (Instant::now(), m.clone()));
-                m
+                Ok(m)
             }
             Err(e) => {
                 tracing::warn!(group, error = %e, "cannot list a user group's members");
-                Vec::new()
+                Err(format!("cannot read user group {group} ({e}); try again"))
             }
         }
     }
@@ -155,6 +174,9 @@ impl Actor {
         let tell = match &outcome {
             Outcome::Refused(why) => Some(format!("Not done: {why}")),
             Outcome::Failed(e) => Some(format!("AWS refused it: {e}")),
+            Outcome::Unknown(e) => Some(format!(
+                "AWS did not answer ({e}): it may have been done. The message follows AWS's events; if nothing happens, try again in 10 minutes."
+            )),
             Outcome::Done | Outcome::Again => None,
         };
         if let (Some(text), Some(api), Some(channel)) = (tell, &self.slack, &c.channel) {
@@ -178,16 +200,30 @@ impl Actor {
         let Some(note) = loaded.notification() else {
             return Outcome::Refused("this thread has nothing to act on".into());
         };
-        if !self.allowed(&c.user, &c.action, &note.to_value()).await {
-            return Outcome::Refused(format!(
-                "you are not allowed to {} here ([[actions.allow]])",
-                c.action
-            ));
+        match self.allowed(&c.user, &c.action, &note.to_value()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Outcome::Refused(format!(
+                    "you are not allowed to {} here ([[actions.allow]])",
+                    c.action
+                ))
+            }
+            Err(e) => return Outcome::Refused(e),
         }
         let call = match aws::call_of(&c.action, &loaded, &note, &c.user) {
             Ok(call) => call,
             Err(e) => return Outcome::Refused(e),
         };
+        let parts: Vec<&str> = key.split('#').collect();
+        let (account, region) = (
+            parts.get(1).copied().unwrap_or_default(),
+            parts.get(2).copied().unwrap_or_default(),
+        );
+        if call != aws::Call::None {
+            if let Err(e) = aws::allowed(&self.accounts, account) {
+                return Outcome::Refused(e);
+            }
+        }
         let click = Click {
             action: c.action.clone(),
             basis: Some(c.button.basis.clone()),
@@ -224,12 +260,15 @@ impl Actor {
         }
         // The message says it is being done, before the call (it may take seconds).
         self.deliver(&key, now).await;
-        let parts: Vec<&str> = key.split('#').collect();
-        let (account, region) = (
-            parts.get(1).copied().unwrap_or_default(),
-            parts.get(2).copied().unwrap_or_default(),
-        );
         let result = aws::make(&self.accounts, account, region, &call).await;
+        if let Err(f) = &result {
+            if f.unknown {
+                // Left `requested`: recorded as failed, the button would invite a second call
+                // AWS may already have made.
+                return Outcome::Unknown(f.message.clone());
+            }
+        }
+        let result = result.map_err(|f| f.message);
         // The call may have taken seconds.
         let now = crate::clock::unix_now().max(now);
         let recorded = engine

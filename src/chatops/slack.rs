@@ -36,9 +36,9 @@ pub fn verify(
         return Err(Forged::Missing);
     };
     let at: i64 = ts.trim().parse().map_err(|_| Forged::BadTimestamp)?;
-    let skew = (now - at).abs();
-    if skew > MAX_SKEW_SECS {
-        return Err(Forged::Stale(skew));
+    let skew = now.abs_diff(at);
+    if skew > MAX_SKEW_SECS.unsigned_abs() {
+        return Err(Forged::Stale(i64::try_from(skew).unwrap_or(i64::MAX)));
     }
     let mut base = Vec::with_capacity(body.len() + ts.len() + 4);
     base.extend_from_slice(b"v0:");
@@ -152,6 +152,9 @@ fn clicked(p: Payload) -> Result<Option<Clicked>, String> {
         .as_deref()
         .and_then(|t| t.split('.').next())
         .and_then(|s| s.parse().ok());
+    if a.action_ts.is_none() && p.trigger_id.is_none() {
+        return Err("the click has neither action_ts nor trigger_id".into());
+    }
     let click = format!(
         "{user}:{}:{}",
         a.action_ts.as_deref().unwrap_or_default(),

@@ -11,9 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Pauses between failed connection attempts: doubled from the first to the last.
+/// Pauses before a new connection: the first after a connection ends, doubled while opening
+/// fails or connections end at once, up to the last.
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A connection that lived this long resets the pause.
+const HEALTHY_SECS: u64 = 60;
+/// Slack pings every connection; this long with no frame at all means it is gone.
+const SILENCE: Duration = Duration::from_secs(120);
 
 /// Socket Mode's side of Slack: where `apps.connections.open` is, and the app-level token.
 pub struct SocketMode {
@@ -89,10 +94,7 @@ impl SocketMode {
                 ws = attempt => ws,
             };
             let ws = match ws {
-                Ok(ws) => {
-                    pause = BACKOFF_FIRST;
-                    ws
-                }
+                Ok(ws) => ws,
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "Socket Mode: cannot connect");
                     tokio::select! {
@@ -104,9 +106,20 @@ impl SocketMode {
                 }
             };
             tracing::info!("Socket Mode: connected");
+            let lived = std::time::Instant::now();
             if serve(ws, &actor, &mut stop).await == Ended::Stop {
                 return;
             }
+            pause = if lived.elapsed().as_secs() >= HEALTHY_SECS {
+                BACKOFF_FIRST
+            } else {
+                pause
+            };
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(BACKOFF_MAX);
         }
     }
 }
@@ -127,7 +140,13 @@ where
                 let _ = tx.send(Message::Close(None)).await;
                 return Ended::Stop;
             }
-            m = rx.next() => m,
+            m = tokio::time::timeout(SILENCE, rx.next()) => match m {
+                Ok(m) => m,
+                Err(_) => {
+                    tracing::warn!("Socket Mode: nothing heard for two minutes; connecting again");
+                    return Ended::Reconnect;
+                }
+            },
         };
         let text = match msg {
             Some(Ok(Message::Text(t))) => t,

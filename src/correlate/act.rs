@@ -257,7 +257,10 @@ pub fn claim(note: &Notification, acted: &mut Vec<ActRec>, c: &Click) -> Result<
         error: None,
     });
     if acted.len() > MAX_ACTED {
-        acted.remove(0);
+        // The oldest that no longer matters: never a call in flight.
+        if let Some(i) = acted.iter().position(|r| r.outcome != outcome::REQUESTED) {
+            acted.remove(i);
+        }
     }
     Ok(true)
 }

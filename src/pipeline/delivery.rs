@@ -192,7 +192,7 @@ impl Runner {
             let lease_until = thread.lease.as_ref().map_or(now, |l| l.until);
             // Discord and Teams messages cannot take clicks: while something can be done, they
             // link to the thread's Slack message, where it can.
-            let act_in_slack = if note.actions.is_empty() {
+            let act_in_slack = if !self.act_links || note.actions.is_empty() {
                 None
             } else {
                 thread.deliveries.values().find_map(|r| {

@@ -44,6 +44,9 @@ pub struct Runner {
     enricher: Option<Arc<crate::enrich::Enricher>>,
     /// Whether deliveries under a lease are fenced by it (`now` is the wall clock).
     fence: bool,
+    /// People can act from Slack messages (`[actions]`): Discord and Teams messages link to
+    /// the Slack message while something can be done.
+    pub(crate) act_links: bool,
     /// When a shared store's timers are next looked for (Unix seconds): at most every
     /// [`TIMER_POLL_SECS`], a `Query` of DynamoDB's `wake` index each time.
     next_timer_poll: std::sync::atomic::AtomicI64,
@@ -89,6 +92,7 @@ impl Runner {
             pending: std::sync::Mutex::new(BTreeMap::new()),
             enricher: None,
             fence: false,
+            act_links: false,
             next_timer_poll: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
@@ -104,6 +108,12 @@ impl Runner {
     /// runs on the events' clock and has no other worker to fence against.
     pub fn with_lease_fence(mut self) -> Self {
         self.fence = true;
+        self
+    }
+
+    /// See [`Runner::act_links`].
+    pub fn with_act_links(mut self, on: bool) -> Self {
+        self.act_links = on;
         self
     }
 

@@ -316,7 +316,7 @@ impl Metrics {
             m.timers_fired.with_label_values(&[k]);
         }
         for a in crate::notification::action::id::ALL {
-            for o in ["done", "failed", "refused"] {
+            for o in ["done", "failed", "refused", "unknown", "again"] {
                 m.actions.with_label_values(&[a, o]);
             }
         }

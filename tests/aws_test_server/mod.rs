@@ -63,6 +63,8 @@ pub struct Data {
     pub hang: BTreeSet<String>,
     /// (pipeline, stage, action) -> (token, answered status once `PutApprovalResult` came).
     pub approvals: BTreeMap<(String, String, String), (String, Option<String>)>,
+    /// (pipeline, stage) -> the pipeline execution the stage's latest execution belongs to.
+    pub stage_executions: BTreeMap<(String, String), String>,
     /// Pipeline executions stopped (`StopPipelineExecution`).
     pub stopped: BTreeSet<String>,
     /// CodeDeploy deployments waiting at READY_WAIT (`ContinueDeployment` answers them once),
@@ -175,7 +177,18 @@ impl TestServer {
     }
 
     /// A Manual approval waiting at `stage`/`action` of `pipeline`, with its token.
-    pub fn add_approval(&self, pipeline: &str, stage: &str, action: &str, token: &str) {
+    pub fn add_approval(
+        &self,
+        pipeline: &str,
+        execution: &str,
+        stage: &str,
+        action: &str,
+        token: &str,
+    ) {
+        self.data().stage_executions.insert(
+            (pipeline.to_owned(), stage.to_owned()),
+            execution.to_owned(),
+        );
         self.data().approvals.insert(
             (pipeline.to_owned(), stage.to_owned(), action.to_owned()),
             (token.to_owned(), None),
@@ -591,7 +604,15 @@ fn answer(s: &Shared, target: &str, input: &Value) -> Answer {
             }
             let stage_states: Vec<Value> = stages
                 .into_iter()
-                .map(|(st, actions)| json!({"stageName": st, "actionStates": actions}))
+                .map(|(st, actions)| {
+                    let x = d
+                        .stage_executions
+                        .get(&(name.to_owned(), st.to_owned()))
+                        .cloned()
+                        .unwrap_or_default();
+                    json!({"stageName": st, "actionStates": actions,
+                           "latestExecution": {"pipelineExecutionId": x, "status": "InProgress"}})
+                })
                 .collect();
             Answer::Here(ok(
                 json!({"pipelineName": name, "stageStates": stage_states}),
