@@ -179,10 +179,8 @@ pub struct SlackApi {
 
 impl SlackApi {
     pub fn new(token: Secret, api_base: String) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| e.to_string())?;
+        let http =
+            crate::deliver::http::client(Duration::from_secs(5)).map_err(|e| e.to_string())?;
         Ok(Self {
             token,
             api_base,

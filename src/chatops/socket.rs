@@ -39,10 +39,8 @@ enum Ended {
 
 impl SocketMode {
     pub fn new(app_token: Secret, api_base: String) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| e.to_string())?;
+        let http =
+            crate::deliver::http::client(Duration::from_secs(10)).map_err(|e| e.to_string())?;
         Ok(Self {
             app_token,
             api_base,
