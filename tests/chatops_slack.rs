@@ -367,8 +367,12 @@ async fn a_call_aws_refuses_is_told_on_the_message() {
         .get_mut(&("prod-api".into(), "Approve".into(), "Gate".into()))
         .expect("seeded")
         .1 = Some("Approved".into());
+    slack.add_group("SOPS", &["UCAROL"]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut h = Herald::start(dir.path(), 0, &config(&slack.url, &aws.url, ""));
+    // A group Slack does not know (a deleted group, a missing scope): its members cannot be read.
+    let cfg = config(&slack.url, &aws.url, "")
+        .replace("groups = [\"SOPS\"]", "groups = [\"SOPS\", \"SGONE\"]");
+    let mut h = Herald::start(dir.path(), 0, &cfg);
     h.wait_ready().await;
     post_events(&h, waiting("prod-api", "x-9", now() - 60)).await;
     let ts = message_with(&slack, "prod-api", "herald:reject").await;
@@ -418,6 +422,55 @@ async fn a_call_aws_refuses_is_told_on_the_message() {
         .seen_op("PutApprovalResult")
         .iter()
         .all(|s| s.body["pipelineName"] != "prod-par"));
+
+    // Bob is in no list, and one group cannot be read: told so, not "not allowed".
+    let bob = slack
+        .click_body(
+            &ts,
+            "herald:stop_pipeline",
+            "UBOB",
+            &format!("{}.000300", now()),
+        )
+        .expect("a stop button");
+    assert_eq!(click(&h, &bob).await, 200);
+    wait_for("Bob told the group could not be read", || {
+        slack
+            .ephemeral()
+            .into_iter()
+            .find(|(_, u, t)| u == "UBOB" && t.contains("cannot read user group SGONE"))
+    })
+    .await;
+
+    // AWS never answers the stop: after the call's timeout the person is told it may have been
+    // done, and the claim stays requested (not failed: no invitation to call again).
+    aws.hang("StopPipelineExecution");
+    let stop = slack
+        .click_body(
+            &ts,
+            "herald:stop_pipeline",
+            "UALICE",
+            &format!("{}.000400", now()),
+        )
+        .expect("a stop button");
+    assert_eq!(click(&h, &stop).await, 200);
+    wait_for("the person told AWS did not answer", || {
+        slack
+            .ephemeral()
+            .into_iter()
+            .find(|(_, u, t)| u == "UALICE" && t.contains("AWS did not answer"))
+    })
+    .await;
+    let text = text_of(&slack, &ts);
+    assert!(text.contains("Stop requested by <@UALICE>"), "{text}");
+    assert!(
+        !text.contains("Stop by <@UALICE>"),
+        "not told as failed: {text}"
+    );
+    assert_eq!(
+        h.metric("herald_actions_total", "outcome=\"unknown\"")
+            .await,
+        1.0
+    );
     h.sigterm();
     assert_eq!(h.wait_exit(Duration::from_secs(30)).await.0, Some(0));
 }
@@ -603,6 +656,23 @@ async fn an_unhealthy_deploy_is_rolled_back_from_its_message() {
             .find(|(_, u, t)| u == "UALICE" && t.contains("not allowed to roll_back"))
     })
     .await;
+    // A newer execution succeeded meanwhile: rolling this one back is refused, and stays offered.
+    let mut newer =
+        aws_test_server::execution("x-newest", "prod-shop", "Succeeded", None, "Webhook");
+    newer["startTime"] = json!(t0 + 400);
+    aws.add_execution("prod-shop", newer);
+    assert_eq!(click(&h, &body).await, 200);
+    wait_for("the refusal told", || {
+        slack.ephemeral().into_iter().find(|(_, u, t)| {
+            u == "UCAROL" && t.contains("a newer execution of prod-shop (x-newest) succeeded since")
+        })
+    })
+    .await;
+    assert!(aws.seen_op("RollbackStage").is_empty());
+    aws.data()
+        .executions
+        .remove(&("prod-shop".to_owned(), "x-newest".to_owned()));
+    let body = body.replace(".000100", ".000200");
     assert_eq!(click(&h, &body).await, 200);
     wait_for("the rollback", || {
         (!aws.seen_op("RollbackStage").is_empty()).then_some(())
