@@ -271,15 +271,16 @@ impl Ctx {
         api: Api,
         fut: impl Future<Output = Result<T, CallError>>,
     ) -> Result<T, CallError> {
-        let left = self
-            .deadline
-            .saturating_duration_since(Instant::now())
-            .min(self.call_timeout);
-        if left.is_zero() {
+        let now = Instant::now();
+        // The very instant of the enrichment's deadline, not a duration from now: the outer bound
+        // on the whole enrichment fires at that instant too, and a call timed from a later "now"
+        // could be dropped by it before recording its timeout.
+        let until = self.deadline.min(now + self.call_timeout);
+        if until <= now {
             self.stats.record(api, Outcome::Timeout);
             return Err(CallError::timeout());
         }
-        let res = match tokio::time::timeout(left, fut).await {
+        let res = match tokio::time::timeout_at(until, fut).await {
             Ok(r) => r,
             Err(_) => Err(CallError::timeout()),
         };
