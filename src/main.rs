@@ -185,7 +185,6 @@ fn main() -> ExitCode {
                         }
                     }
                 };
-                let (events, bad) = replay::read_events(&files);
                 let opts = ReplayOptions {
                     jsonl,
                     config,
@@ -198,10 +197,17 @@ fn main() -> ExitCode {
                         return ExitCode::from(1);
                     }
                 };
-                if let Err(e) = replay::replay_events(&runner, &events, drain).await {
-                    eprintln!("replay: {e}");
-                    return ExitCode::from(1);
-                }
+                let bad = match replay::replay_files(&runner, &files, drain).await {
+                    Ok(bad) => bad,
+                    Err(e) => {
+                        eprintln!("replay: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                // The process ends here, and every sink has written and flushed each message as
+                // it went: freeing the threads one by one would only cost time (a replay's
+                // threads are many small blocks), the OS takes the memory back at once.
+                std::mem::forget(runner);
                 if bad {
                     ExitCode::from(2)
                 } else {

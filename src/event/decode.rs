@@ -126,6 +126,17 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Event>, DecodeError> {
     Ok(out)
 }
 
+/// [`decode`], appending to `out` (events are large: a caller batching them saves a move per
+/// event). On an error `out` is left as it was.
+pub fn decode_append(bytes: &[u8], out: &mut Vec<Event>) -> Result<(), DecodeError> {
+    let len = out.len();
+    let r = decode_into(bytes, &Outer::default(), 0, out);
+    if r.is_err() {
+        out.truncate(len);
+    }
+    r.map(|_| ())
+}
+
 /// Decodes an already-parsed JSON value (used by callers that split JSON arrays themselves).
 pub fn decode_value(value: &serde_json::Value) -> Result<Vec<Event>, DecodeError> {
     let text = serde_json::to_vec(value)?;

@@ -6,7 +6,7 @@
 mod decode;
 mod time;
 
-pub use decode::{decode, decode_value, DecodeError};
+pub use decode::{decode, decode_append, decode_value, DecodeError};
 pub use time::{parse_time, ser_opt as ser_time};
 
 use chrono::{DateTime, Utc};
