@@ -92,7 +92,8 @@ pub enum Body {
     /// Boxed: the largest body by far, and a thread must stay small enough that creating one
     /// is a small allocation (see the README's performance notes).
     Pipeline(Box<pipeline::PipelineExec>),
-    Ecs(ecs::EcsDeploy),
+    /// Boxed, as the larger bodies are: a thread stays a small allocation.
+    Ecs(Box<ecs::EcsDeploy>),
     /// An ECS service's crash episodes (`es#account#region#cluster#service`).
     EcsService(service::EcsService),
     /// A change of an ECS service's desired count (`sc#account#region#cluster#service#call`).
@@ -105,7 +106,7 @@ pub enum Body {
     Build(standalone::Build),
     Deployment(standalone::Deployment),
     PipelinePointer(PipelinePointer),
-    ServicePointer(ServicePointer),
+    ServicePointer(Box<ServicePointer>),
     /// A CodeDeploy deployment group's deployments (`dg#account#region#application#group`).
     GroupPointer(verdict::GroupPointer),
 }
@@ -164,7 +165,7 @@ pub struct Thread {
     /// What enrichment fetched for this thread (log tail, diagnostics, commit author), kept so
     /// a redelivery or another worker does not call the AWS APIs again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enrichment: Option<crate::notification::enrichment::Enrichment>,
+    pub enrichment: Option<Box<crate::notification::enrichment::Enrichment>>,
     /// The time of the newest event applied (Unix seconds, the events' own clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heard: Option<i64>,
@@ -1120,21 +1121,21 @@ pub fn new_thread(ev: &Event) -> Option<Thread> {
         Event::DeploymentInstance(d) => {
             Body::Deployment(standalone::Deployment::new(a, r, &d.deployment_id))
         }
-        Event::EcsDeployment(d) => Body::Ecs(ecs::EcsDeploy::new(
+        Event::EcsDeployment(d) => Body::Ecs(Box::new(ecs::EcsDeploy::new(
             a,
             r,
             &d.cluster,
             &d.service,
             &d.deployment_id,
-        )),
+        ))),
         // A call that started a deployment (see `target`).
-        Event::ApiCall(c) => Body::Ecs(ecs::EcsDeploy::new(
+        Event::ApiCall(c) => Body::Ecs(Box::new(ecs::EcsDeploy::new(
             a,
             r,
             c.cluster.as_deref()?,
             c.service.as_deref()?,
             c.deployment_id.as_deref()?,
-        )),
+        ))),
         Event::AlarmState(al) => Body::Alarm(alarm::AlarmEpisodes::new(a, r, &al.alarm_name)),
         Event::Health(h) => Body::Health(health::HealthEvent::new(a, r, h.event_arn.as_deref()?)),
         _ => return None,

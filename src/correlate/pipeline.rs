@@ -24,7 +24,8 @@ pub struct PipelineExec {
     /// Boxed: a record is large, and a map node of eleven of them in place was a large
     /// allocation per execution.
     pub actions: BTreeMap<String, Box<ActionRec>>,
-    pub builds: BTreeMap<String, BuildRec>,
+    /// Boxed like the actions: a map node of records in place is a large allocation.
+    pub builds: BTreeMap<String, Box<BuildRec>>,
     pub approval: Option<ApprovalRec>,
     /// Failed actions named by processed events' `additionalAttributes`, by stage.
     pub hints: BTreeMap<String, BTreeMap<String, Option<String>>>,
@@ -601,6 +602,7 @@ impl PipelineExec {
         let unclaimed: Vec<(&String, &BuildRec)> = self
             .builds
             .iter()
+            .map(|(id, b)| (id, &**b))
             .filter(|(id, b)| {
                 b.state.as_ref().is_some_and(|r| r.value == "FAILED")
                     && !self

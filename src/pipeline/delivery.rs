@@ -151,7 +151,7 @@ impl Runner {
             // deadline; what it learns is stored with the thread so it is fetched once.
             if let Some(enricher) = &self.enricher {
                 if let Some(found) = enricher
-                    .enrich(key, &thread, &mut note, thread.enrichment.as_ref())
+                    .enrich(key, &thread, &mut note, thread.enrichment.as_deref())
                     .await
                 {
                     self.learn_group_alarms(&thread, &found, now).await;
@@ -162,9 +162,9 @@ impl Runner {
                             now,
                             || None,
                             |t, _| {
-                                let new = t.enrichment.as_ref() != Some(&found);
+                                let new = t.enrichment.as_deref() != Some(&found);
                                 if new {
-                                    t.enrichment = Some(found.clone());
+                                    t.enrichment = Some(Box::new(found.clone()));
                                 }
                                 new
                             },

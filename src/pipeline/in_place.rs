@@ -108,10 +108,10 @@ impl Runner {
             thread.lease = None;
             if let Some(enricher) = &self.enricher {
                 if let Some(found) = enricher
-                    .enrich(key, &thread, &mut note, thread.enrichment.as_ref())
+                    .enrich(key, &thread, &mut note, thread.enrichment.as_deref())
                     .await
                 {
-                    thread.enrichment = Some(found);
+                    thread.enrichment = Some(Box::new(found));
                 }
             }
             let message_id = thread.message_id(key);

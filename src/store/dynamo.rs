@@ -23,10 +23,11 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
-    GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
-    TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, AttributeValue, BillingMode, ConsumedCapacity,
+    CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
+    IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, ReturnConsumedCapacity,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus,
 };
 use aws_sdk_dynamodb::Client;
 use backon::Retryable;
@@ -133,6 +134,12 @@ pub struct StoreCounts {
     pub scans: u64,
     /// `Query` pages of the `wake` index requested (due timers).
     pub queries: u64,
+    /// Read capacity units DynamoDB reported consumed (`ReturnConsumedCapacity=TOTAL`) by
+    /// `GetItem` and `Query`, in thousandths.
+    pub read_milli_units: u64,
+    /// Write capacity units DynamoDB reported consumed by `PutItem` that wrote (indexes
+    /// included), in thousandths. A write refused by its condition reports none.
+    pub write_milli_units: u64,
 }
 
 #[derive(Debug, Default)]
@@ -144,6 +151,21 @@ struct Counters {
     throttled: AtomicU64,
     scans: AtomicU64,
     queries: AtomicU64,
+    read_milli_units: AtomicU64,
+    write_milli_units: AtomicU64,
+}
+
+/// Adds what DynamoDB reported consumed to `counter` (thousandths of a unit) and to
+/// `herald_store_capacity_units_total{kind}`.
+fn consumed(counter: &AtomicU64, kind: &str, c: Option<&ConsumedCapacity>) {
+    let Some(units) = c.and_then(|c| c.capacity_units()) else {
+        return;
+    };
+    counter.fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
+    crate::telemetry::metrics()
+        .store_capacity_units
+        .with_label_values(&[kind])
+        .inc_by(units);
 }
 
 fn bump(counter: &AtomicU64) {
@@ -271,6 +293,8 @@ impl DynamoStore {
             throttled: c.throttled.load(Ordering::Relaxed),
             scans: c.scans.load(Ordering::Relaxed),
             queries: c.queries.load(Ordering::Relaxed),
+            read_milli_units: c.read_milli_units.load(Ordering::Relaxed),
+            write_milli_units: c.write_milli_units.load(Ordering::Relaxed),
         }
     }
 
@@ -665,10 +689,16 @@ impl DynamoStore {
                     .table_name(&self.table)
                     .key(PK, AttributeValue::S(pk.to_owned()))
                     .consistent_read(true)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
             })
             .await
             .map_err(|e| self.failure("GetItem", e))?;
+        consumed(
+            &self.counts.read_milli_units,
+            "read",
+            out.consumed_capacity(),
+        );
         out.item().map(|attrs| self.decode(pk, attrs)).transpose()
     }
 
@@ -698,9 +728,11 @@ impl DynamoStore {
                         .item(WAKE_HOUR, AttributeValue::S(wake_hour(w))),
                     None => request,
                 };
-                let request = request.return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                );
+                let request = request
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total);
                 let request = match expected {
                     None => request
                         .condition_expression("attribute_not_exists(#pk)")
@@ -716,7 +748,14 @@ impl DynamoStore {
             })
             .await;
         let err = match sent {
-            Ok(_) => return Ok(Put::Written),
+            Ok(out) => {
+                consumed(
+                    &self.counts.write_milli_units,
+                    "write",
+                    out.consumed_capacity(),
+                );
+                return Ok(Put::Written);
+            }
             Err(e) => e,
         };
         let Some(PutItemError::ConditionalCheckFailedException(failed)) = err.as_service_error()
@@ -770,10 +809,20 @@ impl DynamoStore {
                             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
                             .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
                             .set_exclusive_start_key(start.clone())
+                            .return_consumed_capacity(ReturnConsumedCapacity::Total)
                             .send()
                     })
                     .await
                     .map_err(|e| self.failure("Query", e))?;
+                consumed(
+                    &self.counts.read_milli_units,
+                    "read",
+                    page.consumed_capacity(),
+                );
+                crate::telemetry::metrics()
+                    .store_requests
+                    .with_label_values(&["query", "ok"])
+                    .inc();
                 for attrs in page.items() {
                     let pk = attrs.get(PK).and_then(|v| v.as_s().ok());
                     let wake = attrs

@@ -42,8 +42,11 @@ pub struct Metrics {
     pub processing_errors: IntCounterVec,
     /// `herald_store_requests_total{op,outcome}`: `ok` and `conflict` from the engine's counters
     /// (`herald run`'s ticker), `throttled` from the DynamoDB store as each throttled answer
-    /// arrives (retries included).
+    /// arrives (retries included), and `query` pages of the timer index from the store.
     pub store_requests: IntCounterVec,
+    /// `herald_store_capacity_units_total{kind}`: DynamoDB read and write capacity units
+    /// consumed, as DynamoDB reports them (`ReturnConsumedCapacity`).
+    pub store_capacity_units: prometheus::CounterVec,
     /// `herald_cache_lookups_total{result}`
     pub cache_lookups: IntCounterVec,
     /// `herald_threads_active`
@@ -133,6 +136,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     (
         "herald_store_requests_total",
         "Store requests, by operation and outcome.",
+    ),
+    (
+        "herald_store_capacity_units_total",
+        "DynamoDB capacity units consumed, by kind (read, write), as DynamoDB reports them.",
     ),
     (
         "herald_cache_lookups_total",
@@ -259,6 +266,12 @@ impl Metrics {
             )?,
             processing_errors: counter("herald_processing_errors_total", &["reason"])?,
             store_requests: counter("herald_store_requests_total", &["op", "outcome"])?,
+            store_capacity_units: {
+                let name = "herald_store_capacity_units_total";
+                let c = prometheus::CounterVec::new(Opts::new(name, help(name)), &["kind"])?;
+                registry.register(Box::new(c.clone()))?;
+                c
+            },
             cache_lookups: counter("herald_cache_lookups_total", &["result"])?,
             threads_active: {
                 let name = "herald_threads_active";
@@ -359,8 +372,12 @@ impl Metrics {
             ("put", "conflict"),
             ("get", "throttled"),
             ("put", "throttled"),
+            ("query", "ok"),
         ] {
             m.store_requests.with_label_values(&[op, o]);
+        }
+        for kind in ["read", "write"] {
+            m.store_capacity_units.with_label_values(&[kind]);
         }
         // Sink and enrichment series appear with their first request; a zero series per sink
         // kind keeps every name in the exposition from the start.
@@ -429,6 +446,9 @@ mod tests {
             .observe(0.1);
         m.processing_errors.with_label_values(&["store"]).inc();
         m.store_requests.with_label_values(&["get", "ok"]).inc();
+        m.store_capacity_units
+            .with_label_values(&["write"])
+            .inc_by(1.0);
         m.notifications
             .with_label_values(&["jsonl", "post", "ok"])
             .inc();
