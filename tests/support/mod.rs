@@ -51,6 +51,7 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+pub mod org_stream;
 pub mod synthetic;
 
 /// Compares `got`, pretty-printed, with the golden file at `path`; with `UPDATE_GOLDEN` set,

@@ -1,0 +1,210 @@
+//! The DynamoDB footprint of `herald run` (issue 19): the synthetic organization stream
+//! (`tests/support/org_stream.rs`) through a real SQS queue on the emulator into `herald run`
+//! with the DynamoDB Local store, and what the store was asked, from `/metrics`: requests,
+//! and the read and write capacity units DynamoDB Local reported consumed
+//! (`ReturnConsumedCapacity`), per event and per 1,000 executions.
+//!
+//! Issue 19's goals (0.5 requests and 1 write unit an event) are not reached yet; the tests
+//! hold the figures reached (see README, "Footprint"). 100 executions by default; the
+//! README's figures are for 2,000:
+//!
+//! ```sh
+//! HERALD_FOOTPRINT_EXECUTIONS=2000 cargo test --release --test footprint_dynamo -- --nocapture
+//! ```
+
+mod support;
+mod worker;
+
+use std::time::Duration;
+use support::org_stream;
+use worker::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_run_on_dynamodb_costs_under_a_request_and_1_15_write_units_an_event() {
+    let n: u64 = std::env::var("HERALD_FOOTPRINT_EXECUTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let bodies = org_stream::lines(n);
+    let expected = org_stream::expected(n);
+    let sqs = sqs().await;
+    let (url, dlq) = queue_with_dlq(&sqs, "footprint", 30, 10).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jsonl = dir.path().join("deliveries.jsonl");
+    let cfg = sqs_config(&url, &jsonl, &support::unique("footprint"), 4, 30);
+    let mut herald = Herald::start(dir.path(), 0, &cfg);
+    herald.wait_ready().await;
+    let started = std::time::Instant::now();
+    send_paced(&sqs, &url, &bodies, 500).await;
+
+    let missing = |rec: &Recorded| -> Vec<String> {
+        expected
+            .iter()
+            .filter(|(key, status)| {
+                rec.threads
+                    .get(key)
+                    .is_none_or(|(_, _, last)| last["status"] != *status || last["final"] != true)
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
+    };
+    let done = wait_until(Duration::from_secs(900), || {
+        let (sqs, url, jsonl, missing) = (&sqs, &url, &jsonl, &missing);
+        async move {
+            missing(&read_jsonl(std::slice::from_ref(jsonl))).is_empty()
+                && depth(sqs, url).await == (0, 0)
+        }
+    })
+    .await;
+    let rec = read_jsonl(std::slice::from_ref(&jsonl));
+    let left = missing(&rec);
+    assert!(
+        done && left.is_empty(),
+        "queue {:?}, dead-letter queue {:?}; {} executions not told final, first {:?}\n{}",
+        depth(&sqs, &url).await,
+        depth(&sqs, &dlq).await,
+        left.len(),
+        left.first(),
+        herald
+            .log_text()
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let took = started.elapsed().as_secs_f64();
+    let events = bodies.len() as f64;
+    let get = |op: &'static str| {
+        let h = &herald;
+        async move {
+            h.metric("herald_store_requests_total", &format!("op=\"{op}\""))
+                .await
+        }
+    };
+    let (gets, puts, queries) = (get("get").await, get("put").await, get("query").await);
+    let read_units = herald
+        .metric("herald_store_capacity_units_total", "kind=\"read\"")
+        .await;
+    let write_units = herald
+        .metric("herald_store_capacity_units_total", "kind=\"write\"")
+        .await;
+    let per_k = 1000.0 / n as f64;
+    eprintln!(
+        "{n} executions, {events} events through SQS into herald run on DynamoDB Local in {took:.1} s\n\
+         requests: {gets} GetItem, {puts} PutItem, {queries} Query: {:.3} per event ({:.3} reads, {:.3} writes)\n\
+         capacity: {read_units:.1} read units ({:.3} per event, {:.0} per 1,000 executions), \
+         {write_units:.1} write units ({:.3} per event, {:.0} per 1,000 executions)",
+        (gets + puts + queries) / events,
+        (gets + queries) / events,
+        puts / events,
+        read_units / events,
+        read_units * per_k,
+        write_units / events,
+        write_units * per_k,
+    );
+    assert!(
+        write_units > 0.0 && read_units > 0.0,
+        "DynamoDB Local reported no consumed capacity"
+    );
+    // Issue 19 asks for 0.5 requests and 1 write unit an event: not reached yet (README,
+    // "Footprint"). These bounds hold what is reached, so a change that costs more fails.
+    assert!(
+        (gets + puts + queries) / events <= 1.0,
+        "{:.3} store requests per event",
+        (gets + puts + queries) / events
+    );
+    assert!(
+        (gets + queries) / events <= 0.2,
+        "{:.3} reads per event",
+        (gets + queries) / events
+    );
+    assert!(
+        write_units / events <= 1.15,
+        "{:.3} write units per event",
+        write_units / events
+    );
+    assert!(
+        rec.threads.values().all(|(posts, _, _)| *posts <= 1),
+        "a thread was posted twice"
+    );
+}
+
+/// The same stream through `herald replay --store dynamodb`'s path (the library call the
+/// command makes), counted by the store itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_replay_on_dynamodb_costs_under_1_3_write_units_and_0_2_item_reads_an_event() {
+    use herald::cli::replay::{replay_files, runner, ReplayOptions, DEFAULT_DRAIN_SECS};
+    use herald::store::dynamo::DynamoStore;
+    let n: u64 = std::env::var("HERALD_FOOTPRINT_EXECUTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let lines = org_stream::lines(n);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("org.jsonl");
+    std::fs::write(&input, lines.join("\n")).expect("write stream");
+    let out = dir.path().join("out.jsonl");
+    let client =
+        aws_sdk_dynamodb::Client::new(&support::sdk_config(&support::dynamodb_endpoint()).await);
+    let store = std::sync::Arc::new(DynamoStore::new(
+        client,
+        support::unique("footprint-replay"),
+    ));
+    store.create_table_if_missing().await.expect("create table");
+    let r = runner(&ReplayOptions {
+        jsonl: Some(out.clone()),
+        config: None,
+        store: store.clone(),
+    })
+    .expect("runner");
+    let before = store.requests();
+    let started = std::time::Instant::now();
+    let bad = replay_files(&r, std::slice::from_ref(&input), DEFAULT_DRAIN_SECS)
+        .await
+        .expect("replay");
+    assert!(!bad);
+    let took = started.elapsed().as_secs_f64();
+    let rec = read_jsonl(std::slice::from_ref(&out));
+    for (key, status) in org_stream::expected(n) {
+        let last = rec.threads.get(&key).map(|(_, _, l)| l);
+        assert!(
+            last.is_some_and(|l| l["status"] == status && l["final"] == true),
+            "{key}: {last:?}"
+        );
+    }
+    let c = store.requests();
+    let events = lines.len() as f64;
+    let (gets, puts, queries) = (
+        (c.gets - before.gets) as f64,
+        (c.puts - before.puts) as f64,
+        (c.queries - before.queries) as f64,
+    );
+    let (ru, wu) = (
+        (c.read_milli_units - before.read_milli_units) as f64 / 1000.0,
+        (c.write_milli_units - before.write_milli_units) as f64 / 1000.0,
+    );
+    let per_k = 1000.0 / n as f64;
+    eprintln!(
+        "{n} executions, {events} events replayed on DynamoDB Local in {took:.1} s\n\
+         requests: {gets} GetItem, {puts} PutItem, {queries} Query: {:.3} per event\n\
+         capacity: {ru:.1} read units ({:.3} per event, {:.0} per 1,000 executions), \
+         {wu:.1} write units ({:.3} per event, {:.0} per 1,000 executions)",
+        (gets + puts + queries) / events,
+        ru / events,
+        ru * per_k,
+        wu / events,
+        wu * per_k,
+    );
+    assert!(wu > 0.0, "DynamoDB Local reported no consumed capacity");
+    assert!(
+        wu / events <= 1.3,
+        "{:.3} write units per event",
+        wu / events
+    );
+    assert!(
+        gets / events <= 0.2,
+        "{:.3} item reads per event",
+        gets / events
+    );
+}
