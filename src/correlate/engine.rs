@@ -1543,8 +1543,7 @@ const DEFLATED: u8 = 1;
 const MAX_STATE_BYTES: usize = 8 << 20;
 
 /// A thread as item state: its JSON, compressed (DEFLATE, behind the [`DEFLATED`] tag) when
-/// that is smaller. A pipeline execution of 2.5 KB of JSON is stored in about 0.9 KB, one
-/// write unit instead of three (see the README, "Footprint").
+/// that is smaller: fewer write units per write (see the README, "Footprint").
 pub fn encode_state(thread: &Thread) -> Result<Vec<u8>, serde_json::Error> {
     let json = serde_json::to_vec(thread)?;
     let packed = miniz_oxide::deflate::compress_to_vec(&json, 6);
