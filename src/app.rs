@@ -239,6 +239,7 @@ async fn start(cfg: &mut Config) -> Result<u8, AppError> {
         source.clone(),
         runner,
         cfg.source.processors,
+        std::time::Duration::from_millis(cfg.source.batch_window_ms),
         // A final message waiting for its settle window holds its source messages only where
         // its timer would die with the process (the in-process store); on DynamoDB the timer
         // tells it, whichever worker is alive then.

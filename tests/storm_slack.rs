@@ -154,6 +154,8 @@ async fn five_hundred_failures_in_a_minute_become_a_handful_of_messages() {
         source.clone(),
         runner.clone(),
         PROCESSORS,
+        // No batching window: this test is about pacing the posts of a storm.
+        Duration::ZERO,
         false,
         Shutdown::new(),
         Clock::tokio(1_700_000_000),

@@ -426,6 +426,10 @@ pub struct SourceConfig {
     /// Tasks that run the pipeline; events of one pipeline, service or alarm always go to
     /// the same one.
     pub processors: usize,
+    /// How long a processor that received a message waits for more before it processes them
+    /// together (at most 50): events of one thread in one batch cost one store write. Like a
+    /// Lambda event source's batching window.
+    pub batch_window_ms: u64,
 }
 
 impl Default for SourceConfig {
@@ -444,9 +448,17 @@ impl Default for SourceConfig {
             lease_failover_secs: 10,
             initial_position: "TRIM_HORIZON".into(),
             processors: 4,
+            batch_window_ms: DEFAULT_BATCH_WINDOW_MS,
         }
     }
 }
+
+/// `[source] batch_window_ms` by default: what it buys and costs is in the README
+/// ("Footprint").
+pub const DEFAULT_BATCH_WINDOW_MS: u64 = 500;
+
+/// The longest batching window: well inside any visibility timeout or lease.
+pub const MAX_BATCH_WINDOW_MS: u64 = 10_000;
 
 impl SourceConfig {
     fn problems(&self) -> Vec<String> {
@@ -466,6 +478,12 @@ impl SourceConfig {
             e.push(format!(
                 "source.pollers must be 1..=64, not {}",
                 self.pollers
+            ));
+        }
+        if self.batch_window_ms > MAX_BATCH_WINDOW_MS {
+            e.push(format!(
+                "source.batch_window_ms must be 0..={MAX_BATCH_WINDOW_MS}, not {}",
+                self.batch_window_ms
             ));
         }
         if !(1..=64).contains(&self.processors) {
@@ -1022,6 +1040,22 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("source.queue_url is required"), "{err}");
+    }
+
+    #[test]
+    fn the_batching_window_defaults_to_half_a_second_and_is_bounded() {
+        let c = Config::from_toml("[source]\n", "t.toml").expect("defaults");
+        assert_eq!(c.source.batch_window_ms, 500);
+        let c = Config::from_toml("[source]\nbatch_window_ms = 0\n", "t.toml").expect("zero");
+        assert_eq!(c.source.batch_window_ms, 0);
+        let err = Config::from_toml("[source]\nbatch_window_ms = 60000\n", "t.toml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("source.batch_window_ms must be 0..=10000, not 60000"),
+            "{err}"
+        );
     }
 
     #[test]

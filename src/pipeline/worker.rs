@@ -22,7 +22,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch, RwLock};
 
 /// Messages one processor takes into a single `Runner::process` call at most. Events of one
-/// thread in one call cost one store write.
+/// thread in one call cost one store write (see `[source] batch_window_ms`).
 const PROCESS_BATCH: usize = 50;
 
 /// How often settle windows are checked and held acks released.
@@ -74,10 +74,14 @@ fn shard_of(key: &str, n: usize) -> usize {
 
 /// Takes batches from the source until it ends, decodes, hands messages to processors by
 /// affinity, and at the end flushes settle windows and held acks. `now` is read from `clock`.
+/// A processor that receives a message waits up to `batch_window` for more before it
+/// processes them together (at most 50).
+#[allow(clippy::too_many_arguments)]
 pub async fn pump(
     source: Arc<dyn Source>,
     runner: Arc<Runner>,
     processors: usize,
+    batch_window: Duration,
     hold_for_settle: bool,
     shutdown: Shutdown,
     clock: Clock,
@@ -94,6 +98,7 @@ pub async fn pump(
         senders.push(tx);
         tasks.push(tokio::spawn(process_loop(
             rx,
+            batch_window,
             runner.clone(),
             gate.clone(),
             held.clone(),
@@ -171,6 +176,7 @@ pub async fn pump(
 
 async fn process_loop(
     mut rx: mpsc::Receiver<Work>,
+    batch_window: Duration,
     runner: Arc<Runner>,
     gate: Arc<RwLock<()>>,
     held: Arc<Mutex<Held>>,
@@ -180,10 +186,21 @@ async fn process_loop(
     let m = metrics();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
+        // Up to the batching window for more (a thread's events of one call cost one write),
+        // unless the batch fills first.
+        let until = tokio::time::Instant::now() + batch_window;
         while batch.len() < PROCESS_BATCH {
-            match rx.try_recv() {
-                Ok(w) => batch.push(w),
-                Err(_) => break,
+            let next = match rx.try_recv() {
+                Ok(w) => Some(w),
+                Err(_) if batch_window.is_zero() => None,
+                Err(_) => tokio::time::timeout_at(until, rx.recv())
+                    .await
+                    .ok()
+                    .flatten(),
+            };
+            match next {
+                Some(w) => batch.push(w),
+                None => break,
             }
         }
         let events: Vec<Event> = batch
