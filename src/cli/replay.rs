@@ -95,11 +95,22 @@ pub fn replay_events<'a>(
 pub struct Replayer<'r> {
     runner: &'r Runner,
     now: Option<i64>,
+    /// When (the events' clock) a shared store's `wake` index was last asked for due timers.
+    looked: Option<i64>,
 }
+
+/// How often (seconds of the events' clock) a replay on a shared store asks its `wake` index
+/// for due timers besides those of the threads it caches: a `Query` each time, and a stream
+/// comes in batches a few seconds apart.
+pub const REPLAY_TIMER_POLL_SECS: i64 = 60;
 
 impl<'r> Replayer<'r> {
     pub fn new(runner: &'r Runner) -> Self {
-        Self { runner, now: None }
+        Self {
+            runner,
+            now: None,
+            looked: None,
+        }
     }
 
     /// One batch, as an SQS receive would hand it over.
@@ -124,7 +135,12 @@ impl<'r> Replayer<'r> {
         if next_step(runner, i64::MIN, at).is_some() {
             advance(runner, at).await?;
         }
-        if !runner.engine.in_process() {
+        if !runner.engine.in_process()
+            && self
+                .looked
+                .is_none_or(|l| at >= l.saturating_add(REPLAY_TIMER_POLL_SECS))
+        {
+            self.looked = Some(at);
             Box::pin(runner.fire_all_due(at)).await?;
         }
         runner.process(chunk, at).await?;
@@ -137,8 +153,10 @@ impl<'r> Replayer<'r> {
         let runner = self.runner;
         let end = self.now.unwrap_or(0).saturating_add(drain_secs.max(0));
         Box::pin(advance(runner, end)).await?;
-        // A shared store (`--store dynamodb`) cannot say when its next timer is: its timers
-        // fire at the batch after they are due, and at the end of the drain.
+        // A shared store (`--store dynamodb`) cannot say when its next timer is: the timers
+        // of threads the cache let go fire at the next look (at most
+        // `REPLAY_TIMER_POLL_SECS` of the events' clock after they are due), and at the end
+        // of the drain.
         Box::pin(runner.fire_all_due(end)).await?;
         runner.flush(end).await?;
         Ok(())
@@ -228,19 +246,19 @@ async fn advance(runner: &Runner, to: i64) -> Result<(), crate::pipeline::RunErr
         let Some(at) = next_step(runner, looked, to) else {
             return Ok(());
         };
-        // Each only when it has work (the futures are large to build): on the in-process store
-        // a step that is a settle window fires no timer.
-        let local = runner.engine.in_process();
-        if !local
-            || runner
-                .engine
-                .next_wake_after(looked)
-                .is_some_and(|w| w <= at)
+        // Each only when it has work (the futures are large to build, and on a shared store
+        // every look is a `Query`): a step that is a settle window fires no timer.
+        if runner
+            .engine
+            .next_wake_after(looked)
+            .is_some_and(|w| w <= at)
         {
-            Box::pin(runner.fire_due(at)).await?;
-        }
-        if !local {
-            Box::pin(runner.fire_all_due(at)).await?;
+            if runner.engine.in_process() {
+                Box::pin(runner.fire_due(at)).await?;
+            } else {
+                // Every timer due, whatever the worker's poll interval.
+                Box::pin(runner.fire_all_due(at)).await?;
+            }
         }
         runner.deliver_due(at).await?;
         looked = looked.max(at);

@@ -43,6 +43,13 @@ impl Cache {
         }
     }
 
+    /// Whether a live entry is cached (without touching its place in the LRU).
+    pub fn contains(&self, key: &str) -> bool {
+        self.lock()
+            .peek(key)
+            .is_some_and(|(at, _, _)| at.elapsed() < self.ttl)
+    }
+
     pub fn put(&self, key: &str, version: u64, thread: Arc<Thread>) {
         self.lock()
             .put(key.to_owned(), (Instant::now(), version, thread));

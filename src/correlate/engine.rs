@@ -421,46 +421,38 @@ impl Engine {
         wants: Wants<'_>,
         done: &BTreeSet<String>,
     ) -> Result<Vec<String>, StoreError> {
-        let mut direct: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
-        let mut via: Vec<(Target, &Event)> = Vec::new();
-        let mut links: Vec<(String, &Event)> = Vec::new();
-        for ev in events {
-            match target(ev) {
-                Target::Thread(k) => direct.entry(k).or_default().push(ev),
-                t @ (Target::Pipeline(_) | Target::Service(_)) => via.push((t, ev)),
-                Target::None => {}
-            }
-            // An alarm also goes to what it watches (deploy verdicts).
-            if let Event::AlarmState(a) = ev {
-                for t in super::verdict::targets_watched(a, &self.cfg.watch) {
-                    links.push((t.pointer(&a.meta.account, &a.meta.region), ev));
-                }
-            }
-        }
-        let mut changed = Vec::new();
-        for (key, evs) in &direct {
-            if done.contains(key) {
-                continue;
-            }
-            if self
-                .apply_direct(key, evs, now, wants, &BTreeSet::new(), false)
-                .await?
-            {
-                changed.push(key.clone());
-            }
-        }
+        let joined = self.join_pipelines(events, now).await?;
+        self.apply_joined(events, joined, now, wants, done).await
+    }
+
+    /// The batch's pipeline pointers, each in one write: what the executions' own events teach
+    /// them (executions, build actions), and the events that reach an execution through them
+    /// (CodeBuild builds, approvals), joined or held. Returns the events each execution is to
+    /// be given (joined, or released from the hold), by thread key, in the order they came:
+    /// [`Engine::apply_joined`] applies them in the same write as the thread's own events.
+    pub async fn join_pipelines(
+        &self,
+        events: &[Event],
+        now: i64,
+    ) -> Result<Vec<(String, Event)>, StoreError> {
+        let mut observe: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+        let mut via: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
         // Manual approval actions also teach their account-less approval pointer, which an
         // approval message delivered raw (no account) joins through; there an execution is
         // named `account#execution` (see `member_key`).
-        let approval_actions: Vec<(String, Event)> = direct
-            .values()
-            .flatten()
-            .copied()
-            .filter_map(|ev| match ev {
-                Event::ActionExecution(a)
-                    if a.category == "Approval"
-                        && a.provider == "Manual"
-                        && !a.meta.account.is_empty() =>
+        let mut approval_actions: Vec<(String, Event)> = Vec::new();
+        for ev in events {
+            match target(ev) {
+                Target::Thread(k) => {
+                    if let Some(p) = super::pointer_of(&k).filter(|p| p.starts_with("pl#")) {
+                        observe.entry(p).or_default().push(ev);
+                    }
+                }
+                Target::Pipeline(p) => via.entry(p).or_default().push(ev),
+                _ => {}
+            }
+            if let Event::ActionExecution(a) = ev {
+                if a.category == "Approval" && a.provider == "Manual" && !a.meta.account.is_empty()
                 {
                     let mut named = a.clone();
                     named.execution_id = format!("{}#{}", a.meta.account, a.execution_id);
@@ -470,27 +462,190 @@ impl Engine {
                         &a.stage,
                         &a.action,
                     );
-                    Some((key, Event::ActionExecution(named)))
+                    approval_actions.push((key, Event::ActionExecution(named)));
                 }
-                _ => None,
-            })
-            .collect();
-        // Pointer bookkeeping for what the direct events taught, and whatever that releases.
-        let mut pointers: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
-        for (key, ev) in &approval_actions {
-            pointers.entry(key.clone()).or_default().push(ev);
+            }
         }
+        for (key, ev) in &approval_actions {
+            observe.entry(key.clone()).or_default().push(ev);
+        }
+        let keys: BTreeSet<&String> = observe.keys().chain(via.keys()).collect();
+        let mut out: Vec<(String, Event)> = Vec::new();
+        for pkey in keys {
+            let seen = observe.get(pkey).map(Vec::as_slice).unwrap_or_default();
+            let joining = via.get(pkey).map(Vec::as_slice).unwrap_or_default();
+            let mut released = Vec::new();
+            self.update(pkey, now, pipeline_pointer, |t| {
+                released.clear();
+                let Body::PipelinePointer(p) = &mut t.body else {
+                    return false;
+                };
+                let mut c = self.observe_pipeline(pkey, p, seen, &mut released);
+                // Then what reaches an execution through the pointer.
+                for ev in joining {
+                    let before = p.build_actions.clone();
+                    let flagged = p.note_kind(ev);
+                    c |= match p.join(ev) {
+                        Some(exec) => {
+                            released.push((member_key(pkey, &exec), (*ev).clone()));
+                            // A time-based build join is recorded so later events of the
+                            // build need no guessing.
+                            flagged || p.build_actions != before
+                        }
+                        None => p.hold(ev) | flagged,
+                    };
+                }
+                c
+            })
+            .await?;
+            out.append(&mut released);
+        }
+        Ok(out)
+    }
+
+    /// A pipeline pointer taught by its executions' own events; what that releases (held
+    /// events that join now, and alarms told of new executions) is pushed to `released`.
+    /// True if the pointer changed.
+    fn observe_pipeline(
+        &self,
+        pkey: &str,
+        p: &mut PipelinePointer,
+        evs: &[&Event],
+        released: &mut Vec<(String, Event)>,
+    ) -> bool {
+        if evs.is_empty() {
+            return false;
+        }
+        // The executions known before, only where alarms watch the pipeline (this runs for
+        // every pipeline event).
+        let known: Vec<String> = if p.alarms.is_empty() {
+            Vec::new()
+        } else {
+            p.executions
+                .iter()
+                .map(|x| x.execution_id.clone())
+                .collect()
+        };
+        let mut c = false;
+        let name = pkey.splitn(4, '#').nth(3).unwrap_or_default();
+        if !p.watched && self.cfg.timing.watched_pipelines.iter().any(|w| w == name) {
+            p.watched = true;
+            c = true;
+        }
+        for ev in evs {
+            c |= p.observe(ev);
+        }
+        if c && !p.held.is_empty() {
+            released.extend(
+                p.release()
+                    .into_iter()
+                    .map(|(x, ev)| (member_key(pkey, &x), ev)),
+            );
+        }
+        // Watched by alarms: new executions are given their state changes, and the alarms are
+        // told of the executions again.
+        if c && !p.alarms.is_empty() {
+            let new: Vec<String> = p
+                .executions
+                .iter()
+                .filter(|x| !known.contains(&x.execution_id))
+                .map(|x| x.execution_id.clone())
+                .collect();
+            let mut parts = pkey.splitn(4, '#').skip(1);
+            let (a, r, name) = (
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+            );
+            let d = p.deploys(name);
+            let watch = self.cfg.timing.watch_secs;
+            released.extend(
+                super::verdict::alarm_news(&p.alarms, &d, &new, a, r, watch)
+                    .into_iter()
+                    .map(|(l, e)| (link_member(pkey, l), e)),
+            );
+        }
+        c
+    }
+
+    /// The batch's threads with what each is to be given: its own events, then those
+    /// [`Engine::join_pipelines`] joined to it (so a thread costs one write per batch). Keys
+    /// that only joined events reach come after those with events of their own.
+    pub fn thread_groups<'e>(
+        events: &'e [Event],
+        joined: &'e [(String, Event)],
+    ) -> BTreeMap<String, Vec<&'e Event>> {
+        let mut groups = Self::direct_groups(events);
+        for (key, ev) in joined {
+            groups.entry(key.clone()).or_default().push(ev);
+        }
+        groups
+    }
+
+    /// [`Engine::apply_batch`] after [`Engine::join_pipelines`]: each thread's own events and
+    /// those joined to it in one write, then the other pointers (deployment groups, services,
+    /// Health boards) and alarm links.
+    pub async fn apply_joined(
+        &self,
+        events: &[Event],
+        joined: Vec<(String, Event)>,
+        now: i64,
+        wants: Wants<'_>,
+        done: &BTreeSet<String>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut direct: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+        let mut via: Vec<(Target, &Event)> = Vec::new();
+        let mut links: Vec<(String, &Event)> = Vec::new();
+        for ev in events {
+            match target(ev) {
+                Target::Thread(k) => direct.entry(k).or_default().push(ev),
+                t @ Target::Service(_) => via.push((t, ev)),
+                Target::Pipeline(_) | Target::None => {}
+            }
+            // An alarm also goes to what it watches (deploy verdicts).
+            if let Event::AlarmState(a) = ev {
+                for t in super::verdict::targets_watched(a, &self.cfg.watch) {
+                    links.push((t.pointer(&a.meta.account, &a.meta.region), ev));
+                }
+            }
+        }
+        let mut changed = Vec::new();
+        // Joined events of a thread with events of its own go in the same write; the rest on
+        // their own (threads the caller wrote already had theirs).
+        let mut rest: Vec<(String, Event)> = Vec::new();
+        let mut with: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+        for (key, ev) in joined {
+            if done.contains(&key) {
+                continue;
+            }
+            if direct.contains_key(&key) {
+                with.entry(key).or_default().push(ev);
+            } else {
+                rest.push((key, ev));
+            }
+        }
+        for (key, evs) in &direct {
+            if done.contains(key) {
+                continue;
+            }
+            let mut all = evs.clone();
+            if let Some(more) = with.get(key) {
+                all.extend(more.iter());
+            }
+            if self
+                .apply_direct(key, &all, now, wants, &BTreeSet::new(), false)
+                .await?
+            {
+                changed.push(key.clone());
+            }
+        }
+        self.apply_released(rest, now, wants, &mut changed).await?;
         let mut services: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
         for (key, evs) in &direct {
             let Some(pointer) = super::pointer_of(key) else {
                 continue;
             };
-            if pointer.starts_with("pl#") {
-                pointers
-                    .entry(pointer)
-                    .or_default()
-                    .extend(evs.iter().copied());
-            } else {
+            if !pointer.starts_with("pl#") {
                 let deployments: Vec<&Event> = evs
                     .iter()
                     .copied()
@@ -500,68 +655,6 @@ impl Engine {
                     services.entry(pointer).or_default().extend(deployments);
                 }
             }
-        }
-        for (pkey, evs) in pointers {
-            let mut released = Vec::new();
-            self.update(&pkey, now, pipeline_pointer, |t| {
-                released.clear();
-                let Body::PipelinePointer(p) = &mut t.body else {
-                    return false;
-                };
-                // The executions known before, only where alarms watch the pipeline (this
-                // runs for every pipeline event).
-                let known: Vec<String> = if p.alarms.is_empty() {
-                    Vec::new()
-                } else {
-                    p.executions
-                        .iter()
-                        .map(|x| x.execution_id.clone())
-                        .collect()
-                };
-                let mut c = false;
-                let name = pkey.splitn(4, '#').nth(3).unwrap_or_default();
-                if !p.watched && self.cfg.timing.watched_pipelines.iter().any(|w| w == name) {
-                    p.watched = true;
-                    c = true;
-                }
-                for ev in &evs {
-                    c |= p.observe(ev);
-                }
-                if c && !p.held.is_empty() {
-                    released = p
-                        .release()
-                        .into_iter()
-                        .map(|(x, ev)| (member_key(&pkey, &x), ev))
-                        .collect();
-                }
-                // Watched by alarms: new executions are given their state changes, and
-                // the alarms are told of the executions again.
-                if c && !p.alarms.is_empty() {
-                    let new: Vec<String> = p
-                        .executions
-                        .iter()
-                        .filter(|x| !known.contains(&x.execution_id))
-                        .map(|x| x.execution_id.clone())
-                        .collect();
-                    let mut parts = pkey.splitn(4, '#').skip(1);
-                    let (a, r, name) = (
-                        parts.next().unwrap_or_default(),
-                        parts.next().unwrap_or_default(),
-                        parts.next().unwrap_or_default(),
-                    );
-                    let d = p.deploys(name);
-                    let watch = self.cfg.timing.watch_secs;
-                    released.extend(
-                        super::verdict::alarm_news(&p.alarms, &d, &new, a, r, watch)
-                            .into_iter()
-                            .map(|(l, e)| (link_member(&pkey, l), e)),
-                    );
-                }
-                c
-            })
-            .await?;
-            self.apply_released(released, now, wants, &mut changed)
-                .await?;
         }
         // CodeDeploy deployment groups watched by alarms follow their deployments.
         let mut groups: BTreeMap<String, Vec<&crate::event::DeploymentState>> = BTreeMap::new();
@@ -716,43 +809,13 @@ impl Engine {
             self.apply_released(released, now, wants, &mut changed)
                 .await?;
         }
-        // Events that reach their thread through a pointer: each pointer is written once per
+        // Events that reach their thread through a service: each service is written once per
         // batch for all of its events, and each thread they join once (see `apply_released`).
-        let mut via_pipelines: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
         let mut via_services: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
         for (t, ev) in via {
-            match t {
-                Target::Pipeline(pkey) => via_pipelines.entry(pkey).or_default().push(ev),
-                Target::Service(skey) => via_services.entry(skey).or_default().push(ev),
-                _ => {}
+            if let Target::Service(skey) = t {
+                via_services.entry(skey).or_default().push(ev);
             }
-        }
-        for (pkey, evs) in via_pipelines {
-            let mut joined: Vec<(String, Event)> = Vec::new();
-            self.update(&pkey, now, pipeline_pointer, |t| {
-                joined.clear();
-                let Body::PipelinePointer(p) = &mut t.body else {
-                    return false;
-                };
-                let mut c = false;
-                for ev in &evs {
-                    let before = p.build_actions.clone();
-                    let flagged = p.note_kind(ev);
-                    c |= match p.join(ev) {
-                        Some(exec) => {
-                            joined.push((member_key(&pkey, &exec), (*ev).clone()));
-                            // A time-based build join is recorded so later events of
-                            // the build need no guessing.
-                            flagged || p.build_actions != before
-                        }
-                        None => p.hold(ev) | flagged,
-                    };
-                }
-                c
-            })
-            .await?;
-            self.apply_released(joined, now, wants, &mut changed)
-                .await?;
         }
         for (skey, evs) in via_services {
             let mut joined: Vec<(String, Event)> = Vec::new();
@@ -1078,7 +1141,12 @@ impl Engine {
         let Some(first) = evs.first() else {
             return Ok(false);
         };
-        let init = || new_thread(first);
+        // Made by its first own event, or (events joined through a pointer only) by the first
+        // that can make it, as `apply_released` does.
+        let init = || match target(first) {
+            Target::Thread(_) => new_thread(first),
+            _ => evs.iter().find_map(|ev| thread_for(key, ev)),
+        };
         let f = |t: &mut Thread, _: Option<u64>| {
             let mut c = false;
             for ev in evs {
@@ -1112,13 +1180,23 @@ impl Engine {
 
     /// The batch's threads whose change may be delivered before it is written ("edit in
     /// place", [`Engine::draft`] then [`Engine::commit`]), with their events: on a shared store,
-    /// the threads the events name themselves. On the in-process store none: nobody else
-    /// writes, so writing first and delivering under the lease costs no round trip.
-    pub fn in_place_groups<'e>(&self, events: &'e [Event]) -> BTreeMap<String, Vec<&'e Event>> {
+    /// the threads the events name themselves and the executions `joined` names (see
+    /// [`Engine::thread_groups`]). On the in-process store none: nobody else writes, so writing
+    /// first and delivering under the lease costs no round trip.
+    pub fn in_place_groups<'e>(
+        &self,
+        events: &'e [Event],
+        joined: &'e [(String, Event)],
+    ) -> BTreeMap<String, Vec<&'e Event>> {
         if self.in_process() {
             return BTreeMap::new();
         }
-        Self::direct_groups(events)
+        Self::thread_groups(events, joined)
+    }
+
+    /// Whether this worker's cache holds the thread (no store read is needed to load it).
+    pub fn is_cached(&self, key: &str) -> bool {
+        self.local.is_some() || self.cache.contains(key)
     }
 
     /// The batch's events by the thread they name themselves (events reached through a

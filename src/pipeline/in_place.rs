@@ -42,6 +42,15 @@ impl Runner {
         // and not yet recorded by a write that held, or (`again`) edited by a worker that died.
         let mut edited: BTreeSet<String> = BTreeSet::new();
         let mut total = Delivered::default();
+        if !again && opens(evs) && !self.engine.is_cached(key) {
+            // An execution that starts here is new: created by a conditional write without
+            // reading first (if it exists after all, the failed write returns it, and the events
+            // are applied to it).
+            self.engine
+                .apply_direct(key, evs, now, self, &edited, true)
+                .await?;
+            return Ok(InPlace::Handed(total));
+        }
         for attempt in 0..MAX_IN_PLACE {
             let draft = self.engine.draft(key).await?;
             if let (0, true, Some((_, thread))) = (attempt, again, &draft) {
@@ -188,4 +197,10 @@ impl Runner {
             .await?;
         Ok(InPlace::Handed(total))
     }
+}
+
+/// Whether the events start their thread: a pipeline execution's `STARTED`.
+fn opens(evs: &[&Event]) -> bool {
+    evs.iter()
+        .any(|ev| matches!(ev, Event::PipelineExecution(e) if e.state == "STARTED"))
 }

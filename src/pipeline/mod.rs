@@ -139,9 +139,12 @@ impl Runner {
         let mut total = Delivered::default();
         let mut done = BTreeSet::new();
         let mut handed = Vec::new();
+        // The pipeline pointers first: what reaches an execution through them (its builds) is
+        // applied with the execution's own events, in one write.
+        let joined = self.engine.join_pipelines(events, now).await?;
         // A change that only edits messages may be delivered first and written once with what
         // it delivered (see `edit_in_place`); the engine says which threads may.
-        for (key, evs) in self.engine.in_place_groups(events) {
+        for (key, evs) in self.engine.in_place_groups(events, &joined) {
             let again = recheck.contains(&key);
             match self.edit_in_place(&key, &evs, now, again).await? {
                 InPlace::NotEligible => {}
@@ -156,7 +159,10 @@ impl Runner {
                 }
             }
         }
-        let changed = self.engine.apply_batch(events, now, self, &done).await?;
+        let changed = self
+            .engine
+            .apply_joined(events, joined, now, self, &done)
+            .await?;
         for key in changed.into_iter().chain(handed) {
             let d = self.deliver_key(&key, now, false).await?;
             total.posts += d.posts;
@@ -181,13 +187,11 @@ impl Runner {
     /// decides what it changes. On a shared store, looks at most every [`TIMER_POLL_SECS`].
     pub async fn fire_due(&self, now: i64) -> Result<Delivered, RunError> {
         use std::sync::atomic::Ordering;
-        let m = crate::telemetry::metrics();
-        let mut total = Delivered::default();
         let local = self.engine.timers_pending();
         if let Some(n) = local {
-            m.timers_pending.set(n as i64);
+            crate::telemetry::metrics().timers_pending.set(n as i64);
         } else if self.next_timer_poll.load(Ordering::Relaxed) > now {
-            return Ok(total);
+            return Ok(Delivered::default());
         }
         let due = self.engine.due(now, TIMER_BATCH).await?;
         if local.is_none() && due.len() < TIMER_BATCH {
@@ -195,6 +199,14 @@ impl Runner {
             self.next_timer_poll
                 .store(now + TIMER_POLL_SECS, Ordering::Relaxed);
         }
+        self.fire_keys(due, now).await
+    }
+
+    /// Fires the timers of `due` (keys found due at `now`) and delivers what they changed,
+    /// for at most [`TIMER_BUDGET`].
+    async fn fire_keys(&self, due: Vec<String>, now: i64) -> Result<Delivered, RunError> {
+        let m = crate::telemetry::metrics();
+        let mut total = Delivered::default();
         let mut failed = None;
         let started = tokio::time::Instant::now();
         for key in due {
@@ -233,7 +245,6 @@ impl Runner {
     /// after look until none is left (a replay on DynamoDB, whose store cannot say when its
     /// next timer is). A no-op on the in-process store, whose timers the caller steps through.
     pub async fn fire_all_due(&self, now: i64) -> Result<Delivered, RunError> {
-        use std::sync::atomic::Ordering;
         let mut total = Delivered::default();
         if self.engine.in_process() {
             return Ok(total);
@@ -246,8 +257,7 @@ impl Runner {
             if due.is_empty() || due == last {
                 break;
             }
-            self.next_timer_poll.store(i64::MIN, Ordering::Relaxed);
-            let d = Box::pin(self.fire_due(now)).await?;
+            let d = Box::pin(self.fire_keys(due.clone(), now)).await?;
             total.posts += d.posts;
             total.updates += d.updates;
             last = due;
