@@ -1612,45 +1612,16 @@ fn pipeline_pointer() -> Option<Thread> {
     )))
 }
 
-/// The tag of a stored state compressed with raw DEFLATE. A thread serialises to JSON, which
-/// starts with `{`, so an item written before states were compressed still reads.
-const DEFLATED: u8 = 1;
-
-/// The most a stored state may inflate to: a DynamoDB item is at most 400 KB, and JSON
-/// compresses about 4 to 1; anything past this is not a state Herald wrote.
-const MAX_STATE_BYTES: usize = 8 << 20;
-
-/// A thread as item state: its JSON, compressed (DEFLATE, behind the [`DEFLATED`] tag) when
-/// that is smaller: fewer write units per write (see the README, "Footprint").
+/// A thread as item state: its JSON, compressed ([`super::codec`]): fewer write units per
+/// write (see the README, "Footprint").
 pub fn encode_state(thread: &Thread) -> Result<Vec<u8>, serde_json::Error> {
-    let json = serde_json::to_vec(thread)?;
-    let packed = miniz_oxide::deflate::compress_to_vec(&json, 6);
-    if packed.len() < json.len() {
-        let mut out = Vec::with_capacity(packed.len() + 1);
-        out.push(DEFLATED);
-        out.extend_from_slice(&packed);
-        Ok(out)
-    } else {
-        Ok(json)
-    }
+    Ok(super::codec::encode(&serde_json::to_vec(thread)?))
 }
 
 fn decode_item(key: &str, item: &Item) -> Result<Thread, StoreError> {
-    let inflated;
-    let json = match item.state.split_first() {
-        Some((&DEFLATED, packed)) => {
-            inflated = miniz_oxide::inflate::decompress_to_vec_with_limit(packed, MAX_STATE_BYTES)
-                .map_err(|e| {
-                    StoreError::Rejected(format!(
-                        "item {key} does not decode: its compressed state does not inflate ({:?})",
-                        e.status
-                    ))
-                })?;
-            &inflated[..]
-        }
-        _ => &item.state[..],
-    };
-    serde_json::from_slice(json)
+    let json = super::codec::decode(&item.state)
+        .map_err(|e| StoreError::Rejected(format!("item {key} does not decode: {e}")))?;
+    serde_json::from_slice(&json)
         .map_err(|e| StoreError::Rejected(format!("item {key} does not decode: {e}")))
 }
 
@@ -1672,7 +1643,7 @@ mod tests {
         t.seq = 7;
         let state = encode_state(&t).expect("encode");
         let json = serde_json::to_vec(&t).expect("json");
-        assert_eq!(state[0], DEFLATED);
+        assert_eq!(state[0], 2, "compressed against the dictionary");
         assert!(
             state.len() < json.len(),
             "{} >= {}",

@@ -7,6 +7,7 @@
 pub mod act;
 pub mod alarm;
 pub mod cache;
+pub mod codec;
 pub mod ecs;
 pub mod engine;
 pub mod health;
