@@ -4,9 +4,10 @@
 //! and the read and write capacity units DynamoDB Local reported consumed
 //! (`ReturnConsumedCapacity`), per event and per 1,000 executions.
 //!
-//! Issue 19's goals (0.5 requests and 1 write unit an event) are not reached yet; the tests
-//! hold the figures reached (see README, "Footprint"). 100 executions by default; the
-//! README's figures are for 1,000:
+//! Issue 19's goals: through `herald run` at most 0.5 requests, 1 write unit and 0.2 reads an
+//! event; through the replay at most 1 write unit an event (on 1,000 executions or more: on
+//! fewer, the start and the end of the run weigh more, and the bound is 1.1). 100 executions by
+//! default; the README's figures are for 1,000:
 //!
 //! ```sh
 //! HERALD_FOOTPRINT_EXECUTIONS=1000 cargo test --release --test footprint_dynamo -- --nocapture --test-threads=1
@@ -28,7 +29,7 @@ fn executions() -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn herald_run_on_dynamodb_costs_under_a_request_and_1_15_write_units_an_event() {
+async fn herald_run_on_dynamodb_costs_at_most_half_a_request_and_one_write_unit_an_event() {
     let n = executions();
     let bodies = org_stream::lines(n);
     let expected = org_stream::expected(n);
@@ -88,6 +89,9 @@ async fn herald_run_on_dynamodb_costs_under_a_request_and_1_15_write_units_an_ev
         }
     };
     let (gets, puts, queries) = (get("get").await, get("put").await, get("query").await);
+    let conflicts = herald
+        .metric("herald_store_requests_total", "outcome=\"conflict\"")
+        .await;
     let read_units = herald
         .metric("herald_store_capacity_units_total", "kind=\"read\"")
         .await;
@@ -97,7 +101,7 @@ async fn herald_run_on_dynamodb_costs_under_a_request_and_1_15_write_units_an_ev
     let per_k = 1000.0 / n as f64;
     eprintln!(
         "{n} executions, {events} events through SQS into herald run on DynamoDB Local in {took:.1} s\n\
-         requests: {gets} GetItem, {puts} PutItem, {queries} Query: {:.3} per event ({:.3} reads, {:.3} writes)\n\
+         requests: {gets} GetItem, {puts} PutItem ({conflicts} of them lost a race), {queries} Query: {:.3} per event ({:.3} reads, {:.3} writes)\n\
          capacity: {read_units:.1} read units ({:.3} per event, {:.0} per 1,000 executions), \
          {write_units:.1} write units ({:.3} per event, {:.0} per 1,000 executions)",
         (gets + puts + queries) / events,
@@ -112,10 +116,9 @@ async fn herald_run_on_dynamodb_costs_under_a_request_and_1_15_write_units_an_ev
         write_units > 0.0 && read_units > 0.0,
         "DynamoDB Local reported no consumed capacity"
     );
-    // Issue 19 asks for 0.5 requests and 1 write unit an event: not reached yet (README,
-    // "Footprint"). These bounds hold what is reached, so a change that costs more fails.
+    // Issue 19's goals (README, "Footprint").
     assert!(
-        (gets + puts + queries) / events <= 1.0,
+        (gets + puts + queries) / events <= 0.5,
         "{:.3} store requests per event",
         (gets + puts + queries) / events
     );
@@ -125,7 +128,7 @@ async fn herald_run_on_dynamodb_costs_under_a_request_and_1_15_write_units_an_ev
         (gets + queries) / events
     );
     assert!(
-        write_units / events <= 1.15,
+        write_units / events <= 1.0,
         "{:.3} write units per event",
         write_units / events
     );
@@ -138,7 +141,7 @@ async fn herald_run_on_dynamodb_costs_under_a_request_and_1_15_write_units_an_ev
 /// The same stream through `herald replay --store dynamodb`'s path (the library call the
 /// command makes), counted by the store itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn herald_replay_on_dynamodb_costs_under_1_3_write_units_and_0_2_item_reads_an_event() {
+async fn herald_replay_on_dynamodb_costs_at_most_one_write_unit_and_0_2_item_reads_an_event() {
     use herald::cli::replay::{replay_files, runner, ReplayOptions, DEFAULT_DRAIN_SECS};
     use herald::store::dynamo::DynamoStore;
     let n = executions();
@@ -199,9 +202,11 @@ async fn herald_replay_on_dynamodb_costs_under_1_3_write_units_and_0_2_item_read
         wu * per_k,
     );
     assert!(wu > 0.0, "DynamoDB Local reported no consumed capacity");
+    // On a short stream its start and end weigh more (100 executions: 1.04).
+    let bound = if n >= 1000 { 1.0 } else { 1.1 };
     assert!(
-        wu / events <= 1.3,
-        "{:.3} write units per event",
+        wu / events <= bound,
+        "{:.3} write units per event (at most {bound})",
         wu / events
     );
     assert!(
