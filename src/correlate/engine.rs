@@ -428,79 +428,75 @@ impl Engine {
     /// The batch's pipeline pointers, each in one write: what the executions' own events teach
     /// them (executions, build actions), and the events that reach an execution through them
     /// (CodeBuild builds, approvals), joined or held. Returns the events each execution is to
-    /// be given (joined, or released from the hold), by thread key, in the order they came:
-    /// [`Engine::apply_joined`] applies them in the same write as the thread's own events.
-    pub async fn join_pipelines(
-        &self,
-        events: &[Event],
-        now: i64,
-    ) -> Result<Vec<(String, Event)>, StoreError> {
-        let mut observe: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
-        let mut via: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
-        // Manual approval actions also teach their account-less approval pointer, which an
-        // approval message delivered raw (no account) joins through; there an execution is
-        // named `account#execution` (see `member_key`).
-        let mut approval_actions: Vec<(String, Event)> = Vec::new();
-        for ev in events {
-            match target(ev) {
-                Target::Thread(k) => {
-                    if let Some(p) = super::pointer_of(&k).filter(|p| p.starts_with("pl#")) {
-                        observe.entry(p).or_default().push(ev);
-                    }
-                }
-                Target::Pipeline(p) => via.entry(p).or_default().push(ev),
-                _ => {}
-            }
-            if let Event::ActionExecution(a) = ev {
-                if a.category == "Approval" && a.provider == "Manual" && !a.meta.account.is_empty()
-                {
-                    let mut named = a.clone();
-                    named.execution_id = format!("{}#{}", a.meta.account, a.execution_id);
-                    let key = super::approval_pointer_key(
-                        &a.meta.region,
-                        &a.pipeline,
-                        &a.stage,
-                        &a.action,
-                    );
-                    approval_actions.push((key, Event::ActionExecution(named)));
-                }
-            }
-        }
-        for (key, ev) in &approval_actions {
-            observe.entry(key.clone()).or_default().push(ev);
-        }
+    /// be given (joined), by thread key, in the order they came: [`Engine::apply_joined`]
+    /// applies them in the same write as the thread's own events.
+    ///
+    /// A pointer that holds events, or that alarms watch, is worked out on a copy here and
+    /// written by [`Engine::apply_joined`] after the threads, which then have what it releases
+    /// (held events, alarm news): those came with messages already acknowledged, and a batch
+    /// that failed after the pointer let go of them would lose them (redelivered, its events
+    /// find them released). The release written is applied again (an event applied twice
+    /// changes nothing), in case the pointer moved meanwhile.
+    pub async fn join_pipelines(&self, events: &[Event], now: i64) -> Result<Joined, StoreError> {
+        let approvals = approval_actions(events);
+        let (observe, via) = pointer_inputs(events, &approvals);
         let keys: BTreeSet<&String> = observe.keys().chain(via.keys()).collect();
-        let mut out: Vec<(String, Event)> = Vec::new();
+        let mut out = Joined::default();
         for pkey in keys {
             let seen = observe.get(pkey).map(Vec::as_slice).unwrap_or_default();
             let joining = via.get(pkey).map(Vec::as_slice).unwrap_or_default();
-            let mut released = Vec::new();
+            let mut joined = Vec::new();
+            let mut later = false;
             self.update(pkey, now, pipeline_pointer, |t| {
-                released.clear();
+                joined.clear();
                 let Body::PipelinePointer(p) = &mut t.body else {
                     return false;
                 };
-                let mut c = self.observe_pipeline(pkey, p, seen, &mut released);
-                // Then what reaches an execution through the pointer.
-                for ev in joining {
-                    let before = p.build_actions.clone();
-                    let flagged = p.note_kind(ev);
-                    c |= match p.join(ev) {
-                        Some(exec) => {
-                            released.push((member_key(pkey, &exec), (*ev).clone()));
-                            // A time-based build join is recorded so later events of the
-                            // build need no guessing.
-                            flagged || p.build_actions != before
-                        }
-                        None => p.hold(ev) | flagged,
-                    };
+                later = !p.held.is_empty() || !p.alarms.is_empty();
+                if later {
+                    // Worked out on a copy: what it joins and releases goes with the threads'
+                    // writes, and the pointer is written after them (`apply_joined`).
+                    let mut copy = p.clone();
+                    self.teach_pipeline(pkey, &mut copy, seen, joining, &mut joined);
+                    return false;
                 }
-                c
+                self.teach_pipeline(pkey, p, seen, joining, &mut joined)
             })
             .await?;
-            out.append(&mut released);
+            if later {
+                out.later.insert(pkey.clone());
+            }
+            out.events.append(&mut joined);
         }
         Ok(out)
+    }
+
+    /// One pipeline pointer taught by the batch: its executions' own events (`seen`), then the
+    /// events that reach an execution through it (`joining`), joined or held. What joins, and
+    /// what that releases, is pushed to `out`. True if the pointer changed.
+    fn teach_pipeline(
+        &self,
+        pkey: &str,
+        p: &mut PipelinePointer,
+        seen: &[&Event],
+        joining: &[&Event],
+        out: &mut Vec<(String, Event)>,
+    ) -> bool {
+        let mut c = self.observe_pipeline(pkey, p, seen, out);
+        for ev in joining {
+            let before = p.build_actions.clone();
+            let flagged = p.note_kind(ev);
+            c |= match p.join(ev) {
+                Some(exec) => {
+                    out.push((member_key(pkey, &exec), (*ev).clone()));
+                    // A time-based build join is recorded so later events of the build need
+                    // no guessing.
+                    flagged || p.build_actions != before
+                }
+                None => p.hold(ev) | flagged,
+            };
+        }
+        c
     }
 
     /// A pipeline pointer taught by its executions' own events; what that releases (held
@@ -573,10 +569,10 @@ impl Engine {
     /// that only joined events reach come after those with events of their own.
     pub fn thread_groups<'e>(
         events: &'e [Event],
-        joined: &'e [(String, Event)],
+        joined: &'e Joined,
     ) -> BTreeMap<String, Vec<&'e Event>> {
         let mut groups = Self::direct_groups(events);
-        for (key, ev) in joined {
+        for (key, ev) in &joined.events {
             groups.entry(key.clone()).or_default().push(ev);
         }
         groups
@@ -588,7 +584,7 @@ impl Engine {
     pub async fn apply_joined(
         &self,
         events: &[Event],
-        joined: Vec<(String, Event)>,
+        joined: Joined,
         now: i64,
         wants: Wants<'_>,
         done: &BTreeSet<String>,
@@ -614,6 +610,10 @@ impl Engine {
         // their own (threads the caller wrote already had theirs).
         let mut rest: Vec<(String, Event)> = Vec::new();
         let mut with: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+        let Joined {
+            events: joined,
+            later,
+        } = joined;
         for (key, ev) in joined {
             if done.contains(&key) {
                 continue;
@@ -640,6 +640,26 @@ impl Engine {
             }
         }
         self.apply_released(rest, now, wants, &mut changed).await?;
+        // The pipeline pointers left until the threads were written (see `join_pipelines`):
+        // what they release now is, as a rule, what the threads were just given.
+        if !later.is_empty() {
+            let approvals = approval_actions(events);
+            let (observe, via) = pointer_inputs(events, &approvals);
+            for pkey in &later {
+                let seen = observe.get(pkey).map(Vec::as_slice).unwrap_or_default();
+                let joining = via.get(pkey).map(Vec::as_slice).unwrap_or_default();
+                let mut out = Vec::new();
+                self.update(pkey, now, pipeline_pointer, |t| {
+                    out.clear();
+                    let Body::PipelinePointer(p) = &mut t.body else {
+                        return false;
+                    };
+                    self.teach_pipeline(pkey, p, seen, joining, &mut out)
+                })
+                .await?;
+                self.apply_released(out, now, wants, &mut changed).await?;
+            }
+        }
         let mut services: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
         for (key, evs) in &direct {
             let Some(pointer) = super::pointer_of(key) else {
@@ -1144,7 +1164,7 @@ impl Engine {
         // Made by its first own event, or (events joined through a pointer only) by the first
         // that can make it, as `apply_released` does.
         let init = || match target(first) {
-            Target::Thread(_) => new_thread(first),
+            Target::Thread(k) if k == key => new_thread(first),
             _ => evs.iter().find_map(|ev| thread_for(key, ev)),
         };
         let f = |t: &mut Thread, _: Option<u64>| {
@@ -1186,7 +1206,7 @@ impl Engine {
     pub fn in_place_groups<'e>(
         &self,
         events: &'e [Event],
-        joined: &'e [(String, Event)],
+        joined: &'e Joined,
     ) -> BTreeMap<String, Vec<&'e Event>> {
         if self.in_process() {
             return BTreeMap::new();
@@ -1567,6 +1587,67 @@ fn service_members(
         .into_iter()
         .map(|(to, ev)| (service_member(pointer_key, to), ev))
         .collect()
+}
+
+/// What [`Engine::join_pipelines`] found for the threads of a batch.
+#[derive(Debug, Default)]
+pub struct Joined {
+    /// Events that reach an execution through its pipeline's pointer, by thread key.
+    pub events: Vec<(String, Event)>,
+    /// Pointers left to be written after the threads (they hold events or alarms watch them).
+    later: BTreeSet<String>,
+}
+
+/// Manual approval actions also teach their account-less approval pointer, which an approval
+/// message delivered raw (no account) joins through; there an execution is named
+/// `account#execution` (see `member_key`).
+fn approval_actions(events: &[Event]) -> Vec<(String, Event)> {
+    events
+        .iter()
+        .filter_map(|ev| match ev {
+            Event::ActionExecution(a)
+                if a.category == "Approval"
+                    && a.provider == "Manual"
+                    && !a.meta.account.is_empty() =>
+            {
+                let mut named = a.clone();
+                named.execution_id = format!("{}#{}", a.meta.account, a.execution_id);
+                let key =
+                    super::approval_pointer_key(&a.meta.region, &a.pipeline, &a.stage, &a.action);
+                Some((key, Event::ActionExecution(named)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A batch's events by the pipeline pointer they teach (its executions' own events, and
+/// `approvals` from [`approval_actions`]) and by the one they reach their execution through.
+#[allow(clippy::type_complexity)]
+fn pointer_inputs<'e>(
+    events: &'e [Event],
+    approvals: &'e [(String, Event)],
+) -> (
+    BTreeMap<String, Vec<&'e Event>>,
+    BTreeMap<String, Vec<&'e Event>>,
+) {
+    let mut observe: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+    let mut via: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+    for ev in events {
+        match target(ev) {
+            Target::Thread(k) => {
+                if let Some(p) = super::pointer_of(&k).filter(|p| p.starts_with("pl#")) {
+                    observe.entry(p).or_default().push(ev);
+                }
+            }
+            Target::Pipeline(p) => via.entry(p).or_default().push(ev),
+            _ => {}
+        }
+    }
+    for (key, ev) in approvals {
+        observe.entry(key.clone()).or_default().push(ev);
+    }
+    (observe, via)
 }
 
 /// An empty thread for a key reached through a pointer, if `ev` may start one: a crash
