@@ -2,14 +2,14 @@
 //! (`src/correlate/state.dict`; see `src/correlate/codec.rs` and the README, "Footprint").
 //!
 //! ```sh
-//! cargo run --release --example state_dict -- src/correlate/state.dict tests/fixtures/scenarios/*.jsonl tests/fixtures/*.json
+//! cargo run --release --example state_dict -- OUT tests/fixtures/scenarios/*.jsonl tests/fixtures/*.json
 //! ```
 //!
 //! Replays the given files (the corpus's real events and scenarios) on the in-process store and
 //! writes the JSON of one thread of each kind (the median-sized one), the kinds seen most last
 //! (DEFLATE reaches nearer text with shorter codes). Made once: items written with a dictionary
 //! need that very dictionary to be read, so the committed file never changes (a new one would
-//! take a new tag).
+//! take a new tag): OUT must not exist. `src/correlate/state.dict` was made by this command.
 
 use herald::cli::replay::{replay_files, runner, ReplayOptions, DEFAULT_DRAIN_SECS};
 use herald::store::memory::MemoryStore;
@@ -24,6 +24,10 @@ const MAX_DICT: usize = 12 * 1024;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let out = args.next().ok_or("usage: state_dict OUT FILES...")?;
+    if std::path::Path::new(&out).exists() {
+        // The committed dictionary is fixed for good (see above): write elsewhere to compare.
+        return Err(format!("{out} exists: the dictionary is never made again over it").into());
+    }
     let files: Vec<PathBuf> = args.map(PathBuf::from).collect();
     let r = runner(&ReplayOptions {
         jsonl: Some(PathBuf::from("/dev/null")),

@@ -58,17 +58,30 @@ pub fn decode(state: &[u8]) -> Result<Cow<'_, [u8]>, String> {
     }
 }
 
+/// A compressor that has compressed [`DICT`] and sync-flushed it (its output thrown away),
+/// made once and copied for each state: the copy costs less than compressing the dictionary
+/// again. `None` if the dictionary's output did not end within the scratch buffer (then states
+/// are compressed without it).
+fn primed() -> Option<&'static CompressorOxide> {
+    static PRIMED: std::sync::OnceLock<Option<CompressorOxide>> = std::sync::OnceLock::new();
+    PRIMED
+        .get_or_init(|| {
+            let mut c = CompressorOxide::new(create_comp_flags_from_zip_params(LEVEL, -15, 0));
+            // A sync flush ends the dictionary's output on a byte boundary and keeps its text
+            // in the compressor's window. All of it must fit here: output left inside the
+            // compressor would come out in front of the state's.
+            let mut scratch = vec![0u8; DICT.len() * 2 + 1024];
+            let (status, read, wrote) = compress(&mut c, DICT, &mut scratch, TDEFLFlush::Sync);
+            (status == TDEFLStatus::Okay && read == DICT.len() && wrote < scratch.len())
+                .then_some(c)
+        })
+        .as_ref()
+}
+
 /// `data` compressed as the continuation of a stream that began with [`DICT`], sync-flushed:
 /// only what comes after the flush is returned.
 fn deflate_after_dict(data: &[u8]) -> Option<Vec<u8>> {
-    let mut c = CompressorOxide::new(create_comp_flags_from_zip_params(LEVEL, -15, 0));
-    // The dictionary's own output is thrown away; a sync flush ends it on a byte boundary and
-    // keeps its text in the compressor's window.
-    let mut scratch = vec![0u8; DICT.len() + 1024];
-    let (status, read, _) = compress(&mut c, DICT, &mut scratch, TDEFLFlush::Sync);
-    if status != TDEFLStatus::Okay || read != DICT.len() {
-        return None;
-    }
+    let mut c = primed()?.clone();
     let mut out = vec![0u8; data.len() / 2 + 64];
     let (mut pos, mut input) = (0, data);
     loop {
@@ -114,8 +127,9 @@ fn inflate_after_dict(packed: &[u8]) -> Result<Vec<u8>, String> {
                 out.drain(..DICT.len());
                 return Ok(out);
             }
-            TINFLStatus::HasMoreOutput if out.len() < DICT.len() + MAX_STATE_BYTES => {
-                out.resize(out.len() * 2, 0);
+            TINFLStatus::HasMoreOutput if pos - DICT.len() < MAX_STATE_BYTES => {
+                // At most one byte past the limit: a state that fills it is not one Herald wrote.
+                out.resize((out.len() * 2).min(DICT.len() + MAX_STATE_BYTES + 1), 0);
             }
             s => return Err(format!("its compressed state does not inflate ({s:?})")),
         }
@@ -157,6 +171,30 @@ mod tests {
             encode(&samples[3]) == samples[3],
             "random bytes were packed"
         );
+    }
+
+    #[test]
+    fn the_dictionary_never_changes() {
+        // Items written with it need this very dictionary to be read: a new one takes a new
+        // tag (and this test is not to be updated).
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in DICT {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        assert_eq!((DICT.len(), h), (9579, 0xc262_0c76_a4c9_ca51));
+        assert!(
+            primed().is_some(),
+            "the dictionary compresses within its scratch buffer"
+        );
+    }
+
+    #[test]
+    fn a_state_past_the_limit_is_refused() {
+        let big = vec![b' '; MAX_STATE_BYTES + 10];
+        let err = decode(&encode(&big)).expect_err("too large");
+        assert!(err.contains("does not inflate"), "{err}");
+        let fits = vec![b' '; 1 << 20];
+        assert_eq!(decode(&encode(&fits)).expect("fits").len(), 1 << 20);
     }
 
     #[test]
