@@ -329,10 +329,10 @@ async fn the_action_list_explains_a_failure_whose_action_event_never_arrived() {
     let mut p = PipelineExec::new(&account, region, "api", exec);
     p.stages.insert(
         "Build".into(),
-        herald::correlate::pipeline::StageRec {
+        Box::new(herald::correlate::pipeline::StageRec {
             state: failed("FAILED"),
             first_seen: None,
-        },
+        }),
     );
     let mut note = p.notification();
     assert_eq!(

@@ -20,7 +20,9 @@ pub struct PipelineExec {
     pub state: Option<Reg>,
     pub started_at: Option<DateTime<Utc>>,
     pub trigger: Option<event::Trigger>,
-    pub stages: BTreeMap<String, StageRec>,
+    /// Boxed like the actions: a map node of eleven records in place took about 1 KB for the
+    /// two or three stages an execution has.
+    pub stages: BTreeMap<String, Box<StageRec>>,
     /// Boxed: a record is large, and a map node of eleven of them in place was a large
     /// allocation per execution.
     pub actions: BTreeMap<String, Box<ActionRec>>,
@@ -263,6 +265,10 @@ impl PipelineExec {
 
     fn hint(&mut self, stage: &str, actions: &[event::FailedAction]) -> bool {
         use std::collections::btree_map::Entry;
+        if actions.is_empty() {
+            // Nothing to keep: no entry (an empty one cost a map node per execution).
+            return false;
+        }
         let mut changed = false;
         let stage = self.hints.entry(stage.to_owned()).or_default();
         for a in actions {
@@ -458,7 +464,8 @@ impl PipelineExec {
     pub fn notification(&self) -> Notification {
         let (st, is_final) = self.status();
         let succeeded = st == status::SUCCEEDED;
-        let mut stages: Vec<(&String, &StageRec)> = self.stages.iter().collect();
+        let mut stages: Vec<(&String, &StageRec)> =
+            self.stages.iter().map(|(k, v)| (k, &**v)).collect();
         stages.sort_by(|a, b| (a.1.first_seen, a.0).cmp(&(b.1.first_seen, b.0)));
         let stages = stages
             .into_iter()
