@@ -39,7 +39,14 @@ async fn event_to_chat_latency_at_50_events_a_second() {
     let dir = tempfile::tempdir().expect("tempdir");
     let jsonl = dir.path().join("deliveries.jsonl");
     let cfg = sqs_config(&url, &jsonl, &support::unique("bench-latency"), 4, 30);
-    let mut herald = Herald::start(dir.path(), 0, &cfg);
+    // The default batching window (the harness turns it off for the other tests).
+    let window = herald::config::DEFAULT_BATCH_WINDOW_MS.to_string();
+    let mut herald = Herald::start_env(
+        dir.path(),
+        0,
+        &cfg,
+        &[("HERALD_BATCH_WINDOW_MS", window.as_str())],
+    );
     herald.wait_ready().await;
     let execs = synthetic::executions(EXECUTIONS);
     let bodies = synthetic::interleaved(&execs);

@@ -395,7 +395,7 @@ impl SourceKind {
 }
 
 /// `[source]`: env overrides `HERALD_SOURCE`, `HERALD_SQS_QUEUE_URL`, `HERALD_SQS_ENDPOINT`,
-/// `HERALD_SQS_POLLERS`, `HERALD_KINESIS_STREAM_ARN`, `HERALD_KINESIS_ENDPOINT`,
+/// `HERALD_SQS_POLLERS`, `HERALD_BATCH_WINDOW_MS`, `HERALD_KINESIS_STREAM_ARN`, `HERALD_KINESIS_ENDPOINT`,
 /// `HERALD_LEASE_TABLE`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -690,6 +690,11 @@ impl Config {
                 self.source.pollers = n;
             }
         }
+        if let Some(v) = env("HERALD_BATCH_WINDOW_MS") {
+            if let Some(n) = num("HERALD_BATCH_WINDOW_MS", &v, &mut errors) {
+                self.source.batch_window_ms = n;
+            }
+        }
         if let Some(v) = env("HERALD_KINESIS_STREAM_ARN") {
             self.source.stream_arn = Some(v);
         }
@@ -977,6 +982,7 @@ mod tests {
             ),
             ("HERALD_SQS_ENDPOINT", "http://127.0.0.1:5055"),
             ("HERALD_SQS_POLLERS", "8"),
+            ("HERALD_BATCH_WINDOW_MS", "0"),
             ("HERALD_STORE", "dynamodb"),
             ("HERALD_DYNAMODB_TABLE", "herald-state"),
             ("HERALD_DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
@@ -991,6 +997,7 @@ mod tests {
         cfg.apply_env(|k| vars.get(k).map(|v| v.to_string()))
             .expect("valid");
         assert_eq!(cfg.source.kind, SourceKind::Sqs);
+        assert_eq!(cfg.source.batch_window_ms, 0);
         assert_eq!(
             cfg.source.queue_url.as_deref(),
             Some("https://sqs.eu-west-1.amazonaws.com/111122223333/herald")

@@ -161,6 +161,9 @@ impl Herald {
             .env("AWS_REGION", "us-east-1")
             .env("RUST_LOG", "info")
             .env_remove("AWS_ENDPOINT_URL")
+            // No batching window: these tests are about what is told and when, and each waits
+            // for its deliveries; the footprint and latency tests set the default again.
+            .env("HERALD_BATCH_WINDOW_MS", "0")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(err)
